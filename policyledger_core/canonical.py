@@ -1,0 +1,75 @@
+"""Canonical JSON: the one byte form that hashes, digests and signatures cover."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Serialise ``value`` as sorted, compact, ASCII-only JSON with no NaN or Infinity.
+
+    Two equal values always give the same bytes, on every machine, so a hash of
+    these bytes identifies the value itself.
+    """
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Lower-case hexadecimal SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class JsonInputError(ValueError):
+    """Input that is not acceptable JSON for PolicyLedger; the message says why."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise JsonInputError(f"non-finite number {name} is not allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JsonInputError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value``, stopping early once past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int = 16) -> Any:
+    """Parse untrusted JSON: bounded size and depth, UTF-8, no NaN/Infinity, no duplicate keys."""
+    if len(data) > max_bytes:
+        raise JsonInputError(f"too large: {len(data)} bytes (limit {max_bytes})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise JsonInputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise JsonInputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise JsonInputError(f"nested deeper than {max_depth} levels") from None
+    if _depth(value, max_depth) > max_depth:
+        raise JsonInputError(f"nested deeper than {max_depth} levels")
+    return value
+

@@ -1,0 +1,144 @@
+"""Greedy policies: an action for each of the 108 observations, identified by a SHA-256.
+
+A policy's canonical JSON holds the schema and version, the environment id,
+the full environment configuration and the action table, and nothing about
+training, so the same behaviour on the same environment has the same hash.
+
+Rules that keep that promise:
+
+* an observation the agent never updated gets the myopic action (best
+  immediate reward for its severity, attack type and confidence);
+* observations with health CRITICAL are terminal and never acted on: their
+  entry is always the myopic action, whatever a file says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from policyledger_core import dynamics as dyn
+from policyledger_core.canonical import canonical_bytes, load_json_strict, sha256_hex
+from policyledger_core.envconfig import ConfigError, EnvConfig
+from policyledger_core.environment import ENV_ID
+
+SCHEMA = "policyledger/policy"
+SCHEMA_VERSION = 1
+MAX_POLICY_BYTES = 64 * 1024
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be accepted; the message says which field and why."""
+
+
+def _myopic_by_observation() -> tuple[int, ...]:
+    myopic = dyn.myopic_actions()
+    out = []
+    for obs in range(dyn.N_OBS):
+        severity, attack, _, confidence, _ = dyn.decode_observation(obs)
+        out.append(int(myopic[dyn.alert_code(severity, attack, confidence)]))
+    return tuple(out)
+
+
+MYOPIC_ACTIONS = _myopic_by_observation()
+"""The myopic action of every observation index."""
+TERMINAL_OBSERVATIONS = frozenset(
+    obs for obs in range(dyn.N_OBS) if dyn.decode_observation(obs)[2] == dyn.CRITICAL
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A deterministic policy: ``actions[observation]`` for every observation index."""
+
+    config: EnvConfig
+    actions: tuple[int, ...]
+    env_id: str = ENV_ID
+    _bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.env_id != ENV_ID:
+            raise PolicyError(f"env_id: unknown environment {self.env_id!r} (known: {ENV_ID})")
+        actions = self.actions
+        if not isinstance(actions, list | tuple) or len(actions) != dyn.N_OBS:
+            raise PolicyError(f"actions: expected a list of {dyn.N_OBS} actions")
+        for i, a in enumerate(actions):
+            if isinstance(a, bool) or not isinstance(a, int | np.integer) or not 0 <= a < dyn.N_ACTIONS:
+                raise PolicyError(f"actions[{i}]: expected an action 0..4, got {a!r}")
+        fixed = tuple(MYOPIC_ACTIONS[i] if i in TERMINAL_OBSERVATIONS else int(a)
+                      for i, a in enumerate(actions))
+        object.__setattr__(self, "actions", fixed)
+        object.__setattr__(self, "_bytes", canonical_bytes(self.to_dict()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON-ready form."""
+        return {"schema": SCHEMA, "version": SCHEMA_VERSION, "env_id": self.env_id,
+                "config": self.config.to_dict(), "actions": list(self.actions)}
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes whose SHA-256 is this policy's identity."""
+        return self._bytes
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 (hex) of the canonical bytes."""
+        return sha256_hex(self._bytes)
+
+    def action_array(self) -> npt.NDArray[np.int64]:
+        """The action table as a numpy array (108,)."""
+        return np.array(self.actions, dtype=np.int64)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Policy:
+        """Validate a parsed policy document; never evaluates anything from it."""
+        if not isinstance(data, Mapping):
+            raise PolicyError("policy: expected a JSON object")
+        expected = {"schema", "version", "env_id", "config", "actions"}
+        unknown = sorted(set(data) - expected)
+        if unknown:
+            raise PolicyError(f"policy: unknown field {unknown[0]!r}")
+        missing = sorted(expected - set(data))
+        if missing:
+            raise PolicyError(f"{missing[0]}: missing")
+        if data["schema"] != SCHEMA:
+            raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
+        version = data["version"]
+        if isinstance(version, bool) or version != SCHEMA_VERSION:
+            raise PolicyError(f"version: unsupported policy version {version!r}")
+        if not isinstance(data["env_id"], str):
+            raise PolicyError("env_id: expected a string")
+        try:
+            config = EnvConfig.from_dict(data["config"])
+        except ConfigError as exc:
+            raise PolicyError(f"config.{exc}") from None
+        if not isinstance(data["actions"], list):
+            raise PolicyError(f"actions: expected a list of {dyn.N_OBS} actions")
+        return cls(config=config, actions=tuple(data["actions"]), env_id=data["env_id"])
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Policy:
+        """Parse and validate a policy file's bytes."""
+        try:
+            return cls.from_dict(load_json_strict(data, max_bytes=MAX_POLICY_BYTES, max_depth=4))
+        except ValueError as exc:
+            if isinstance(exc, PolicyError):
+                raise
+            raise PolicyError(f"policy file: {exc}") from None
+
+
+def greedy_policy(config: EnvConfig, q: npt.NDArray[np.float64],
+                  visits: npt.NDArray[np.int64]) -> Policy:
+    """The greedy policy of a Q-table (108, 5): argmax, lowest action on ties.
+
+    Observations never updated fall back to the myopic action (module docstring).
+    """
+    if q.shape != (dyn.N_OBS, dyn.N_ACTIONS) or visits.shape != q.shape:
+        raise ValueError(f"q and visits: expected shape (108, 5), got {q.shape} and {visits.shape}")
+    greedy = np.argmax(q, axis=1)
+    seen = visits.sum(axis=1) > 0
+    actions = np.where(seen, greedy, np.array(MYOPIC_ACTIONS))
+    return Policy(config=config, actions=tuple(int(a) for a in actions))
