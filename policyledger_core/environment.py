@@ -36,7 +36,7 @@ def check_action(action: object) -> int:
 class CyberDefenseEnv(gym.Env[int, int]):
     """Respond to a stream of security alerts; see the module docstring and the spec."""
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}  # noqa: RUF012 (gymnasium's API)
 
     def __init__(self, config: EnvConfig | None = None, preset_name: str | None = None,
                  render_mode: str | None = None) -> None:
@@ -46,8 +46,9 @@ class CyberDefenseEnv(gym.Env[int, int]):
             raise ValueError(f"render_mode: unsupported {render_mode!r}")
         self.config = config if config is not None else preset(preset_name or "standard")
         self.render_mode = render_mode
-        self.observation_space = gym.spaces.Discrete(dyn.N_OBS)
-        self.action_space = gym.spaces.Discrete(dyn.N_ACTIONS)
+        # Discrete is typed over np.int64; this environment hands out plain ints, which it contains.
+        self.observation_space = gym.spaces.Discrete(dyn.N_OBS)  # type: ignore[assignment]
+        self.action_space = gym.spaces.Discrete(dyn.N_ACTIONS)  # type: ignore[assignment]
         self._codes: list[int] = []
         self._uniforms: npt.NDArray[np.float64] = np.zeros((0, dyn.UNIFORMS_PER_STEP))
         self._t = 0
@@ -109,7 +110,7 @@ class CyberDefenseEnv(gym.Env[int, int]):
                 "attack_counter": self._counter}
         return obs, info
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         """A one-line text view of the current state (render_mode ``ansi``)."""
         if self.render_mode != "ansi":
             return None

@@ -42,7 +42,8 @@ def observation_decider(actions: IntArray) -> Decide:
 
     def decide(t: int, codes: IntArray, health: IntArray, counter: IntArray) -> IntArray:
         obs = dyn.ALERT_OBS_BASE[codes] + health * 4 + (counter >= dyn.LONG_AFTER)
-        return table[obs]
+        chosen: IntArray = table[obs]
+        return chosen
 
     return decide
 

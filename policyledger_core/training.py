@@ -31,7 +31,7 @@ ENV_STREAM = 1
 EXPLORE_STREAM = 2
 EXPLORE_UNIFORMS = 3  # per step: explore?, random action, which table (Double Q)
 ROLLING = 100
-CHUNK_STEPS = 1 << 14  # uniforms drawn per agent at once; results do not depend on it
+CHUNK_STEPS = 1 << 14  # agent-steps of uniforms drawn at once; results do not depend on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +108,9 @@ def stream(seed: int, kind: int, agent: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(kind, agent))))
 
 
-def chunk_episodes(config: EnvConfig, agents: int) -> int:
+def chunk_episodes(config: EnvConfig, agents: int, budget: int = CHUNK_STEPS) -> int:
     """Episodes drawn per refill, bounding memory; any value gives identical results."""
-    return max(1, CHUNK_STEPS // (config.horizon * agents))
+    return max(1, budget // (config.horizon * agents))
 
 
 def train(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm = "q",
