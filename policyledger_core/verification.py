@@ -73,21 +73,27 @@ class Reference:
     """Mean return on the suite of each baseline in :data:`BASELINES`."""
 
 
+def mean_of_tenths(outcome: ReplayOutcome) -> float:
+    """Mean return, computed from the exact integer total (one rounding only)."""
+    return int(outcome.returns_tenths.sum()) / (10 * len(outcome.returns_tenths))
+
+
 @lru_cache(maxsize=16)
 def reference(config: EnvConfig, episodes: int = DEFAULT_EPISODES) -> Reference:
     """Optimum and baselines on the suite (computed once per configuration)."""
     uniforms = suite_uniforms(config, episodes)
     solution = solve(config)
-    best = replay(config, uniforms, optimal_decider(solution)).returns.mean()
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(EVAL_SEED_BASE, spawn_key=(1,))))
-    baselines = {"random": float(replay(config, uniforms, random_decider(
-        rng.random((episodes, config.horizon)))).returns.mean())}
+    best = mean_of_tenths(replay(config, uniforms, optimal_decider(solution)))
+    # The random baseline's coin flips come from their own evaluation stream.
+    coins = np.random.Generator(np.random.PCG64(np.random.SeedSequence(EVAL_SEED_BASE, spawn_key=(1,))))
+    baselines = {"random": mean_of_tenths(replay(config, uniforms, random_decider(
+        coins.random((episodes, config.horizon)))))}
     for action, name in enumerate(BASELINES[1:6]):
         table = np.full(dyn.N_OBS, action, dtype=np.int64)
-        baselines[name] = float(replay(config, uniforms, observation_decider(table)).returns.mean())
-    baselines["myopic"] = float(replay(config, uniforms, observation_decider(
-        np.array(MYOPIC_ACTIONS, dtype=np.int64))).returns.mean())
-    return Reference(float(best), solution.value, baselines)
+        baselines[name] = mean_of_tenths(replay(config, uniforms, observation_decider(table)))
+    baselines["myopic"] = mean_of_tenths(replay(config, uniforms, observation_decider(
+        np.array(MYOPIC_ACTIONS, dtype=np.int64))))
+    return Reference(best, solution.value, baselines)
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ def summarise(outcome: ReplayOutcome, suite: str) -> dict[str, Any]:
     std = float(returns.std(ddof=1)) if n > 1 else 0.0
     total = int(outcome.action_counts.sum())
     return {
-        "mean": float(outcome.returns_tenths.sum()) / n / 10.0,
+        "mean": mean_of_tenths(outcome),
         "std": std,
         "ci95": Z95 * std / math.sqrt(n),
         "min": float(returns.min()),
