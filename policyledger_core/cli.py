@@ -236,3 +236,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 def entry_point() -> NoReturn:
     """Console-script entry: exit with :func:`main`'s code."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

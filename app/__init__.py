@@ -1,0 +1,1 @@
+"""PolicyLedger's Qt desktop application (built on policyledger_core)."""
