@@ -645,9 +645,14 @@ def test_unseeded_resets_continue_the_seeded_stream() -> None:
     a, b = CyberDefenseEnv(), CyberDefenseEnv()
     a.reset(seed=5)
     b.reset(seed=5)
+    episodes = set()
     for _ in range(3):
         assert a.reset() == b.reset()
-        assert [a.step(ISOLATE) for _ in range(3)] == [b.step(ISOLATE) for _ in range(3)]
+        steps = [a.step(ISOLATE) for _ in range(3)]
+        assert steps == [b.step(ISOLATE) for _ in range(3)]
+        episodes.add(tuple(s[0] for s in steps))
+    # each unseeded reset draws a new episode from the continuing stream
+    assert len(episodes) == 3
 
 
 @pytest.mark.parametrize("name", ["standard", "extended"])
@@ -670,15 +675,20 @@ def test_reset_draws_uniform_doubles_from_a_pcg64_generator_of_the_seed(name: st
 def test_episodes_do_not_use_global_random_state() -> None:
     # spec 5: nothing uses Python's random or numpy's global state
     outcomes = []
-    for global_seed in (1, 2):
-        random.seed(global_seed)
-        np.random.seed(global_seed)  # global state, on purpose
-        py_state, np_state = random.getstate(), np.random.get_state()
-        outcomes.append(rollout(CyberDefenseEnv(), 42, ACTION_SEQUENCE))
-        assert random.getstate() == py_state
-        after = np.random.get_state()
-        assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
-        assert after[2:] == np_state[2:]
+    saved_py, saved_np = random.getstate(), np.random.get_state()
+    try:
+        for global_seed in (1, 2):
+            random.seed(global_seed)
+            np.random.seed(global_seed)  # global state, on purpose
+            py_state, np_state = random.getstate(), np.random.get_state()
+            outcomes.append(rollout(CyberDefenseEnv(), 42, ACTION_SEQUENCE))
+            assert random.getstate() == py_state
+            after = np.random.get_state()
+            assert after[0] == np_state[0] and np.array_equal(after[1], np_state[1])
+            assert after[2:] == np_state[2:]
+    finally:
+        random.setstate(saved_py)
+        np.random.set_state(saved_np)
     assert outcomes[0] == outcomes[1]
 
 

@@ -1,0 +1,222 @@
+"""The signed, hash-chained ledger of a workspace.
+
+Opening never modifies anything and never refuses: a damaged ledger opens
+read-only with a :class:`~policyledger_core.ledgerfile.Problem` naming the
+first bad entry, and appends are refused until an explicit :meth:`Ledger.repair`.
+Appends take an inter-process lock, re-read the head under it, write only
+after the last complete entry, fsync, and then record the entry in this
+user's checkpoint (:mod:`policyledger_core.witness`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from policyledger_core.atomic import fsync_dir, write_atomic
+from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, Entry, parse_line, seal, utc_now
+from policyledger_core.environment import ENV_ID
+from policyledger_core.ledgerfile import EMPTY, HEADER, Problem, Scan, ScannedEntry, append_bytes, scan
+from policyledger_core.signing import Publisher
+from policyledger_core.witness import Witness
+from policyledger_core.workspace import Workspace
+
+log = logging.getLogger(__name__)
+LOCK_TIMEOUT = 30.0
+
+
+class LedgerError(Exception):
+    """An append or repair that cannot be done; the message says why."""
+
+
+class Ledger:
+    """One workspace's ledger as this process sees it."""
+
+    def __init__(self, workspace: Workspace, witness: Witness) -> None:
+        self.workspace = workspace
+        self.witness = witness
+        self.path = workspace.ledger_path
+        self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT)
+        self._scanned: list[ScannedEntry] = []
+        self._parsed: dict[int, Entry] = {}
+        self._by_policy: dict[str, int] = {}
+        self.problem: Problem | None = None
+        self.torn_tail = False
+        self._load()
+
+    @classmethod
+    def open(cls, workspace: Workspace, config_dir: Path) -> Ledger:
+        """Open (read-only scan) the ledger of ``workspace`` with this user's checkpoint."""
+        return cls(workspace, Witness(config_dir, workspace.root))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Full scan of the file."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = EMPTY
+        seen = self.witness.hashes()
+        self._scanned, self._parsed, self._by_policy = [], {}, {}
+        self._absorb(scan(data, len(seen)), seen)
+
+    def _refresh(self) -> None:
+        """Bring the view up to date, reading only what was appended since (O(new bytes))."""
+        if self.problem is not None or not self._scanned or not self.path.exists():
+            self._load()
+            return
+        last = self._scanned[-1]
+        start = last.end - len(last.line) - 1
+        with self.path.open("rb") as f:
+            f.seek(start)
+            tail = f.read()
+        if not tail.startswith(last.line + b"\n"):
+            self._load()  # changed under us, not just appended to: check everything
+            return
+        seen = self.witness.hashes()
+        rest = tail[len(last.line) + 1:]
+        self._absorb(scan(rest, len(seen), base=last.end, first_index=len(self._scanned), prev=last.hash),
+                     seen)
+
+    def _absorb(self, result: Scan, seen: list[str]) -> None:
+        first_new = len(self._scanned)
+        self._scanned.extend(result.entries)
+        for i in range(first_new, len(self._scanned)):
+            self._by_policy.setdefault(self._scanned[i].policy_hash, i)
+        self.torn_tail = result.torn_tail
+        # On a tie the scan's reason is the more specific one.
+        found = [p for p in (result.problem, self._witness_problem(seen, first_new)) if p is not None]
+        self.problem = min(found, key=lambda p: p.index) if found else None
+        if self.problem is not None:
+            del self._scanned[self.problem.index:]
+            self._by_policy = {h: i for h, i in self._by_policy.items() if i < len(self._scanned)}
+        elif self.torn_tail:
+            log.warning("%s: dropping an incomplete trailing entry (an append that never completed)",
+                        self.path)
+        if self.problem is None:
+            self.witness.extend([e.hash for e in self._scanned[first_new:]], first_new)
+
+    def _witness_problem(self, seen: list[str], start: int) -> Problem | None:
+        for i in range(start, min(len(seen), len(self._scanned))):
+            if seen[i] != self._scanned[i].hash:
+                return Problem(i, "differs from the entry seen here before (history rewritten)")
+        if len(self._scanned) < len(seen):
+            n = len(self._scanned)
+            return Problem(n, f"missing: {len(seen)} entries were seen here before, the file holds {n} "
+                              "(truncated or rolled back)")
+        return None
+
+    def reload(self) -> None:
+        """Scan the file again (another process may have appended)."""
+        self._load()
+
+    def __len__(self) -> int:
+        return len(self._scanned)
+
+    @property
+    def read_only(self) -> bool:
+        """True while a problem is open: appends are refused until a repair."""
+        return self.problem is not None
+
+    @property
+    def head(self) -> str:
+        """Hash of the last entry (GENESIS for an empty ledger)."""
+        return self._scanned[-1].hash if self._scanned else GENESIS
+
+    def entry(self, index: int) -> Entry:
+        """Entry ``index``, fully parsed and validated (cached)."""
+        found = self._parsed.get(index)
+        if found is None:
+            line = self._scanned[index].line
+            found = parse_line(line[1:] if index else line)
+            self._parsed[index] = found
+        return found
+
+    def entries(self) -> list[Entry]:
+        """All usable entries (those before the first problem), parsed."""
+        return [self.entry(i) for i in range(len(self._scanned))]
+
+    def find_policy(self, policy_hash: str) -> Entry | None:
+        """The first entry recording ``policy_hash``, if any."""
+        index = self._by_policy.get(policy_hash)
+        return None if index is None else self.entry(index)
+
+    def scanned(self) -> list[ScannedEntry]:
+        """The fast-scan view of the usable entries."""
+        return list(self._scanned)
+
+    # -- appending ----------------------------------------------------------------------------
+
+    def append(self, fields: dict[str, Any], publisher: Publisher) -> Entry:
+        """Append an entry with ``fields`` (policy_hash, config, verification, training, origin).
+
+        Index, prev, timestamp, schema and publisher are filled in under the lock.
+        Returns the entry once it is durable.
+        """
+        with self._lock:
+            self._refresh()
+            if self.problem is not None:
+                raise LedgerError(f"ledger is read-only until repaired: {self.problem}")
+            body = {**fields, "schema": ENTRY_SCHEMA, "version": ENTRY_VERSION, "env_id": ENV_ID,
+                    "index": len(self._scanned), "prev": self.head, "timestamp": utc_now(),
+                    "publisher": publisher.public_hex}
+            entry = seal(body, publisher)
+            self._write(entry)
+            self.witness.extend([entry.hash], entry.index)
+        return entry
+
+    def _write(self, entry: Entry) -> None:
+        if not self.path.exists():
+            self.workspace.root.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, EMPTY)
+        offset = self._scanned[-1].end if self._scanned else len(HEADER)
+        first = not self._scanned
+        data = append_bytes(entry.line(), first)
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            if self.torn_tail:
+                log.warning("%s: discarding the incomplete trailing bytes of an earlier append", self.path)
+            written = os.pwrite(fd, data, offset)
+            if written != len(data):
+                raise OSError(f"short write ({written} of {len(data)} bytes)")
+            os.ftruncate(fd, offset + len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        stored = (b"" if first else b",") + entry.line()
+        self._scanned.append(ScannedEntry(stored, entry.hash, entry.policy_hash, offset + len(stored) + 1))
+        self._parsed[entry.index] = entry
+        self._by_policy.setdefault(entry.policy_hash, entry.index)
+        self.torn_tail = False
+
+    # -- repair -------------------------------------------------------------------------------
+
+    def repair(self) -> Path:
+        """Keep the damaged file as a timestamped backup and continue from the last good entry.
+
+        Returns the backup's path. Only for a ledger with a problem or a torn tail.
+        """
+        with self._lock:
+            self._load()
+            if self.problem is None and not self.torn_tail:
+                raise LedgerError("nothing to repair: the ledger is intact")
+            stamp = utc_now().replace(":", "").replace("-", "")
+            backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            n = 1
+            while backup.exists():
+                backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+                n += 1
+            shutil.copy2(self.path, backup)
+            fsync_dir(backup.parent)
+            kept = self._scanned
+            write_atomic(self.path, HEADER + b"".join(e.line + b"\n" for e in kept) + b"]}\n")
+            self.witness.reset([e.hash for e in kept])
+            log.warning("%s: repaired; kept %d entries, damaged copy at %s", self.path, len(kept), backup)
+            self._load()
+        return backup

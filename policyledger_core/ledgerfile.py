@@ -1,0 +1,144 @@
+"""The byte layout of ``ledger.json`` and its fast scan.
+
+Layout (valid JSON after every completed append)::
+
+    {"format":"policyledger/ledger","version":1,"entries":[
+    <entry 0 line>
+    ,<entry 1 line>
+    ]}
+
+An append overwrites only the closing ``]}`` line with ``,<line>\\n]}\\n``,
+so acknowledged bytes are never touched and the cost does not grow with the
+ledger. A crash mid-append can only leave bytes after the last complete line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policyledger_core.entry import GENESIS, EntryError, hash_body, split_line
+
+HEADER = b'{"format":"policyledger/ledger","version":1,"entries":[\n'
+FOOTER = b"]}\n"
+EMPTY = HEADER + FOOTER
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first bad entry of a ledger and why; entries before it stay usable."""
+
+    index: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"entry {self.index}: {self.reason}"
+
+
+@dataclass(frozen=True, eq=False)
+class ScannedEntry:
+    """What the fast scan knows of one complete entry line."""
+
+    line: bytes
+    hash: str
+    policy_hash: str
+    end: int
+    """Offset just past this line's newline."""
+
+
+@dataclass(frozen=True, eq=False)
+class Scan:
+    """Result of scanning a ledger file's bytes."""
+
+    entries: list[ScannedEntry]
+    problem: Problem | None
+    torn_tail: bool
+    """Bytes after the last complete entry that are neither an entry nor the closing line."""
+    clean_end: bool
+    """The file ends with the closing line right after the last entry (valid JSON)."""
+
+
+def _field(body: bytes, key: bytes, quoted: bool) -> bytes | None:
+    """A top-level scalar of canonical body bytes, found without parsing JSON."""
+    marker = b'"' + key + b'":' + (b'"' if quoted else b"")
+    start = body.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    end = body.find(b'"' if quoted else b",", start)
+    return body[start:end] if end >= 0 else None
+
+
+def check_line(line: bytes, index: int, prev: str) -> tuple[str, str]:
+    """Hash and link check of one line; returns (hash, policy_hash) or raises EntryError."""
+    if index > 0:
+        if not line.startswith(b","):
+            raise EntryError("malformed: entries must be separated by commas")
+        line = line[1:]
+    body, digest, _ = split_line(line)
+    if hash_body(body) != digest:
+        raise EntryError("hash does not match its content (entry edited)")
+    if _field(body, b"index", quoted=False) != str(index).encode():
+        raise EntryError(f"index is not {index} (entries deleted, inserted or reordered)")
+    if _field(body, b"prev", quoted=True) != prev.encode():
+        raise EntryError("does not chain to the entry before it")
+    policy = _field(body, b"policy_hash", quoted=True)
+    return digest, (policy or b"").decode("ascii", "replace")
+
+
+def scan(data: bytes, acknowledged: int, base: int = 0, first_index: int = 0,
+         prev: str = GENESIS) -> Scan:
+    """Check header, hashes and links; entries before the first problem are kept.
+
+    ``acknowledged`` is how many entries this user has seen acknowledged (the
+    witness); a bad line at or after that index with nothing valid after it is
+    an append that never completed, not damage. To continue an earlier scan,
+    pass the file's bytes from ``base`` (the end of the last known entry) with
+    that entry's successor index and hash.
+    """
+    if base == 0:
+        if not data.startswith(HEADER):
+            return Scan([], Problem(0, "not a PolicyLedger ledger (bad header)"), False, False)
+        pos = len(HEADER)
+    else:
+        pos = 0
+    entries: list[ScannedEntry] = []
+    size = len(data)
+    while pos < size:
+        newline = data.find(b"\n", pos)
+        if newline < 0:  # the last bytes have no newline: an append cut short
+            return Scan(entries, None, True, False)
+        line = data[pos:newline]
+        if line == FOOTER[:-1]:
+            clean = newline + 1 == size
+            return Scan(entries, None, not clean, clean)
+        index = first_index + len(entries)
+        try:
+            digest, policy = check_line(line, index, prev)
+        except EntryError as exc:
+            if index >= acknowledged and not _later_entry_present(data, newline + 1):
+                return Scan(entries, None, True, False)
+            return Scan(entries, Problem(index, str(exc).removeprefix("entry: ")), False, False)
+        entries.append(ScannedEntry(line, digest, policy, base + newline + 1))
+        prev = digest
+        pos = newline + 1
+    return Scan(entries, None, True, False)  # the closing line is missing
+
+
+def _later_entry_present(data: bytes, pos: int) -> bool:
+    """Whether a complete entry line follows ``pos`` (then a bad line is damage, not a torn tail)."""
+    while pos < len(data):
+        newline = data.find(b"\n", pos)
+        if newline < 0:
+            return False
+        line = data[pos:newline].removeprefix(b",")
+        try:
+            split_line(line)
+            return True
+        except EntryError:
+            pos = newline + 1
+    return False
+
+
+def append_bytes(line: bytes, first: bool) -> bytes:
+    """What an append writes at the end of the last complete entry."""
+    return (b"" if first else b",") + line + b"\n" + FOOTER

@@ -1,0 +1,90 @@
+"""Content-addressed policy store: ``policies/<sha256>.json`` holds a policy's canonical bytes.
+
+A file's name is the hash of its content. Only names of exactly 64 lowercase
+hex characters are ever opened, so no path is built from untrusted text.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from policyledger_core.atomic import write_atomic
+from policyledger_core.canonical import sha256_hex
+from policyledger_core.policy import Policy, PolicyError
+
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class StoreError(Exception):
+    """A policy file that is missing, unreadable or not what its name says."""
+
+
+def is_hash(text: object) -> bool:
+    """True for exactly 64 lowercase hexadecimal characters."""
+    return isinstance(text, str) and HASH_RE.fullmatch(text) is not None
+
+
+class PolicyStore:
+    """The ``policies/`` folder of a workspace."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path_of(self, policy_hash: str) -> Path:
+        """The file of a policy hash; refuses anything but a 64-hex name."""
+        if not is_hash(policy_hash):
+            raise StoreError(f"policy hash: expected 64 lowercase hex characters, got {policy_hash!r:.80}")
+        return self.folder / f"{policy_hash}.json"
+
+    def put(self, policy: Policy) -> str:
+        """Store a policy (atomic, idempotent); returns its hash."""
+        digest = policy.hash
+        path = self.path_of(digest)
+        if path.is_file() and self._matches(path, digest):
+            return digest
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, policy.canonical_bytes())
+        return digest
+
+    def contains(self, policy_hash: str) -> bool:
+        """True when the file exists and its content matches its name."""
+        path = self.path_of(policy_hash)
+        return path.is_file() and self._matches(path, policy_hash)
+
+    def read_bytes(self, policy_hash: str) -> bytes:
+        """The stored bytes, checked against the hash."""
+        path = self.path_of(policy_hash)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"policy {policy_hash[:12]}: file missing") from None
+        except OSError as exc:
+            raise StoreError(f"policy {policy_hash[:12]}: cannot read ({exc.strerror})") from None
+        if sha256_hex(data) != policy_hash:
+            raise StoreError(f"policy {policy_hash[:12]}: content does not match its hash")
+        return data
+
+    def get(self, policy_hash: str) -> Policy:
+        """Load and validate a stored policy."""
+        data = self.read_bytes(policy_hash)
+        try:
+            policy = Policy.from_json(data)
+        except PolicyError as exc:
+            raise StoreError(f"policy {policy_hash[:12]}: {exc}") from None
+        if policy.hash != policy_hash:
+            raise StoreError(f"policy {policy_hash[:12]}: stored bytes are not canonical")
+        return policy
+
+    def hashes(self) -> list[str]:
+        """Hashes of the files present (names only; contents not checked)."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.json") if is_hash(p.stem))
+
+    @staticmethod
+    def _matches(path: Path, digest: str) -> bool:
+        try:
+            return sha256_hex(path.read_bytes()) == digest
+        except OSError:
+            return False

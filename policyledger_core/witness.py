@@ -1,0 +1,79 @@
+"""The checkpoint: what this user has seen of a workspace's ledger, kept outside it.
+
+One append-only file per workspace in the config folder, a line per
+acknowledged or verified entry (``index hash``). Against it a truncated or
+rolled-back ledger, or a history rewritten with recomputed hashes, is caught,
+and the first entry that differs is named. Appending to it costs the same
+however long it is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from policyledger_core.atomic import write_atomic
+from policyledger_core.canonical import sha256_hex
+from policyledger_core.store import is_hash
+
+
+class Witness:
+    """The checkpoint file of one workspace."""
+
+    def __init__(self, config_dir: Path, workspace_root: Path) -> None:
+        name = sha256_hex(str(workspace_root.resolve()).encode("utf-8"))[:32]
+        self.path = config_dir / "checkpoints" / f"{name}.log"
+        self.workspace_root = workspace_root
+        self._hashes: list[str] = []
+        self._read = 0  # bytes of the file already taken into _hashes
+
+    def hashes(self) -> list[str]:
+        """Entry hashes seen so far, by index (a torn last line is ignored).
+
+        Reads only what another process added since the last call.
+        """
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            self._hashes, self._read = [], 0
+            return self._hashes
+        if size < self._read:
+            self._hashes, self._read = [], 0
+        if size > self._read:
+            with self.path.open("rb") as f:
+                f.seek(self._read)
+                self._take(f.read(size - self._read))
+        return self._hashes
+
+    def _take(self, data: bytes) -> None:
+        complete = data[: data.rfind(b"\n") + 1]  # the part after the last newline is torn
+        for line in complete.split(b"\n")[:-1]:
+            parts = line.split(b" ")
+            text = parts[1].decode("ascii", "replace") if len(parts) == 2 else ""
+            if parts[0] != str(len(self._hashes)).encode() or not is_hash(text):
+                break
+            self._hashes.append(text)
+        self._read += len(complete)
+
+    def extend(self, hashes: list[str], start: int) -> None:
+        """Record entries ``start``, ``start + 1``, ... (already recorded ones are skipped)."""
+        known = self.hashes()
+        new = hashes[len(known) - start:] if len(known) > start else hashes
+        if not new or start > len(known):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        first = len(known)
+        text = "".join(f"{first + i} {h}\n" for i, h in enumerate(new)).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, text)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.hashes()  # take our own lines in, as any other reader would
+
+    def reset(self, hashes: list[str]) -> None:
+        """Replace the record (after an explicit repair the user confirmed)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, "".join(f"{i} {h}\n" for i, h in enumerate(hashes)).encode(), 0o600)
+        self._hashes, self._read = [], 0
