@@ -159,17 +159,39 @@ class Ledger:
         Index, prev, timestamp, schema and publisher are filled in under the lock.
         Returns the entry once it is durable.
         """
+        return self.append_unless_present(fields, publisher, dedupe=False)[0]
+
+    def append_unless_present(self, fields: dict[str, Any], publisher: Publisher,
+                              dedupe: bool = True) -> tuple[Entry, bool]:
+        """Like :meth:`append`, but when the policy is already recorded return that entry.
+
+        The check runs under the lock on a fresh view, so two processes saving
+        the same policy at once still make one entry. Returns (entry, created).
+        """
         with self._lock:
             self._refresh()
             if self.problem is not None:
                 raise LedgerError(f"ledger is read-only until repaired: {self.problem}")
+            existing = self.find_policy(str(fields.get("policy_hash"))) if dedupe else None
+            if existing is not None:
+                return existing, False
             body = {**fields, "schema": ENTRY_SCHEMA, "version": ENTRY_VERSION, "env_id": ENV_ID,
                     "index": len(self._scanned), "prev": self.head, "timestamp": utc_now(),
                     "publisher": publisher.public_hex}
             entry = seal(body, publisher)
             self._write(entry)
             self.witness.extend([entry.hash], entry.index)
-        return entry
+        return entry, True
+
+    def mark_problem(self, problem: Problem) -> None:
+        """Record a problem found by a full audit (a bad signature, a missing policy file).
+
+        The ledger becomes read-only from there, as if the scan had found it.
+        """
+        if self.problem is None or problem.index < self.problem.index:
+            self.problem = problem
+            del self._scanned[problem.index:]
+            self._by_policy = {h: i for h, i in self._by_policy.items() if i < len(self._scanned)}
 
     def _write(self, entry: Entry) -> None:
         if not self.path.exists():

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +100,7 @@ class TrainingResult:
         return greedy_policy(self.config, self.q[k], self.visits[k])
 
 
+T = TypeVar("T")
 StopCheck = Callable[[], bool]
 Training = Generator[EpisodeRecord, None, TrainingResult]
 
@@ -245,11 +247,11 @@ class _ScalarRun:
                               steps, np.array([training_reward]), stopped)
 
 
-def run_to_end(training: Generator[object, None, TrainingResult]) -> TrainingResult:
-    """Exhaust a training generator and return its result."""
+def run_to_end(work: Generator[object, None, T]) -> T:
+    """Exhaust a long-work generator (training, audit) and return its result."""
     while True:
         try:
-            next(training)
+            next(work)
         except StopIteration as done:
-            result: TrainingResult = done.value
+            result: T = done.value
             return result

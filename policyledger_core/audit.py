@@ -1,0 +1,130 @@
+"""Full verification of a ledger: every check, the first bad entry named.
+
+Checks, in one pass per kind: the scan's header, hashes and links and the
+checkpoint (done when the ledger was opened); each entry's fields, types and
+canonical form; each referenced policy file (present, matches its hash, valid,
+same configuration as the entry); each signature (timed separately, it is the
+slow part); optionally a replay of every policy, whose digest must match.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+from policyledger_core.entry import EntryError
+from policyledger_core.ledger import Ledger
+from policyledger_core.ledgerfile import Problem
+from policyledger_core.policy import Policy
+from policyledger_core.store import PolicyStore, StoreError
+from policyledger_core.verification import verify
+
+
+@dataclass(frozen=True)
+class AuditProgress:
+    """Where a running audit is: the check under way and entries done of total."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What a full verification found."""
+
+    entries: int
+    """Entries in the file that were looked at (usable ones, and the first bad one)."""
+    problem: Problem | None
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Time per check: chain (hashes and links), fields, policies, signatures, replay."""
+    replayed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+Audit = Generator[AuditProgress, None, AuditReport]
+
+
+@dataclass
+class _State:
+    """What the checks share: each policy is loaded once and replayed once."""
+
+    policies: dict[str, Policy] = field(default_factory=dict)
+    digests: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
+_STEP = 1000  # entries between progress records
+
+
+def audit(ledger: Ledger, store: PolicyStore, replay: bool = False) -> Audit:
+    """Run every check; yields progress, returns the report. Marks the ledger on a problem."""
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    ledger.reload()
+    seconds["chain"] = time.perf_counter() - start
+    problems = [ledger.problem] if ledger.problem is not None else []
+    count = len(ledger)
+    found: Problem | None = None
+    state = _State()
+    stages = [("fields", _check_fields), ("policies", _check_policies), ("signatures", _check_signatures)]
+    if replay:
+        stages.append(("replay", _check_replay))
+    replayed = 0
+    for stage, check in stages:
+        begin = time.perf_counter()
+        limit = min([count, *(p.index for p in problems)])
+        for i in range(limit):
+            if i % _STEP == 0:
+                yield AuditProgress(stage, i, limit)
+            reason = check(ledger, store, i, state)
+            if reason is not None:
+                problems.append(Problem(i, reason))
+                break
+        seconds[stage] = time.perf_counter() - begin
+        if stage == "replay":
+            replayed = len({ledger.scanned()[i].policy_hash for i in range(limit)})
+    if problems:
+        found = min(problems, key=lambda p: p.index)
+        ledger.mark_problem(found)
+    yield AuditProgress("done", count, count)
+    return AuditReport(count, found, seconds, replayed)
+
+
+def _check_fields(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
+    try:
+        ledger.entry(i)
+    except EntryError as exc:
+        return str(exc).removeprefix("entry: ")
+    return None
+
+
+def _check_policies(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
+    entry = ledger.entry(i)
+    policy = state.policies.get(entry.policy_hash)
+    if policy is None:
+        try:
+            policy = store.get(entry.policy_hash)
+        except StoreError as exc:
+            return str(exc)
+        state.policies[entry.policy_hash] = policy
+    if policy.config != entry.config:
+        return "the policy file's configuration differs from the entry's"
+    return None
+
+
+def _check_signatures(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
+    return None if ledger.entry(i).signature_valid() else "signature does not verify with the entry's key"
+
+
+def _check_replay(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
+    entry = ledger.entry(i)
+    claimed = entry.verification
+    key = (entry.policy_hash, int(claimed["episodes"]))
+    if key not in state.digests:
+        report = verify(state.policies[entry.policy_hash], key[1])
+        state.digests[key] = (report.replay_digest, report.suite)
+    if state.digests[key] != (claimed["replay_digest"], claimed["suite"]):
+        return "replay does not reproduce the recorded result"
+    return None

@@ -1,0 +1,49 @@
+"""What every ``policyledger-cli`` command shares: exit codes, errors, the workspace."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from policyledger_core.context import Context
+from policyledger_core.store import is_hash
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or unreadable input: exit 2 with this one-line message."""
+
+
+class CommandFailed(Exception):
+    """The command ran but the answer is no (a check failed, a bundle was rejected): exit 1."""
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """``--workspace DIR`` and ``--json``, taken by every command."""
+    parser.add_argument("--workspace", type=Path, metavar="DIR",
+                        help="workspace folder (default: POLICYLEDGER_WORKSPACE, the source "
+                             "checkout, or the user data folder)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def open_context(args: argparse.Namespace) -> Context:
+    """The workspace named by ``--workspace`` (or the default one)."""
+    root = args.workspace
+    if root is not None and root.exists() and not root.is_dir():
+        raise UsageError(f"--workspace: {root} is not a folder")
+    return Context.open(root)
+
+
+def resolve_prefix(ctx: Context, prefix: str) -> str:
+    """The one recorded policy hash starting with ``prefix`` (4+ hex characters)."""
+    text = prefix.strip().lower()
+    if len(text) < 4 or len(text) > 64 or any(c not in "0123456789abcdef" for c in text):
+        raise UsageError(f"policy hash prefix: expected 4 to 64 hex characters, got {prefix!r:.70}")
+    matches = sorted({e.policy_hash for e in ctx.ledger.scanned() if e.policy_hash.startswith(text)})
+    if not matches:
+        raise UsageError(f"no recorded policy starts with {text}")
+    if len(matches) > 1:
+        raise UsageError(f"{text} is ambiguous: {len(matches)} policies start with it")
+    assert is_hash(matches[0])
+    return matches[0]

@@ -1,0 +1,200 @@
+"""``policyledger-cli`` commands on the ledger: verify, list, show, export, import, add, repair."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from policyledger_core.atomic import write_atomic
+from policyledger_core.audit import AuditReport, audit
+from policyledger_core.autosave import save_policy
+from policyledger_core.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
+from policyledger_core.cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandFailed,
+    UsageError,
+    add_common,
+    open_context,
+    resolve_prefix,
+)
+from policyledger_core.ledger import LedgerError
+from policyledger_core.marketplace import rank
+from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.signing import key_id
+from policyledger_core.training import run_to_end
+
+
+def _emit(args: argparse.Namespace, out: TextIO, data: dict[str, Any], text: str) -> None:
+    out.write(json.dumps(data, sort_keys=True) + "\n" if args.json else text)
+
+
+def _read_input(path: Path, limit: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) > limit:
+        raise CommandFailed(f"{path}: larger than {limit} bytes")
+    return data
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    report: AuditReport = run_to_end(audit(ctx.ledger, ctx.store, replay=args.replay))
+    data = {"ok": report.ok, "entries": report.entries, "seconds": report.seconds,
+            "replayed": report.replayed,
+            "problem": None if report.problem is None else
+            {"index": report.problem.index, "reason": report.problem.reason}}
+    if report.problem is None:
+        text = f"ledger intact: {report.entries} entries, chain, signatures and policy files verified"
+        text += f", {report.replayed} policies replayed\n" if args.replay else "\n"
+    else:
+        text = (f"ledger problem at entry {report.problem.index}: {report.problem.reason}\n"
+                f"entries 0..{report.problem.index - 1} are intact; "
+                f"run 'policyledger-cli repair' to continue from there (a backup is kept)\n")
+    _emit(args, out, data, text)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    return {"rank": row.rank, "policy_hash": row.policy_hash, "preset": row.preset,
+            "config": row.config.to_dict(), "verified_reward": row.mean, "ci95": row.ci95,
+            "ci95_low": row.ci_low, "fraction_of_optimum": row.fraction_of_optimum,
+            "entries": row.entries, "first_entry": row.first_index, "publisher": row.publisher,
+            "publisher_id": row.publisher_id, "own": row.own, "origin": row.origin,
+            "timestamp": row.timestamp}
+
+
+def _own_key(ctx: Any) -> str | None:
+    try:
+        return str(ctx.publisher.public_hex)
+    except Exception:  # no usable key yet: nothing is "own"
+        return None
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    rows = rank(ctx.ledger.entries(), _own_key(ctx), preset=args.preset)
+    lines = [f"{'#':>3} {'policy':12} {'preset':15} {'verified':>16} {'of opt':>7} {'n':>3} "
+             f"{'publisher':16} origin"]
+    for r in rows:
+        who = "you" if r.own else r.publisher_id
+        lines.append(f"{r.rank:>3} {r.policy_hash[:12]} {r.preset or 'custom':15} "
+                     f"{r.mean:8.2f} +/-{r.ci95:5.2f} {r.fraction_of_optimum:7.1%} {r.entries:>3} "
+                     f"{who:16} {r.origin}")
+    if ctx.ledger.problem is not None:
+        lines.append(f"(only entries before the ledger problem are ranked: {ctx.ledger.problem})")
+    _emit(args, out, {"rows": [_row_dict(r) for r in rows],
+                      "problem": None if ctx.ledger.problem is None else str(ctx.ledger.problem)},
+          "\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    policy_hash = resolve_prefix(ctx, args.hash_prefix)
+    entries = [e for e in ctx.ledger.entries() if e.policy_hash == policy_hash]
+    data = {"policy_hash": policy_hash, "entries": [e.to_dict() for e in entries]}
+    first = entries[0]
+    v = first.verification
+    text = (f"policy {policy_hash}\n"
+            f"preset {first.config.preset_name() or 'custom'}; verified {v['mean']:.2f} +/- {v['ci95']:.2f} "
+            f"on {v['suite']}, {v['fraction_of_optimum']:.1%} of the optimum\n")
+    for e in entries:
+        text += (f"entry {e.index}  {e.timestamp}  {e.origin['kind']:8}  publisher {key_id(e.publisher)}  "
+                 f"hash {e.hash[:16]}\n")
+    _emit(args, out, data, text)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    policy_hash = resolve_prefix(ctx, args.hash_prefix)
+    try:
+        data = export_bundle(ctx, policy_hash)
+    except BundleError as exc:
+        raise CommandFailed(str(exc)) from None
+    target: Path = args.output
+    if target.is_dir():
+        raise UsageError(f"-o: {target} is a folder")
+    try:
+        write_atomic(target, data)
+    except OSError as exc:
+        raise UsageError(f"-o: cannot write {target} ({exc.strerror})") from None
+    _emit(args, out, {"policy_hash": policy_hash, "file": str(target), "bytes": len(data)},
+          f"exported {policy_hash[:12]} to {target}\n")
+    return EXIT_OK
+
+
+def _saved_dict(saved: Any) -> dict[str, Any]:
+    return {"policy_hash": saved.policy.hash, "entry_index": saved.entry.index,
+            "entry_hash": saved.entry.hash, "new_entry": saved.created,
+            "verified_reward": saved.entry.verification["mean"]}
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    data = _read_input(args.file, MAX_BUNDLE_BYTES)
+    try:
+        saved = import_bundle(ctx, data)
+    except BundleError as exc:
+        raise CommandFailed(f"rejected: {exc}") from None
+    note = "imported as" if saved.created else "already recorded as"
+    _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy "
+          f"{saved.policy.hash[:12]}, replay reproduced {saved.entry.verification['mean']:.2f}\n")
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    data = _read_input(args.file, MAX_POLICY_BYTES)
+    try:
+        policy = Policy.from_json(data)
+        saved = save_policy(ctx, policy, None, {"kind": "added"})
+    except PolicyError as exc:
+        raise CommandFailed(f"rejected: {exc}") from None
+    except LedgerError as exc:
+        raise CommandFailed(str(exc)) from None
+    note = "added as" if saved.created else "already recorded as"
+    v = saved.entry.verification
+    _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy {policy.hash[:12]}, "
+          f"verified {v['mean']:.2f} +/- {v['ci95']:.2f} ({v['fraction_of_optimum']:.1%} of the optimum)\n")
+    return EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    try:
+        backup = ctx.ledger.repair()
+    except LedgerError as exc:
+        raise CommandFailed(str(exc)) from None
+    _emit(args, out, {"backup": str(backup), "entries": len(ctx.ledger)},
+          f"repaired: kept {len(ctx.ledger)} entries; the damaged file is kept at {backup}\n")
+    return EXIT_OK
+
+
+def register(commands: Any) -> dict[str, Any]:
+    """Add the ledger commands to the parser; returns name -> function."""
+    v = commands.add_parser("verify", help="check the whole ledger (exit 1 on a problem)")
+    v.add_argument("--replay", action="store_true", help="also replay every policy and compare digests")
+    ls = commands.add_parser("list", help="the marketplace ranking")
+    ls.add_argument("--preset", help="only this environment preset")
+    sh = commands.add_parser("show", help="one policy with its entries")
+    sh.add_argument("hash_prefix")
+    ex = commands.add_parser("export", help="write a policy bundle")
+    ex.add_argument("hash_prefix")
+    ex.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    im = commands.add_parser("import", help="check a bundle by replay, then record it")
+    im.add_argument("file", type=Path)
+    ad = commands.add_parser("add", help="validate, verify and record a bare policy file")
+    ad.add_argument("file", type=Path)
+    commands.add_parser("repair", help="keep a backup of a damaged ledger and continue from its "
+                                       "last good entry")
+    for p in (v, ls, sh, ex, im, ad, commands.choices["repair"]):
+        add_common(p)
+    return {"verify": cmd_verify, "list": cmd_list, "show": cmd_show, "export": cmd_export,
+            "import": cmd_import, "add": cmd_add, "repair": cmd_repair}

@@ -1,0 +1,31 @@
+"""Everything one user needs to work on one workspace: ledger, store, publisher key."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from policyledger_core.ledger import Ledger
+from policyledger_core.signing import Publisher
+from policyledger_core.store import PolicyStore
+from policyledger_core.workspace import Workspace, config_dir
+
+
+class Context:
+    """An open workspace as seen by the local user."""
+
+    def __init__(self, workspace: Workspace, config: Path) -> None:
+        self.workspace = workspace
+        self.config_dir = config
+        self.store = PolicyStore(workspace.policies_dir)
+        self.ledger = Ledger.open(workspace, config)
+
+    @classmethod
+    def open(cls, root: Path | None = None, config: Path | None = None) -> Context:
+        """Open the workspace at ``root`` (default: the default workspace)."""
+        return cls(Workspace.open(root), config or config_dir())
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """This user's signing key, created on first use."""
+        return Publisher.load_or_create(self.config_dir)
