@@ -64,7 +64,7 @@ def check_bundle(data: bytes) -> Checked:
         raise BundleError(f"bundle: {exc}") from None
     if not isinstance(doc, Mapping) or set(doc) != {"format", "version", "policy", "entry", "publisher"}:
         raise BundleError("bundle: expected an object with format, version, policy, entry and publisher")
-    if doc["format"] != BUNDLE_FORMAT or doc["version"] != BUNDLE_VERSION or isinstance(doc["version"], bool):
+    if doc["format"] != BUNDLE_FORMAT or type(doc["version"]) is not int or doc["version"] != BUNDLE_VERSION:
         raise BundleError("bundle: unknown format or version")
     try:
         policy = Policy.from_dict(doc["policy"])

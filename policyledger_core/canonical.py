@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 
@@ -29,6 +30,14 @@ class JsonInputError(ValueError):
 
 def _reject_constant(name: str) -> Any:
     raise JsonInputError(f"non-finite number {name} is not allowed")
+
+
+def _key_before(text: str, position: int) -> str | None:
+    """The object key a value at ``position`` belongs to, for error messages."""
+    match = None
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"\s*:\s*', text[:position]):
+        pass
+    return match.group(1) if match is not None and match.end() == position else None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -65,6 +74,10 @@ def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int = 16)
         raise JsonInputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except JsonInputError as exc:
+        found = re.search(r"(?<![\w\"])(-?Infinity|NaN)(?![\w\"])", text)
+        key = _key_before(text, found.start()) if found else None
+        raise JsonInputError(f"{key}: {exc}" if key else str(exc)) from None
     except json.JSONDecodeError as exc:
         raise JsonInputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:

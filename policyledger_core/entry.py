@@ -204,7 +204,7 @@ def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, 
 def validate_body(body: object) -> None:
     """Check every field and type of an entry body; raises :class:`EntryError`."""
     b = _require_fields("entry", body, _BODY_FIELDS)
-    if b["schema"] != ENTRY_SCHEMA or b["version"] != ENTRY_VERSION or isinstance(b["version"], bool):
+    if b["schema"] != ENTRY_SCHEMA or type(b["version"]) is not int or b["version"] != ENTRY_VERSION:
         raise EntryError("entry: unknown schema or version")
     _require_int("index", b["index"])
     if not isinstance(b["timestamp"], str) or not _TIMESTAMP.fullmatch(b["timestamp"]):

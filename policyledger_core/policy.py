@@ -107,14 +107,15 @@ class Policy:
         if data["schema"] != SCHEMA:
             raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
         version = data["version"]
-        if isinstance(version, bool) or version != SCHEMA_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version != SCHEMA_VERSION:
             raise PolicyError(f"version: unsupported policy version {version!r}")
         if not isinstance(data["env_id"], str):
             raise PolicyError("env_id: expected a string")
         try:
             config = EnvConfig.from_dict(data["config"])
         except ConfigError as exc:
-            raise PolicyError(f"config.{exc}") from None
+            text = str(exc)
+            raise PolicyError(text if text.startswith("config") else f"config.{text}") from None
         if not isinstance(data["actions"], list):
             raise PolicyError(f"actions: expected a list of {dyn.N_OBS} actions")
         return cls(config=config, actions=tuple(data["actions"]), env_id=data["env_id"])
