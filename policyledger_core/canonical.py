@@ -34,10 +34,8 @@ def _reject_constant(name: str) -> Any:
 
 def _key_before(text: str, position: int) -> str | None:
     """The object key a value at ``position`` belongs to, for error messages."""
-    match = None
-    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"\s*:\s*', text[:position]):
-        pass
-    return match.group(1) if match is not None and match.end() == position else None
+    keys = list(re.finditer(r'"((?:[^"\\]|\\.)*)"\s*:\s*', text[:position]))
+    return keys[-1].group(1) if keys and keys[-1].end() == position else None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
