@@ -19,10 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_learning
+import bench_ledger
 
 Figure = dict[str, Any]
 BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
     **bench_learning.BENCHMARKS,
+    **bench_ledger.BENCHMARKS,
 }
 
 

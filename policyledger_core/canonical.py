@@ -19,6 +19,14 @@ def canonical_bytes(value: Any) -> bytes:
     ).encode("ascii")
 
 
+_HEX_DIGITS = b"0123456789abcdef"
+
+
+def is_hex(data: bytes, length: int) -> bool:
+    """True for exactly ``length`` lowercase hex digits (fast: no regex, no decoding)."""
+    return len(data) == length and not data.translate(None, _HEX_DIGITS)
+
+
 def sha256_hex(data: bytes) -> str:
     """Lower-case hexadecimal SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()

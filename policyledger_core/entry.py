@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from policyledger_core.canonical import JsonInputError, canonical_bytes, load_json_strict, sha256_hex
+from policyledger_core.canonical import JsonInputError, canonical_bytes, is_hex, load_json_strict, sha256_hex
 from policyledger_core.envconfig import ConfigError, EnvConfig
 from policyledger_core.environment import ENV_ID
 from policyledger_core.hyper import ALGORITHMS, Hyperparameters
@@ -123,11 +123,10 @@ def split_line(line: bytes) -> tuple[bytes, str, str]:
     if not line.startswith(_LINE_HEAD) or len(line) <= len(_LINE_HEAD) + _LINE_TAIL or \
             not tail.startswith(b',"hash":"') or not tail.endswith(b'"}'):
         raise EntryError("entry: not a ledger line")
-    digest = tail[9:73].decode("ascii", "replace")
-    signature = tail[88:216].decode("ascii", "replace")
-    if tail[73:88] != b'","signature":"' or not is_hash(digest) or not _HEX128.fullmatch(signature):
+    digest, signature = tail[9:73], tail[88:216]
+    if tail[73:88] != b'","signature":"' or not is_hex(digest, 64) or not is_hex(signature, 128):
         raise EntryError("entry: malformed hash or signature")
-    return line[len(_LINE_HEAD):-_LINE_TAIL], digest, signature
+    return line[len(_LINE_HEAD):-_LINE_TAIL], digest.decode("ascii"), signature.decode("ascii")
 
 
 def parse_line(line: bytes) -> Entry:

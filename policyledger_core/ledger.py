@@ -44,7 +44,7 @@ class Ledger:
         self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT)
         self._scanned: list[ScannedEntry] = []
         self._parsed: dict[int, Entry] = {}
-        self._by_policy: dict[str, int] = {}
+        self._by_policy: dict[str, int] | None = None  # built on first use
         self.problem: Problem | None = None
         self.torn_tail = False
         self._load()
@@ -62,9 +62,9 @@ class Ledger:
             data = self.path.read_bytes()
         except FileNotFoundError:
             data = EMPTY
-        seen = self.witness.hashes()
-        self._scanned, self._parsed, self._by_policy = [], {}, {}
-        self._absorb(scan(data, len(seen)), seen)
+        seen, _ = self.witness.tail()
+        self._scanned, self._parsed, self._by_policy = [], {}, None
+        self._absorb(scan(data, seen))
 
     def _refresh(self) -> None:
         """Bring the view up to date, reading only what was appended since (O(new bytes))."""
@@ -79,38 +79,38 @@ class Ledger:
         if not tail.startswith(last.line + b"\n"):
             self._load()  # changed under us, not just appended to: check everything
             return
-        seen = self.witness.hashes()
+        seen, _ = self.witness.tail()
         rest = tail[len(last.line) + 1:]
-        self._absorb(scan(rest, len(seen), base=last.end, first_index=len(self._scanned), prev=last.hash),
-                     seen)
+        self._absorb(scan(rest, seen, base=last.end, first_index=len(self._scanned), prev=last.hash))
 
-    def _absorb(self, result: Scan, seen: list[str]) -> None:
+    def _absorb(self, result: Scan) -> None:
         first_new = len(self._scanned)
         self._scanned.extend(result.entries)
-        for i in range(first_new, len(self._scanned)):
-            self._by_policy.setdefault(self._scanned[i].policy_hash, i)
+        self._by_policy = None
         self.torn_tail = result.torn_tail
         # On a tie the scan's reason is the more specific one.
-        found = [p for p in (result.problem, self._witness_problem(seen, first_new)) if p is not None]
+        found = [p for p in (result.problem, self._witness_problem()) if p is not None]
         self.problem = min(found, key=lambda p: p.index) if found else None
         if self.problem is not None:
             del self._scanned[self.problem.index:]
-            self._by_policy = {h: i for h, i in self._by_policy.items() if i < len(self._scanned)}
         elif self.torn_tail:
             log.warning("%s: dropping an incomplete trailing entry (an append that never completed)",
                         self.path)
         if self.problem is None:
             self.witness.extend([e.hash for e in self._scanned[first_new:]], first_new)
 
-    def _witness_problem(self, seen: list[str], start: int) -> Problem | None:
-        for i in range(start, min(len(seen), len(self._scanned))):
+    def _witness_problem(self) -> Problem | None:
+        """Compare the file with what this user saw acknowledged before."""
+        count, head = self.witness.tail()
+        if count == 0 or (count <= len(self._scanned) and self._scanned[count - 1].hash == head):
+            return None  # the chain binds every earlier entry to the matching one
+        seen = self.witness.hashes()
+        for i in range(min(len(seen), len(self._scanned))):
             if seen[i] != self._scanned[i].hash:
                 return Problem(i, "differs from the entry seen here before (history rewritten)")
-        if len(self._scanned) < len(seen):
-            n = len(self._scanned)
-            return Problem(n, f"missing: {len(seen)} entries were seen here before, the file holds {n} "
-                              "(truncated or rolled back)")
-        return None
+        n = len(self._scanned)
+        return Problem(n, f"missing: {len(seen)} entries were seen here before, the file holds {n} "
+                          "(truncated or rolled back)")
 
     def reload(self) -> None:
         """Scan the file again (another process may have appended)."""
@@ -144,6 +144,10 @@ class Ledger:
 
     def find_policy(self, policy_hash: str) -> Entry | None:
         """The first entry recording ``policy_hash``, if any."""
+        if self._by_policy is None:
+            self._by_policy = {}
+            for i, scanned in enumerate(self._scanned):
+                self._by_policy.setdefault(scanned.policy_hash, i)
         index = self._by_policy.get(policy_hash)
         return None if index is None else self.entry(index)
 
@@ -191,7 +195,7 @@ class Ledger:
         if self.problem is None or problem.index < self.problem.index:
             self.problem = problem
             del self._scanned[problem.index:]
-            self._by_policy = {h: i for h, i in self._by_policy.items() if i < len(self._scanned)}
+            self._by_policy = None
 
     def _write(self, entry: Entry) -> None:
         if not self.path.exists():
@@ -212,9 +216,10 @@ class Ledger:
         finally:
             os.close(fd)
         stored = (b"" if first else b",") + entry.line()
-        self._scanned.append(ScannedEntry(stored, entry.hash, entry.policy_hash, offset + len(stored) + 1))
+        self._scanned.append(ScannedEntry(stored, entry.hash, offset + len(stored) + 1))
         self._parsed[entry.index] = entry
-        self._by_policy.setdefault(entry.policy_hash, entry.index)
+        if self._by_policy is not None:
+            self._by_policy.setdefault(entry.policy_hash, entry.index)
         self.torn_tail = False
 
     # -- repair -------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ ledger. A crash mid-append can only leave bytes after the last complete line.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
-from policyledger_core.entry import GENESIS, EntryError, hash_body, split_line
+from policyledger_core.entry import ENTRY_DOMAIN, GENESIS, EntryError, split_line
 
 HEADER = b'{"format":"policyledger/ledger","version":1,"entries":[\n'
 FOOTER = b"]}\n"
@@ -40,9 +42,14 @@ class ScannedEntry:
 
     line: bytes
     hash: str
-    policy_hash: str
     end: int
     """Offset just past this line's newline."""
+
+    @cached_property
+    def policy_hash(self) -> str:
+        """The policy this entry records (read from the line, not parsed)."""
+        found = _field(self.line, b"policy_hash", quoted=True)
+        return (found or b"").decode("ascii", "replace")
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,21 +75,20 @@ def _field(body: bytes, key: bytes, quoted: bool) -> bytes | None:
     return body[start:end] if end >= 0 else None
 
 
-def check_line(line: bytes, index: int, prev: str) -> tuple[str, str]:
-    """Hash and link check of one line; returns (hash, policy_hash) or raises EntryError."""
-    if index > 0:
-        if not line.startswith(b","):
-            raise EntryError("malformed: entries must be separated by commas")
-        line = line[1:]
-    body, digest, _ = split_line(line)
-    if hash_body(body) != digest:
+def check_line(line: bytes, index: int, prev: str) -> str:
+    """Hash and link check of one line; returns its hash or raises EntryError."""
+    if index > 0 and not line.startswith(b","):
+        raise EntryError("malformed: entries must be separated by commas")
+    body, digest, _ = split_line(line[1:] if index > 0 else line)
+    hasher = hashlib.sha256(ENTRY_DOMAIN)
+    hasher.update(body)
+    if hasher.hexdigest() != digest:
         raise EntryError("hash does not match its content (entry edited)")
     if _field(body, b"index", quoted=False) != str(index).encode():
         raise EntryError(f"index is not {index} (entries deleted, inserted or reordered)")
     if _field(body, b"prev", quoted=True) != prev.encode():
         raise EntryError("does not chain to the entry before it")
-    policy = _field(body, b"policy_hash", quoted=True)
-    return digest, (policy or b"").decode("ascii", "replace")
+    return digest
 
 
 def scan(data: bytes, acknowledged: int, base: int = 0, first_index: int = 0,
@@ -113,12 +119,12 @@ def scan(data: bytes, acknowledged: int, base: int = 0, first_index: int = 0,
             return Scan(entries, None, not clean, clean)
         index = first_index + len(entries)
         try:
-            digest, policy = check_line(line, index, prev)
+            digest = check_line(line, index, prev)
         except EntryError as exc:
             if index >= acknowledged and not _later_entry_present(data, newline + 1):
                 return Scan(entries, None, True, False)
             return Scan(entries, Problem(index, str(exc).removeprefix("entry: ")), False, False)
-        entries.append(ScannedEntry(line, digest, policy, base + newline + 1))
+        entries.append(ScannedEntry(line, digest, base + newline + 1))
         prev = digest
         pos = newline + 1
     return Scan(entries, None, True, False)  # the closing line is missing

@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 
 from policyledger_core.atomic import write_atomic
-from policyledger_core.canonical import sha256_hex
-from policyledger_core.store import is_hash
+from policyledger_core.canonical import is_hex, sha256_hex
 
 
 class Witness:
@@ -26,6 +25,28 @@ class Witness:
         self.workspace_root = workspace_root
         self._hashes: list[str] = []
         self._read = 0  # bytes of the file already taken into _hashes
+
+    def tail(self) -> tuple[int, str | None]:
+        """(entries recorded, hash of the last one), reading only the end of the file.
+
+        Enough for the common check: entries are hash-chained, so when the last
+        recorded entry is unchanged, so is every one before it.
+        """
+        try:
+            with self.path.open("rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - 256))
+                chunk = f.read()
+        except FileNotFoundError:
+            return 0, None
+        lines = chunk[: chunk.rfind(b"\n") + 1].split(b"\n")
+        if len(lines) < 2:
+            return 0, None
+        index, _, digest = lines[-2].partition(b" ")
+        if not index.isdigit() or not is_hex(digest, 64):  # odd last line: read it all
+            known = self.hashes()
+            return len(known), (known[-1] if known else None)
+        return int(index) + 1, digest.decode("ascii")
 
     def hashes(self) -> list[str]:
         """Entry hashes seen so far, by index (a torn last line is ignored).
@@ -48,21 +69,20 @@ class Witness:
     def _take(self, data: bytes) -> None:
         complete = data[: data.rfind(b"\n") + 1]  # the part after the last newline is torn
         for line in complete.split(b"\n")[:-1]:
-            parts = line.split(b" ")
-            text = parts[1].decode("ascii", "replace") if len(parts) == 2 else ""
-            if parts[0] != str(len(self._hashes)).encode() or not is_hash(text):
+            index, _, digest = line.partition(b" ")
+            if index != str(len(self._hashes)).encode() or not is_hex(digest, 64):
                 break
-            self._hashes.append(text)
+            self._hashes.append(digest.decode("ascii"))
         self._read += len(complete)
 
     def extend(self, hashes: list[str], start: int) -> None:
         """Record entries ``start``, ``start + 1``, ... (already recorded ones are skipped)."""
-        known = self.hashes()
-        new = hashes[len(known) - start:] if len(known) > start else hashes
-        if not new or start > len(known):
+        count, _ = self.tail()
+        new = hashes[count - start:] if count > start else hashes
+        if not new or start > count:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        first = len(known)
+        first = count
         text = "".join(f"{first + i} {h}\n" for i, h in enumerate(new)).encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
@@ -70,7 +90,6 @@ class Witness:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self.hashes()  # take our own lines in, as any other reader would
 
     def reset(self, hashes: list[str]) -> None:
         """Replace the record (after an explicit repair the user confirmed)."""

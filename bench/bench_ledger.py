@@ -1,0 +1,105 @@
+"""Figures of the trust layer: append latency, full verification, opening a large ledger."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench_learning import Figure, figure
+
+from policyledger_core.audit import audit
+from policyledger_core.context import Context
+from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
+from policyledger_core.envconfig import preset
+from policyledger_core.environment import ENV_ID
+from policyledger_core.ledger import Ledger
+from policyledger_core.ledgerfile import FOOTER, HEADER
+from policyledger_core.policy import MYOPIC_ACTIONS, Policy
+from policyledger_core.training import run_to_end
+
+SIZES = (100, 10_000, 100_000)
+APPENDS = 60
+
+
+def _fields(policy: Policy) -> dict[str, Any]:
+    return {"policy_hash": policy.hash, "config": policy.config.to_dict(),
+            "verification": {"mean": 102.76, "std": 38.4, "ci95": 2.38, "fraction_of_optimum": 0.9466,
+                             "optimum": 108.56, "episodes": 1000, "suite": "eval-v1/n=1000",
+                             "replay_digest": "0" * 64},
+            "training": None, "origin": {"kind": "added"}}
+
+
+def build_ledger(root: Path, config: Path, count: int) -> Context:
+    """A workspace whose ledger holds ``count`` valid signed entries, written in one go."""
+    ctx = Context.open(root, config)
+    policy = Policy(preset("standard"), MYOPIC_ACTIONS)
+    ctx.store.put(policy)
+    fields = _fields(policy)
+    prev, lines = GENESIS, []
+    for i in range(count):
+        body = {**fields, "schema": ENTRY_SCHEMA, "version": ENTRY_VERSION, "env_id": ENV_ID,
+                "index": i, "prev": prev, "timestamp": "2026-11-25T12:00:00Z",
+                "publisher": ctx.publisher.public_hex}
+        entry = seal(body, ctx.publisher)
+        lines.append((b"," if i else b"") + entry.line() + b"\n")
+        prev = entry.hash
+    ctx.workspace.ledger_path.write_bytes(HEADER + b"".join(lines) + FOOTER)
+    return Context.open(root, config)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_append() -> Iterator[Figure]:
+    medians: dict[int, float] = {}
+    for size in SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            ctx = build_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", size)
+            fields = _fields(Policy(preset("standard"), MYOPIC_ACTIONS))
+            times = []
+            for _ in range(APPENDS):
+                start = time.perf_counter()
+                ctx.ledger.append(fields, ctx.publisher)
+                times.append(time.perf_counter() - start)
+            medians[size] = statistics.median(times) * 1e3
+            yield figure(f"append_ms_median_at_{size}", medians[size], "ms",
+                         reference=medians[SIZES[0]], target=10.0 if size == 100_000 else None,
+                         higher_is_better=False, reference_name="median at 100 entries",
+                         p99_ms=round(_percentile(times, 0.99) * 1e3, 3))
+    yield figure("append_growth_100k_vs_100", medians[100_000] / medians[100], "ratio", target=2.0,
+                 higher_is_better=False)
+
+
+def bench_open_and_verify() -> Iterator[Figure]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root, config = Path(tmp) / "ws", Path(tmp) / "cfg"
+        build_ledger(root, config, 100_000)
+        ctx = Context.open(root, config)
+        start = time.perf_counter()
+        ledger = Ledger.open(ctx.workspace, config)
+        opened = time.perf_counter() - start
+        start = time.perf_counter()
+        raw = ctx.workspace.ledger_path.read_bytes()
+        read = time.perf_counter() - start
+        assert ledger.problem is None and len(ledger) == 100_000
+        yield figure("open_seconds_100k", opened, "s", reference=read, target=1.0, higher_is_better=False,
+                     reference_name="reading the file's bytes", bytes=len(raw))
+        report = run_to_end(audit(ledger, ctx.store))
+        assert report.ok, report.problem
+        yield figure("verify_chain_seconds_100k", report.seconds["chain"], "s", target=1.0,
+                     higher_is_better=False, note="hashes, links and checkpoint")
+        yield figure("verify_fields_seconds_100k", report.seconds["fields"], "s")
+        yield figure("verify_policies_seconds_100k", report.seconds["policies"], "s")
+        yield figure("verify_signatures_seconds_100k", report.seconds["signatures"], "s")
+
+
+BENCHMARKS = {
+    "ledger_append": bench_append,
+    "ledger_open_verify": bench_open_and_verify,
+}
