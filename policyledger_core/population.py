@@ -10,6 +10,7 @@ multiplied by zero) until every agent has finished the episode.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +37,7 @@ _TABLE = dyn.N_OBS * dyn.N_ACTIONS
 class _ChunkOutcomes:
     """What a chunk of episodes holds that does not depend on the agents' choices.
 
-    Arrays are laid out (episode, agent, step): the observation base (alert
+    Arrays are laid out (episode, step, agent): the observation base (alert
     and duration flag; add health * 4) and the step's outcome key (see
     :func:`policyledger_core.dynamics.outcome_keys`), pre-multiplied by the
     number of (action, health) pairs.
@@ -44,10 +45,13 @@ class _ChunkOutcomes:
 
     def __init__(self, config: EnvConfig, env_rngs: list[np.random.Generator],
                  explore_rngs: list[np.random.Generator], episodes: int) -> None:
-        horizon = config.horizon
-        env_u = np.stack([dyn.draw_episode_uniforms(r, config, episodes) for r in env_rngs], axis=1)
-        explore = np.stack([r.random((episodes, horizon, EXPLORE_UNIFORMS)) for r in explore_rngs],
-                           axis=1)
+        horizon, agents = config.horizon, len(env_rngs)
+        # Drawn (agent, episode, step, ...) straight into place: each agent's stream in order.
+        env_u = np.empty((agents, episodes, horizon, dyn.UNIFORMS_PER_STEP))
+        explore = np.empty((agents, episodes, horizon, EXPLORE_UNIFORMS))
+        for k in range(agents):
+            env_rngs[k].random(out=env_u[k])
+            explore_rngs[k].random(out=explore[k])
         codes = dyn.schedule_codes(config, env_u)
         severity = codes // 6
         counter = np.zeros(codes.shape[:-1], dtype=np.int64)
@@ -56,11 +60,17 @@ class _ChunkOutcomes:
             obs_base[..., t] = dyn.ALERT_OBS_BASE[codes[..., t]] + (counter >= dyn.LONG_AFTER)
             counter = np.where(severity[..., t] == dyn.LOW, 0,
                                np.minimum(counter + 1, dyn.LONG_AFTER))
-        self.obs_base = obs_base
-        self.key = dyn.outcome_keys(codes, env_u) * dyn.PAIRS
-        self.explore = explore[..., 0]
-        self.random_action = (explore[..., 1] * 5.0).astype(np.int64)
-        self.use_b = explore[..., 2] >= 0.5
+        # Stored (episode, step, agent): a step's values for all agents are contiguous.
+        self.obs_base = _steps_major(obs_base)
+        self.key = _steps_major(dyn.outcome_keys(codes, env_u) * dyn.PAIRS)
+        self.explore = _steps_major(explore[..., 0])
+        self.random_action = _steps_major((explore[..., 1] * 5.0).astype(np.int64))
+        self.use_b = _steps_major(explore[..., 2] >= 0.5)
+
+
+def _steps_major(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """(agent, episode, step) -> contiguous (episode, step, agent)."""
+    return np.ascontiguousarray(array.transpose(1, 2, 0))
 
 
 def train_population(config: EnvConfig, hyper: Hyperparameters, agents: int,
@@ -89,7 +99,7 @@ class _PopulationRun:
 
     def run(self, should_stop: StopCheck | None) -> PopulationTraining:
         cfg, hyper, k = self.config, self.hyper, self.k
-        chunk = chunk_episodes(cfg, k, budget=1 << 18)
+        chunk = chunk_episodes(cfg, k, budget=1 << 19)
         window = np.zeros((k, ROLLING), dtype=np.int64)
         window_sum = np.zeros(k, dtype=np.int64)
         episode = steps_total = 0
@@ -116,63 +126,76 @@ class _PopulationRun:
 
     def _episode(self, chunk: _ChunkOutcomes, j: int, eps: float
                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        # Written for numpy's per-call overhead: every array is a contiguous (agents,)
+        # vector, and each value computed once is reused (the next state's row is
+        # this step's bootstrap row).
         k, horizon, double = self.k, self.config.horizon, self.double
         q, cnt, alphas = self.q, self.n, self.alphas
         q_rows = q.reshape(-1, dyn.N_ACTIONS)
         last = len(alphas) - 1
+        constant_alpha = float(alphas[0]) if last == 0 else None
         gamma = self.hyper.discount
         obs_base, key = chunk.obs_base[j], chunk.key[j]
         explore = chunk.explore[j] < eps
         random_action, use_b = chunk.random_action[j], chunk.use_b[j]
         row_a = self.agent_offset // dyn.N_ACTIONS
+        table_rows = self.table_offset // dyn.N_ACTIONS
         health = np.zeros(k, dtype=np.int64)
         alive = np.ones(k, dtype=bool)
         ret = np.zeros(k, dtype=np.int64)
-        actions = np.zeros((k, horizon), dtype=np.int64)
-        acted = np.zeros((k, horizon), dtype=bool)
-        table_rows = self.table_offset // dyn.N_ACTIONS
+        actions = np.zeros((horizon, k), dtype=np.int64)
+        acted = np.zeros((horizon, k), dtype=bool)
+        row = row_a + obs_base[0]
         for t in range(horizon):
-            s = obs_base[:, t] + health * 4
-            rows = q_rows.take(row_a + s, axis=0)
+            rows = q_rows.take(row, axis=0)
             if double:
-                rows += q_rows.take(row_a + table_rows + s, axis=0)
-            action = np.where(explore[:, t], random_action[:, t], rows.argmax(axis=1))
+                rows += q_rows.take(row + table_rows, axis=0)
+            action = np.where(explore[t], random_action[t], rows.argmax(axis=1))
             # An agent that already finished (health CRITICAL) may point past its
             # pair; what it reads is ignored, clipping only keeps the index valid.
-            pick = key[:, t] + action * 2 + health
-            tenths = (dyn.OUTCOME_TENTHS_LAST if t == horizon - 1 else dyn.OUTCOME_TENTHS).take(
-                pick, mode="clip")
+            pick = key[t] + action * 2 + health
+            final = t == horizon - 1
+            tenths = (dyn.OUTCOME_TENTHS_LAST if final else dyn.OUTCOME_TENTHS).take(pick, mode="clip")
             health = dyn.OUTCOME_HEALTH.take(pick, mode="clip")
-            done = np.ones(k, dtype=bool) if t == horizon - 1 else health == dyn.CRITICAL
-            s2 = obs_base[:, t + 1] + health * 4
-            # Double Q: one table learns, judged by the other at its own greedy action.
+            row_next = row_a + obs_base[t + 1] + health * 4
             if double:
-                upd_row = row_a + np.where(use_b[:, t], table_rows, 0)
-                other_row = row_a + np.where(use_b[:, t], 0, table_rows)
-                greedy_next = q_rows.take(upd_row + s2, axis=0).argmax(axis=1)
-                bootstrap = q.take((other_row + s2) * dyn.N_ACTIONS + greedy_next)
+                # One table learns, judged by the other at its own greedy action.
+                shift = np.where(use_b[t], table_rows, 0)
+                learner = row + shift
+                greedy_next = q_rows.take(row_next + shift, axis=0).argmax(axis=1)
+                bootstrap = q.take((row_next + (table_rows - shift)) * dyn.N_ACTIONS + greedy_next)
             else:
-                upd_row = row_a
+                learner = row
                 # max over a contiguous leading axis is several times faster than axis=1.
-                bootstrap = np.ascontiguousarray(q_rows.take(row_a + s2, axis=0).T).max(axis=0)
+                bootstrap = np.ascontiguousarray(q_rows.take(row_next, axis=0).T).max(axis=0)
             reward = tenths / 10.0
-            target = np.where(done, reward, reward + gamma * bootstrap)
-            idx = (upd_row + s) * dyn.N_ACTIONS + action
-            c = cnt[idx] + alive
+            if final:
+                target = reward
+            else:
+                done = health == dyn.CRITICAL
+                target = np.where(done, reward, reward + gamma * bootstrap)
+            idx = learner * dyn.N_ACTIONS + action
+            c = cnt.take(idx) + alive
             cnt[idx] = c
-            # A finished agent has c == 0 and reads alphas[-1]; alive zeroes its step.
-            alpha = alphas.take(np.minimum(c - 1, last)) * alive
-            old = q[idx]
+            if constant_alpha is None:
+                # A finished agent has c == 0 and reads alphas[-1]; alive zeroes its step.
+                alpha = alphas.take(np.minimum(c - 1, last)) * alive
+            else:
+                alpha = alive * constant_alpha
+            old = q.take(idx)
             q[idx] = old + alpha * (target - old)
-            actions[:, t] = action
-            acted[:, t] = alive
+            actions[t] = action
+            acted[t] = alive
             ret += tenths * alive
+            if final:
+                break
             alive &= ~done
             if not alive.any():
                 break
-        counts = np.bincount((np.arange(k)[:, None] * dyn.N_ACTIONS + actions)[acted],
+            row = row_next
+        counts = np.bincount((np.arange(k) * dyn.N_ACTIONS + actions)[acted],
                              minlength=k * dyn.N_ACTIONS).reshape(k, dyn.N_ACTIONS)
-        return ret, acted.sum(axis=1), counts.astype(np.int64)
+        return ret, acted.sum(axis=0), counts.astype(np.int64)
 
     def _result(self, episodes: int, steps: int, training_reward: npt.NDArray[np.float64],
                 stopped: bool) -> TrainingResult:
