@@ -57,11 +57,20 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
     try:
         entry, created = ctx.ledger.append_unless_present(fields, ctx.publisher)
     except BaseException:
-        if not had_file:  # leave the workspace as it was
+        if not had_file and not _recorded(ctx, policy.hash):  # leave the workspace as it was
             with contextlib.suppress(OSError):
                 ctx.store.path_of(policy.hash).unlink()
         raise
     return Saved(entry, policy, created, report)
+
+
+def _recorded(ctx: Context, policy_hash: str) -> bool:
+    """Whether an entry for the policy reached the file (an append can fail after its line is whole)."""
+    try:
+        ctx.ledger.reload()
+        return ctx.ledger.find_policy(policy_hash) is not None
+    except Exception:
+        return True  # unsure: keeping an unreferenced file is harmless, losing a referenced one is not
 
 
 def save_training(ctx: Context, result: TrainingResult, agent: int | None = None) -> Saved:

@@ -21,7 +21,7 @@ from policyledger_core.entry import Entry, EntryError, from_dict
 from policyledger_core.ledger import LedgerError
 from policyledger_core.policy import Policy, PolicyError
 from policyledger_core.store import StoreError
-from policyledger_core.verification import suite_id, verify
+from policyledger_core.verification import DEFAULT_EPISODES, suite_id, verify
 
 BUNDLE_FORMAT = "policyledger/bundle"
 BUNDLE_VERSION = 1
@@ -91,12 +91,19 @@ def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
         raise BundleError("bundle: the signature does not verify with the publisher's key")
     claimed = entry.verification
     episodes = int(claimed["episodes"])
-    if episodes > MAX_REPLAY_EPISODES or claimed["suite"] != suite_id(episodes):
+    if claimed["suite"] != suite_id(episodes) or episodes > MAX_REPLAY_EPISODES:
         raise BundleError(f"bundle: unknown evaluation suite {str(claimed['suite'])[:40]!r}")
+    if episodes < DEFAULT_EPISODES:
+        # A tiny suite has a tiny (or zero) confidence interval and would buy a top rank.
+        raise BundleError(f"bundle: evaluation suite too small ({episodes} episodes, "
+                          f"at least {DEFAULT_EPISODES})")
     report = verify(policy, episodes)
     if report.replay_digest != claimed["replay_digest"]:
-        raise BundleError(f"bundle: the claimed result does not reproduce (claimed mean "
-                          f"{float(claimed['mean']):.2f}, replay gives {report.mean:.2f})")
+        if abs(report.mean - float(claimed["mean"])) > 1e-9:
+            raise BundleError(f"bundle: the claimed result does not reproduce (claimed mean "
+                              f"{float(claimed['mean']):.2f}, replay gives {report.mean:.2f})")
+        raise BundleError("bundle: the replay digest differs from the claimed one "
+                          "(per-episode returns do not reproduce)")
 
 
 def import_bundle(ctx: Context, data: bytes) -> Saved:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -46,6 +47,22 @@ def _key_before(text: str, position: int) -> str | None:
     return keys[-1].group(1) if keys and keys[-1].end() == position else None
 
 
+MAX_INT_DIGITS = 19  # |n| < 10**19: every count, index and seed fits, no number can bloat a line
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise JsonInputError(f"integer with {len(text)} digits is too large")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonInputError(f"number {text[:20]} is out of range")
+    return value
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
@@ -79,11 +96,14 @@ def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int = 16)
     except UnicodeDecodeError as exc:
         raise JsonInputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant,
+                           parse_int=_parse_int, parse_float=_parse_float)
     except JsonInputError as exc:
         found = re.search(r"(?<![\w\"])(-?Infinity|NaN)(?![\w\"])", text)
         key = _key_before(text, found.start()) if found else None
         raise JsonInputError(f"{key}: {exc}" if key else str(exc)) from None
+    except ValueError as exc:  # e.g. Python's limit on integer digits
+        raise JsonInputError(f"not acceptable JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise JsonInputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:

@@ -112,7 +112,10 @@ def seal(body: dict[str, Any], publisher: Publisher) -> Entry:
         raise EntryError("publisher: the body names another key than the signer's")
     data = canonical_bytes(body)
     digest = hash_body(data)
-    return Entry(body, data, digest, publisher.sign(digest))
+    entry = Entry(body, data, digest, publisher.sign(digest))
+    if len(entry.line()) > MAX_LINE_BYTES:
+        raise EntryError(f"entry: longer than {MAX_LINE_BYTES} bytes")
+    return entry
 
 
 def split_line(line: bytes) -> tuple[bytes, str, str]:
@@ -174,14 +177,16 @@ _TRAINING_FIELDS = {"algorithm", "hyperparameters", "episodes", "seed", "trainin
 
 
 def _require_int(name: str, value: object, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise EntryError(f"{name}: expected a whole number >= {low}")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**63:
+        raise EntryError(f"{name}: expected a whole number from {low} to 2**63 - 1")
     return value
 
 
 def _require_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise EntryError(f"{name}: expected a finite number")
+    if (isinstance(value, int) and abs(value) > 10**15) or not math.isfinite(value):
+        raise EntryError(f"{name}: expected a finite number of sane size")
     return float(value)
 
 

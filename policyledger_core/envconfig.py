@@ -23,7 +23,10 @@ class ConfigError(ValueError):
 def _check_probability(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name}: expected a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ConfigError(f"{name}: out of range, got a number with {len(str(value))} digits") from None
     if not math.isfinite(number):
         raise ConfigError(f"{name}: must be finite, got {value!r}")
     if not 0.0 <= number <= 1.0:

@@ -55,6 +55,8 @@ class Hyperparameters:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{name}: expected a number, got {value!r}")
+            if isinstance(value, int) and abs(value) > 10**15:
+                raise ConfigError(f"{name}: out of range")
             if not math.isfinite(value):
                 raise ConfigError(f"{name}: must be finite, got {value!r}")
             object.__setattr__(self, name, float(value))

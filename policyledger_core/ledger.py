@@ -46,6 +46,7 @@ class Ledger:
         self._parsed: dict[int, Entry] = {}
         self._by_policy: dict[str, int] | None = None  # built on first use
         self.problem: Problem | None = None
+        self._audit_problem: Problem | None = None  # found by a full audit; kept until repaired
         self.torn_tail = False
         self._load()
 
@@ -86,18 +87,28 @@ class Ledger:
     def _absorb(self, result: Scan) -> None:
         first_new = len(self._scanned)
         self._scanned.extend(result.entries)
-        self._by_policy = None
+        if self._by_policy is not None:  # keep it current: appends stay O(new entries)
+            for i in range(first_new, len(self._scanned)):
+                self._by_policy.setdefault(self._scanned[i].policy_hash, i)
         self.torn_tail = result.torn_tail
         # On a tie the scan's reason is the more specific one.
-        found = [p for p in (result.problem, self._witness_problem()) if p is not None]
+        found = [p for p in (result.problem, self._witness_problem(), self._audit_problem)
+                 if p is not None]
         self.problem = min(found, key=lambda p: p.index) if found else None
         if self.problem is not None:
             del self._scanned[self.problem.index:]
+            self._by_policy = None
         elif self.torn_tail:
             log.warning("%s: dropping an incomplete trailing entry (an append that never completed)",
                         self.path)
         if self.problem is None:
-            self.witness.extend([e.hash for e in self._scanned[first_new:]], first_new)
+            self._catch_up_witness()
+
+    def _catch_up_witness(self) -> None:
+        """Record in the checkpoint every entry it lacks (after a crash or a failed write too)."""
+        count, _ = self.witness.tail()
+        if count < len(self._scanned):
+            self.witness.extend([e.hash for e in self._scanned[count:]], count)
 
     def _witness_problem(self) -> Problem | None:
         """Compare the file with what this user saw acknowledged before."""
@@ -184,7 +195,7 @@ class Ledger:
                     "publisher": publisher.public_hex}
             entry = seal(body, publisher)
             self._write(entry)
-            self.witness.extend([entry.hash], entry.index)
+            self._catch_up_witness()
         return entry, True
 
     def mark_problem(self, problem: Problem) -> None:
@@ -192,6 +203,8 @@ class Ledger:
 
         The ledger becomes read-only from there, as if the scan had found it.
         """
+        if self._audit_problem is None or problem.index < self._audit_problem.index:
+            self._audit_problem = problem
         if self.problem is None or problem.index < self.problem.index:
             self.problem = problem
             del self._scanned[problem.index:]
@@ -224,6 +237,15 @@ class Ledger:
 
     # -- repair -------------------------------------------------------------------------------
 
+    def _backup_path(self) -> Path:
+        stamp = utc_now().replace(":", "").replace("-", "")
+        backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        n = 1
+        while backup.exists():
+            backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+            n += 1
+        return backup
+
     def repair(self) -> Path:
         """Keep the damaged file as a timestamped backup and continue from the last good entry.
 
@@ -233,17 +255,17 @@ class Ledger:
             self._load()
             if self.problem is None and not self.torn_tail:
                 raise LedgerError("nothing to repair: the ledger is intact")
-            stamp = utc_now().replace(":", "").replace("-", "")
-            backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-            n = 1
-            while backup.exists():
-                backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
-                n += 1
-            shutil.copy2(self.path, backup)
-            fsync_dir(backup.parent)
+            backup = self._backup_path()
+            if self.path.exists():
+                shutil.copy2(self.path, backup)
+                fsync_dir(backup.parent)
+            else:
+                self.workspace.root.mkdir(parents=True, exist_ok=True)
+                backup.write_bytes(b"")  # the ledger file itself was gone: record that it was
             kept = self._scanned
             write_atomic(self.path, HEADER + b"".join(e.line + b"\n" for e in kept) + b"]}\n")
             self.witness.reset([e.hash for e in kept])
+            self._audit_problem = None
             log.warning("%s: repaired; kept %d entries, damaged copy at %s", self.path, len(kept), backup)
             self._load()
         return backup

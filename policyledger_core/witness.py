@@ -84,12 +84,23 @@ class Witness:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         first = count
         text = "".join(f"{first + i} {h}\n" for i, h in enumerate(new)).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                # A torn last line from a crash: cut it so the new lines stay readable.
+                os.ftruncate(fd, self._complete_prefix(fd, end))
             os.write(fd, text)
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _complete_prefix(fd: int, end: int) -> int:
+        """Length of the file up to its last newline."""
+        start = max(0, end - 4096)
+        chunk = os.pread(fd, end - start, start)
+        return start + chunk.rfind(b"\n") + 1 if b"\n" in chunk else 0
 
     def reset(self, hashes: list[str]) -> None:
         """Replace the record (after an explicit repair the user confirmed)."""
