@@ -52,7 +52,7 @@ MAX_INT_DIGITS = 19  # |n| < 10**19: every count, index and seed fits, no number
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise JsonInputError(f"integer with {len(text)} digits is too large")
+        raise JsonInputError(f"integer with {len(text.lstrip('-'))} digits is too large")
     return int(text)
 
 
@@ -102,10 +102,10 @@ def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int = 16)
         found = re.search(r"(?<![\w\"])(-?Infinity|NaN)(?![\w\"])", text)
         key = _key_before(text, found.start()) if found else None
         raise JsonInputError(f"{key}: {exc}" if key else str(exc)) from None
-    except ValueError as exc:  # e.g. Python's limit on integer digits
-        raise JsonInputError(f"not acceptable JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise JsonInputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # e.g. Python's limit on integer digits
+        raise JsonInputError(f"not acceptable JSON: {exc}") from None
     except RecursionError:
         raise JsonInputError(f"nested deeper than {max_depth} levels") from None
     if _depth(value, max_depth) > max_depth:
