@@ -59,13 +59,15 @@ class Ledger:
 
     def _load(self) -> None:
         """Full scan of the file."""
+        # The checkpoint is read first: another process may append (file, then checkpoint)
+        # while we read, and a checkpoint ahead of the bytes we hold would look like a rollback.
+        witnessed = self.witness.tail()
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             data = EMPTY
-        seen, _ = self.witness.tail()
         self._scanned, self._parsed, self._by_policy = [], {}, None
-        self._absorb(scan(data, seen))
+        self._absorb(scan(data, witnessed[0]), witnessed)
 
     def _refresh(self) -> None:
         """Bring the view up to date, reading only what was appended since (O(new bytes))."""
@@ -74,17 +76,18 @@ class Ledger:
             return
         last = self._scanned[-1]
         start = last.end - len(last.line) - 1
+        witnessed = self.witness.tail()  # before the bytes, as in _load
         with self.path.open("rb") as f:
             f.seek(start)
             tail = f.read()
         if not tail.startswith(last.line + b"\n"):
             self._load()  # changed under us, not just appended to: check everything
             return
-        seen, _ = self.witness.tail()
         rest = tail[len(last.line) + 1:]
-        self._absorb(scan(rest, seen, base=last.end, first_index=len(self._scanned), prev=last.hash))
+        self._absorb(scan(rest, witnessed[0], base=last.end, first_index=len(self._scanned),
+                          prev=last.hash), witnessed)
 
-    def _absorb(self, result: Scan) -> None:
+    def _absorb(self, result: Scan, witnessed: tuple[int, str | None]) -> None:
         first_new = len(self._scanned)
         self._scanned.extend(result.entries)
         if self._by_policy is not None:  # keep it current: appends stay O(new entries)
@@ -92,7 +95,7 @@ class Ledger:
                 self._by_policy.setdefault(self._scanned[i].policy_hash, i)
         self.torn_tail = result.torn_tail
         # On a tie the scan's reason is the more specific one.
-        found = [p for p in (result.problem, self._witness_problem(), self._audit_problem)
+        found = [p for p in (result.problem, self._witness_problem(*witnessed), self._audit_problem)
                  if p is not None]
         self.problem = min(found, key=lambda p: p.index) if found else None
         if self.problem is not None:
@@ -110,12 +113,11 @@ class Ledger:
         if count < len(self._scanned):
             self.witness.extend([e.hash for e in self._scanned[count:]], count)
 
-    def _witness_problem(self) -> Problem | None:
-        """Compare the file with what this user saw acknowledged before."""
-        count, head = self.witness.tail()
+    def _witness_problem(self, count: int, head: str | None) -> Problem | None:
+        """Compare the file with what this user saw acknowledged before (``count`` entries, last ``head``)."""
         if count == 0 or (count <= len(self._scanned) and self._scanned[count - 1].hash == head):
             return None  # the chain binds every earlier entry to the matching one
-        seen = self.witness.hashes()
+        seen = self.witness.hashes()[:count]
         for i in range(min(len(seen), len(self._scanned))):
             if seen[i] != self._scanned[i].hash:
                 return Problem(i, "differs from the entry seen here before (history rewritten)")

@@ -73,13 +73,14 @@ def _torn_tail_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_sigkill_at_random_moments_never_loses_an_acknowledged_entry(
-        tmp_path: Path, fields: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, fields: dict[str, Any]) -> None:
+    """Most kills land inside an append (its fsyncs take most of the time), often after the entry
+    line is complete but before ``append`` returned: such an entry is kept, though unacknowledged."""
     root, config = _dirs(tmp_path)
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     acked: dict[int, str] = {}
     total = 0  # entries in the ledger after the previous round
-    caplog.set_level(logging.WARNING, logger="policyledger_core.ledger")
     for round_ in range(ROUNDS):
         where = f"round {round_} (seed {seed})"
         proc = start(root, config)  # appends until killed
@@ -126,7 +127,7 @@ def test_a_crash_in_the_middle_of_the_ledger_write_is_dropped_and_overwritten(
     assert [i for i, _ in torn] == [3, 4], "the worker should die on its third append"
     acked.update(torn)
     data = (root / "ledger.json").read_bytes()
-    assert not data.endswith(FOOTER) or keep == -3, "the write should have been cut short"
+    assert not data.endswith(FOOTER), "the write should have been cut short"
 
     caplog.set_level(logging.WARNING, logger="policyledger_core.ledger")
     ledger = check_ledger(root, config, acked)
