@@ -1,0 +1,53 @@
+"""Start PolicyLedger: ``policyledger [--workspace DIR]`` or ``python -m app``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from app import settings
+from app.desktop_entry import install
+from app.main_window import MainWindow
+from app.resources import app_icon
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="policyledger", description="PolicyLedger desktop app")
+    parser.add_argument("--workspace", type=Path, metavar="DIR", help="workspace folder to open")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="install the menu entry and icons for this user, then exit")
+    return parser.parse_args(argv)
+
+
+def choose_workspace(given: Path | None) -> Path | None:
+    """--workspace, else POLICYLEDGER_WORKSPACE, else the last one opened, else the core default."""
+    if given is not None or os.environ.get("POLICYLEDGER_WORKSPACE"):
+        return given
+    last = str(settings.read("workspace/last") or "")
+    return Path(last) if last and Path(last).is_dir() else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the application until its window closes."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.install_desktop_entry:
+        print(f"installed {install()}")
+        return 0
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(settings.APPLICATION)
+    app.setOrganizationName(settings.ORGANIZATION)
+    app.setApplicationDisplayName("PolicyLedger")
+    app.setDesktopFileName("policyledger")
+    app.setWindowIcon(app_icon())
+    window = MainWindow(workspace=choose_workspace(args.workspace))
+    window.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The app's view of one workspace: the core Context, and signals when it changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from policyledger_core.context import Context
+from policyledger_core.entry import Entry
+from policyledger_core.marketplace import Row, rank
+from policyledger_core.signing import PublisherKeyError
+
+
+class AppModel(QObject):
+    """Holds the open workspace; views listen to its signals and never poke files."""
+
+    ledger_changed = Signal()
+    workspace_changed = Signal()
+
+    def __init__(self, workspace: Path | None = None, config_dir: Path | None = None) -> None:
+        super().__init__()
+        self._config_dir = config_dir
+        self.ctx = Context.open(workspace, config_dir)
+
+    def open_workspace(self, root: Path) -> None:
+        """Switch to another workspace folder."""
+        self.ctx = Context.open(root, self._config_dir)
+        self.workspace_changed.emit()
+        self.ledger_changed.emit()
+
+    def reload(self) -> None:
+        """Re-read the ledger (after this or another process appended)."""
+        self.ctx.ledger.reload()
+        self.ledger_changed.emit()
+
+    def notify_changed(self) -> None:
+        """Tell every view that the ledger changed (an entry was appended here)."""
+        self.ledger_changed.emit()
+
+    @property
+    def workspace_root(self) -> Path:
+        return self.ctx.workspace.root
+
+    def own_key(self) -> str | None:
+        """This user's public key, or None when the key file is unusable."""
+        try:
+            return self.ctx.publisher.public_hex
+        except (PublisherKeyError, OSError):
+            return None
+
+    def key_id(self) -> str:
+        try:
+            return self.ctx.publisher.key_id
+        except (PublisherKeyError, OSError) as exc:
+            return f"unavailable ({exc})"
+
+    def entries(self) -> list[Entry]:
+        """Usable entries (before the first problem)."""
+        return self.ctx.ledger.entries()
+
+    def ranking(self) -> list[Row]:
+        """The marketplace rows."""
+        return rank(self.entries(), self.own_key())
+
+    def chain_status(self) -> str:
+        problem = self.ctx.ledger.problem
+        if problem is None:
+            return "chain verified" if len(self.ctx.ledger) else "empty ledger"
+        return f"problem at entry {problem.index}"

@@ -1,0 +1,138 @@
+"""The training settings form: environment and hyperparameter presets with editable fields.
+
+The form only collects values; the core validates them (a ConfigError names
+the field, which the form shows next to it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QWidget,
+)
+
+from policyledger_core.envconfig import PRESETS, ConfigError, EnvConfig, preset
+from policyledger_core.hyper import DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
+
+ALGORITHMS = {"Q-learning": "q", "Double Q-learning": "double-q"}
+_FLOATS = {  # field: (label, minimum, maximum, decimals, step)
+    "learning_rate": ("Learning rate", 0.0, 1.0, 4, 0.05),
+    "lr_exponent": ("Count exponent", 0.0, 1.0, 3, 0.05),
+    "discount": ("Discount (gamma)", 0.0, 1.0, 4, 0.01),
+    "epsilon_start": ("Epsilon start", 0.0, 1.0, 3, 0.05),
+    "epsilon_end": ("Epsilon end", 0.0, 1.0, 3, 0.01),
+    "epsilon_decay": ("Epsilon decay / episode", 0.0, 1.0, 5, 0.0005),
+    "initial_q": ("Initial Q", -1000.0, 1000.0, 2, 1.0),
+}
+
+
+class TrainingForm(QWidget):
+    """Environment, hyperparameters, algorithm, episodes, seed and population size."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QFormLayout(self)
+        self.preset = QComboBox(objectName="presetCombo")
+        self.preset.addItems(list(PRESETS))
+        self.hyper = QComboBox(objectName="hyperCombo")
+        self.hyper.addItems(list(HYPER_PRESETS))
+        self.algorithm = QComboBox(objectName="algorithmCombo")
+        self.algorithm.addItems(list(ALGORITHMS))
+        self.schedule = QComboBox(objectName="scheduleCombo")
+        self.schedule.addItems(["count", "constant"])
+        self.fields: dict[str, QDoubleSpinBox] = {}
+        self.episodes = QSpinBox(objectName="episodesSpinBox", minimum=1, maximum=10_000_000)
+        self.until_stopped = QCheckBox("until stopped", objectName="untilStoppedCheck")
+        self.seed = QSpinBox(objectName="seedSpinBox", minimum=0, maximum=2**31 - 1)
+        self.agents = QSpinBox(objectName="agentsSpinBox", minimum=1, maximum=4096)
+        self.chain_all = QCheckBox("chain every agent's policy", objectName="chainAllCheck")
+        self.error = QLabel(objectName="formError")
+        self.error.setStyleSheet("color: #b00020;")
+        self.error.setWordWrap(True)
+        layout.addRow("Environment &preset", self.preset)
+        layout.addRow("&Hyperparameters", self.hyper)
+        layout.addRow("&Algorithm", self.algorithm)
+        layout.addRow("Learning-rate schedule", self.schedule)
+        for name, (label, low, high, decimals, step) in _FLOATS.items():
+            box = QDoubleSpinBox(objectName=f"{name}SpinBox", minimum=low, maximum=high,
+                                 decimals=decimals, singleStep=step)
+            self.fields[name] = box
+            layout.addRow(label, box)
+        layout.addRow("&Episodes", self.episodes)
+        layout.addRow("", self.until_stopped)
+        layout.addRow("&Seed", self.seed)
+        layout.addRow("Agents (K)", self.agents)
+        layout.addRow("", self.chain_all)
+        layout.addRow(self.error)
+        self.hyper.currentTextChanged.connect(self._load_hyper)
+        self.until_stopped.toggled.connect(lambda on: self.episodes.setEnabled(not on))
+        self.agents.valueChanged.connect(lambda k: self.chain_all.setEnabled(k > 1))
+        self.chain_all.setEnabled(False)
+        self.hyper.setCurrentText(DEFAULT_HYPER)
+        self._load_hyper(DEFAULT_HYPER)
+
+    def _load_hyper(self, name: str) -> None:
+        values = HYPER_PRESETS[name]
+        self.schedule.setCurrentText(values.lr_schedule)
+        for field, box in self.fields.items():
+            box.setValue(getattr(values, field))
+        self.episodes.setValue(values.episodes or 1000)
+        self.until_stopped.setChecked(values.episodes is None)
+        self.error.clear()
+
+    def config(self) -> EnvConfig:
+        return preset(self.preset.currentText())
+
+    def algorithm_id(self) -> str:
+        return ALGORITHMS[self.algorithm.currentText()]
+
+    def hyperparameters(self) -> Hyperparameters | None:
+        """The validated hyperparameters, or None with the reason shown at the form."""
+        base = HYPER_PRESETS[self.hyper.currentText()]
+        values: dict[str, Any] = {name: box.value() for name, box in self.fields.items()}
+        values["lr_schedule"] = self.schedule.currentText()
+        values["episodes"] = None if self.until_stopped.isChecked() else self.episodes.value()
+        values["seed"] = self.seed.value()
+        try:
+            hyper = base.replace(**values)
+        except ConfigError as exc:
+            self.error.setText(f"Cannot start: {exc}")
+            return None
+        self.error.clear()
+        return hyper
+
+    def state(self) -> str:
+        """The form as JSON, for QSettings."""
+        return json.dumps({"preset": self.preset.currentText(), "hyper": self.hyper.currentText(),
+                           "algorithm": self.algorithm.currentText(), "seed": self.seed.value(),
+                           "agents": self.agents.value(), "episodes": self.episodes.value(),
+                           "schedule": self.schedule.currentText(),
+                           "fields": {n: b.value() for n, b in self.fields.items()}})
+
+    def restore(self, text: str) -> None:
+        """Restore :meth:`state`; anything unreadable is ignored."""
+        try:
+            data = json.loads(text)
+            self.preset.setCurrentText(str(data["preset"]))
+            self.hyper.setCurrentText(str(data["hyper"]))
+            self.algorithm.setCurrentText(str(data["algorithm"]))
+            self.schedule.setCurrentText(str(data["schedule"]))
+            for name, value in data["fields"].items():
+                if name in self.fields:
+                    self.fields[name].setValue(float(value))
+            self.seed.setValue(int(data["seed"]))
+            self.agents.setValue(int(data["agents"]))
+            self.episodes.setValue(int(data["episodes"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return

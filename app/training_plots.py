@@ -1,0 +1,188 @@
+"""Live reward and epsilon plots: buffers that grow with the run, redrawn at most ~25 times a second.
+
+Plot items are created once; a refresh only calls ``setData`` with numpy views.
+Long runs stay fast with pyqtgraph's peak downsampling and clip-to-view.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyqtgraph as pg
+import pyqtgraph.exporters
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QWidget
+
+from policyledger_core.population import PopulationRecord
+from policyledger_core.training import EpisodeRecord
+
+REFRESH_MS = 40  # 25 redraws per second at most
+
+
+class SeriesBuffer:
+    """A growing float64 array with amortised O(1) append."""
+
+    def __init__(self) -> None:
+        self._data = np.empty(1024)
+        self.size = 0
+
+    def extend(self, values: npt.ArrayLike) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        need = self.size + len(values)
+        if need > len(self._data):
+            grown = np.empty(max(need, 2 * len(self._data)))
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size:need] = values
+        self.size = need
+
+    def view(self) -> npt.NDArray[np.float64]:
+        return self._data[: self.size]
+
+    def clear(self) -> None:
+        self.size = 0
+
+
+class Smoother:
+    """TensorBoard's debiased exponential moving average, kept up to date point by point."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+        self.values = SeriesBuffer()
+        self._last = 0.0
+
+    def extend(self, raw: list[float]) -> None:
+        w, last, n = self.weight, self._last, self.values.size
+        out = []
+        for v in raw:
+            n += 1
+            last = last * w + (1 - w) * v
+            out.append(last / (1 - w**n) if w > 0 else v)
+        self._last = last
+        self.values.extend(out)
+
+    def reset(self, weight: float, raw: npt.NDArray[np.float64]) -> None:
+        self.weight, self._last = weight, 0.0
+        self.values.clear()
+        self.extend(raw.tolist())
+
+
+def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
+    widget = pg.PlotWidget(title=title)
+    widget.setObjectName(name)
+    widget.setBackground("w")
+    widget.showGrid(x=True, y=True, alpha=0.25)
+    widget.setLabel("bottom", "episode")
+    widget.setLabel("left", y_label)
+    widget.addLegend(offset=(10, 10))
+    item = widget.getPlotItem()
+    item.setDownsampling(auto=True, mode="peak")
+    item.setClipToView(True)
+    return widget
+
+
+class TrainingPlots:
+    """The reward and epsilon plots of one training run."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        self.reward = _plot("rewardPlot", "Episode reward", "return")
+        self.epsilon = _plot("epsilonPlot", "Exploration", "epsilon")
+        self.reward.setParent(parent)
+        self.epsilon.setParent(parent)
+        self.epsilon.setXLink(self.reward)
+        self.smoothing = 0.6
+        self.refreshes = 0
+        self._raw = self.reward.plot([], [], pen=pg.mkPen((150, 170, 210), width=1), name="return")
+        self._ema = self.reward.plot([], [], pen=pg.mkPen((30, 80, 200), width=1), name="smoothed")
+        self._rolling = self.reward.plot([], [], pen=pg.mkPen((220, 110, 20), width=1),
+                                         name="mean of last 100")
+        self._upper = pg.PlotDataItem([], [], pen=pg.mkPen(None))
+        self._lower = pg.PlotDataItem([], [], pen=pg.mkPen(None))
+        self._band = pg.FillBetweenItem(self._upper, self._lower, brush=pg.mkBrush(30, 80, 200, 40))
+        self.reward.addItem(self._band)
+        self._best = self.reward.plot([], [], pen=pg.mkPen((20, 150, 60), width=1),
+                                      name="best agent (mean of 100)")
+        self._eps = self.epsilon.plot([], [], pen=pg.mkPen((120, 60, 160), width=1), name="epsilon")
+        self.episodes = SeriesBuffer()
+        self.returns = SeriesBuffer()
+        self.rolling = SeriesBuffer()
+        self.eps = SeriesBuffer()
+        self.spread = SeriesBuffer()
+        self.best = SeriesBuffer()
+        self.smoother = Smoother(self.smoothing)
+        self.population = False
+        self._dirty = False
+        self._timer = QTimer()
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+
+    def start(self, population: bool) -> None:
+        """Clear everything for a new run."""
+        for buffer in (self.episodes, self.returns, self.rolling, self.eps, self.spread, self.best):
+            buffer.clear()
+        self.smoother.reset(self.smoothing, self.returns.view())
+        self.population = population
+        self._dirty = True
+        self.refresh()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.refresh()
+
+    def add(self, records: list[EpisodeRecord] | list[PopulationRecord]) -> None:
+        """Take a batch of records from the worker; drawn at the next tick."""
+        if not records:
+            return
+        self.episodes.extend([r.episode for r in records])
+        self.eps.extend([r.epsilon for r in records])
+        if isinstance(records[0], PopulationRecord):
+            pop = [r for r in records if isinstance(r, PopulationRecord)]
+            means = [float(r.returns.mean()) for r in pop]
+            self.returns.extend(means)
+            self.smoother.extend(means)
+            self.spread.extend([float(r.returns.std()) for r in pop])
+            self.rolling.extend([float(r.rolling_mean.mean()) for r in pop])
+            self.best.extend([float(r.rolling_mean.max()) for r in pop])
+        else:
+            single = [r for r in records if isinstance(r, EpisodeRecord)]
+            self.returns.extend([r.ret for r in single])
+            self.smoother.extend([r.ret for r in single])
+            self.rolling.extend([r.rolling_mean for r in single])
+        self._dirty = True
+
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing = weight
+        self.smoother.reset(weight, self.returns.view())
+        self._dirty = True
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw if anything changed since the last redraw."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.refreshes += 1
+        x, y = self.episodes.view(), self.returns.view()
+        self._raw.setData(x, y)
+        self._ema.setData(x, self.smoother.values.view())
+        self._rolling.setData(x, self.rolling.view())
+        self._eps.setData(x, self.eps.view())
+        if self.population:
+            spread = self.spread.view()
+            self._upper.setData(x, y + spread)
+            self._lower.setData(x, y - spread)
+            self._best.setData(x, self.best.view())
+        else:
+            for item in (self._upper, self._lower, self._best):
+                item.setData([], [])
+
+    def export_png(self, path: Path) -> None:
+        """The reward plot as a PNG (pyqtgraph's exporter)."""
+        pyqtgraph.exporters.ImageExporter(self.reward.getPlotItem()).export(str(path))
+
+    def export_csv(self, path: Path) -> None:
+        """The reward plot's curves as CSV (pyqtgraph's exporter)."""
+        pyqtgraph.exporters.CSVExporter(self.reward.getPlotItem()).export(str(path))
