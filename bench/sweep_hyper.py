@@ -19,6 +19,16 @@ Single agents are used rather than ``train_population``: with K=10 the
 vectorised kernel is about twice as slow per agent-step as ten plain-Python
 runs on this machine, and single runs are exactly what users get.
 
+Selection rule: among settings meeting the target (median >= 98% on standard,
+>= 95% on every preset, <= 10 s per run), the best median over all presets
+and seeds, with medians within 0.1 percentage point counted as equal and then
+the fewest episodes. One-factor changes from the starting guess at 30k
+episodes (q, median over 50 runs): gamma 0.9 +0.27 pp, epsilon decay 0.9998
++0.19, epsilon_end 0.1 +0.14, initial_q 10 +0.06, exponent 0.5/0.7 -0.03/-0.13,
+decay 0.999 -0.15, epsilon_end 0.01 -0.23, lr_min 0.01 -0.53, gamma 0.99 -0.84.
+Combined (gamma 0.9, decay 0.9998, end 0.1): 99.69 / 99.84 / 99.91 at 20k /
+30k / 50k episodes, so 30k (within 0.1 pp of 50k, 60% of the time) was chosen.
+
     .venv/bin/python bench/sweep_hyper.py            # compact comparison, < 10 min
     .venv/bin/python bench/sweep_hyper.py --quick    # 2 settings, q only
     .venv/bin/python bench/sweep_hyper.py --sweep    # the full exploration (~25 min)
@@ -37,11 +47,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policyledger_core.envconfig import PRESETS, EnvConfig  # noqa: E402
-from policyledger_core.hyper import HYPER_PRESETS, Algorithm, Hyperparameters  # noqa: E402
-from policyledger_core.policy import Policy  # noqa: E402
-from policyledger_core.training import TrainingResult, run_to_end, train  # noqa: E402
-from policyledger_core.verification import reference, suite_uniforms, verify  # noqa: E402
+from policyledger_core.envconfig import PRESETS, EnvConfig
+from policyledger_core.hyper import HYPER_PRESETS, Algorithm, Hyperparameters
+from policyledger_core.policy import Policy
+from policyledger_core.training import TrainingResult, run_to_end, train
+from policyledger_core.verification import reference, suite_uniforms, verify
 
 QUALITY_STANDARD = 0.98
 QUALITY_EVERY = 0.95
@@ -50,11 +60,10 @@ TIME_LIMIT_S = 10.0
 
 def _hyper(**fields: Any) -> Hyperparameters:
     """A count-schedule setting; fields not given are those of the issue's starting guess."""
-    base = dict(learning_rate=1.0, lr_schedule="count", lr_exponent=0.6, lr_min=0.0, discount=0.95,
-                epsilon_start=1.0, epsilon_end=0.05, epsilon_decay=0.9995, initial_q=0.0,
-                episodes=50_000, seed=0)
-    base.update(fields)
-    return Hyperparameters(**base)
+    base = Hyperparameters(learning_rate=1.0, lr_schedule="count", lr_exponent=0.6, lr_min=0.0,
+                           discount=0.95, epsilon_start=1.0, epsilon_end=0.05, epsilon_decay=0.9995,
+                           initial_q=0.0, episodes=50_000, seed=0)
+    return base.replace(**fields)
 
 
 @dataclass(frozen=True)
@@ -67,17 +76,27 @@ class Setting:
 
 
 GUESS = _hyper()
-CHOSEN = _hyper(lr_exponent=0.5, discount=0.99, epsilon_end=0.1, episodes=30_000)
-"""The values this sweep selected (see the module's report); ``recommended`` should equal it."""
+"""The issue's starting guess (``recommended`` before this sweep)."""
+CHOSEN = _hyper(discount=0.9, epsilon_end=0.1, epsilon_decay=0.9998, episodes=30_000)
+"""The values this sweep selected; ``HYPER_PRESETS["recommended"]`` should equal it."""
 
-COMPACT: list[Setting] = [
-    Setting("seed-defaults", HYPER_PRESETS["seed-defaults"], (2000,)),
-    Setting("repo:recommended", HYPER_PRESETS["recommended"], (HYPER_PRESETS["recommended"].episodes or 50_000,)),
-    Setting("chosen", CHOSEN, (20_000, 30_000, 50_000)),
-    Setting("guess", GUESS, (30_000, 50_000)),
-    Setting("chosen,gamma=0.95", CHOSEN.replace(discount=0.95), (30_000,), ("q",)),
-    Setting("chosen,w=0.6", CHOSEN.replace(lr_exponent=0.6), (30_000,), ("q",)),
-]
+
+def _same(a: Hyperparameters, b: Hyperparameters) -> bool:
+    return a.replace(seed=0) == b.replace(seed=0)
+
+
+def _compact() -> list[Setting]:
+    repo = HYPER_PRESETS["recommended"]
+    rows = [Setting("seed-defaults", HYPER_PRESETS["seed-defaults"], (2000,))]
+    if not (_same(repo, CHOSEN) or _same(repo, GUESS)):
+        rows.append(Setting("repo:recommended", repo, (repo.episodes or 30_000,)))
+    rows += [
+        Setting("chosen", CHOSEN, (20_000, 30_000, 50_000)),
+        Setting("guess", GUESS, (30_000, 50_000), ("q",)),
+        Setting("chosen,g=0.95", CHOSEN.replace(discount=0.95), (30_000,), ("q",)),
+    ]
+    return rows
+
 
 QUICK: list[Setting] = [
     Setting("seed-defaults", HYPER_PRESETS["seed-defaults"], (2000,), ("q",)),
@@ -103,6 +122,18 @@ SWEEP: list[Setting] = [
     _one_factor("eps_end=0.01", epsilon_end=0.01),
     _one_factor("eps_end=0.1", epsilon_end=0.1),
     _one_factor("q0=10", initial_q=10.0),
+    # The two helpful factors together (more exploration), and with optimism added.
+    Setting("decay=.9998+end=.1", GUESS.replace(epsilon_decay=0.9998, epsilon_end=0.1),
+            (20_000, 30_000, 50_000)),
+    Setting("decay=.9998+end=.1+q0=10",
+            GUESS.replace(epsilon_decay=0.9998, epsilon_end=0.1, initial_q=10.0),
+            (20_000, 30_000, 50_000), ("q",)),
+    # gamma=0.9 was the best single change; add the exploration that helped.
+    Setting("g=.9+decay=.9998", GUESS.replace(discount=0.9, epsilon_decay=0.9998),
+            (20_000, 30_000, 50_000), ("q",)),
+    Setting("g=.9+decay=.9998+end=.1",
+            GUESS.replace(discount=0.9, epsilon_decay=0.9998, epsilon_end=0.1),
+            (20_000, 30_000, 50_000), ("q",)),
 ]
 
 
@@ -127,7 +158,7 @@ def _checkpoint_policies(config: EnvConfig, hyper: Hyperparameters, algorithm: A
         done = record.episode + 1
         if done in wanted and done != last:
             # The run's live tables (see the module docstring for why this is exact).
-            run = gen.gi_frame.f_locals["self"]  # type: ignore[union-attr]
+            run = gen.gi_frame.f_locals["self"]  # type: ignore[attr-defined]
             snapshot: TrainingResult = run._result(done, 0, 0.0, False)
             out.append((snapshot.policy(0), elapsed))
 
@@ -223,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="train every episode count as its own run (no checkpoints)")
     args = parser.parse_args(argv)
 
-    settings = QUICK if args.quick else SWEEP if args.sweep else COMPACT
+    settings = QUICK if args.quick else SWEEP if args.sweep else _compact()
     if args.only:
         keep = set(args.only.split(","))
         settings = [s for s in settings if s.label in keep]
