@@ -18,6 +18,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_app
 import bench_learning
 import bench_ledger
 
@@ -25,6 +26,7 @@ Figure = dict[str, Any]
 BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
     **bench_learning.BENCHMARKS,
     **bench_ledger.BENCHMARKS,
+    **bench_app.BENCHMARKS,
 }
 
 

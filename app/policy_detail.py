@@ -1,0 +1,247 @@
+"""The detail panel of one marketplace policy: decision heatmap, action mix, result against references.
+
+Plot items are created once; showing another policy only sets new data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+from policyledger_core import dynamics as dyn
+from policyledger_core.marketplace import Row
+from policyledger_core.policy import Policy
+from policyledger_core.verification import BASELINES, VerificationReport
+
+ACTION_COLOURS = ("#c8c8c8", "#56b4e9", "#e69f00", "#d55e00", "#0072b2")
+"""One colour per action (Okabe-Ito, readable with colour-blindness), by action index."""
+ACTION_TEXT = ("black", "black", "black", "white", "white")
+"""Readable text colour on each action's colour."""
+ACTION_SHORT = ("IGN", "MON", "RATE", "BLOCK", "ISO")
+
+HEATMAP_ROWS = [f"{('LOW', 'MED', 'HIGH')[s]} {('SCAN', 'BRUTE', 'DOS')[a]} {('lo', 'hi')[c]}"
+                for s in range(3) for a in range(3) for c in range(2)]
+"""Row labels: severity x attack type x confidence, in alert-code order."""
+HEATMAP_COLUMNS = [(h, d) for h in range(2) for d in range(2)]
+"""Columns: (health, duration); CRITICAL is terminal and not shown."""
+HEATMAP_OBS = np.array([[dyn.observation_index(s, a, h, c, d) for h, d in HEATMAP_COLUMNS]
+                        for s in range(3) for a in range(3) for c in range(2)], dtype=np.int64)
+"""Observation index shown in each heatmap cell (18, 4)."""
+
+
+def observation_name(obs: int) -> str:
+    """A readable name of an observation index."""
+    severity, attack, health, confidence, duration = dyn.decode_observation(obs)
+    return (f"{dyn.SEVERITY_NAMES[severity]} {dyn.ATTACK_NAMES[attack]} "
+            f"(confidence {dyn.CONFIDENCE_NAMES[confidence]}), {dyn.HEALTH_NAMES[health]}, "
+            f"{dyn.DURATION_NAMES[duration]}")
+
+
+def action_lut() -> npt.NDArray[np.uint8]:
+    """The discrete lookup table of the heatmap: one RGB row per action."""
+    return np.array([QColor(c).getRgb()[:3] for c in ACTION_COLOURS], dtype=np.uint8)
+
+
+def legend() -> QLabel:
+    """A legend of the five action colours (wraps when narrow)."""
+    swatches = " &nbsp; ".join(f'<span style="background:{colour}">&nbsp;&nbsp;&nbsp;&nbsp;</span>'
+                               f"&nbsp;{name}" for colour, name in zip(ACTION_COLOURS, dyn.ACTION_NAMES,
+                                                                       strict=True))
+    label = QLabel(swatches, objectName="actionLegend")
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setWordWrap(True)
+    return label
+
+
+def _plot(name: str) -> pg.PlotWidget:
+    widget = pg.PlotWidget()  # titles are group boxes: a plot title would set the panel's minimum width
+    widget.setObjectName(name)
+    widget.setBackground("w")
+    widget.setMouseEnabled(x=False, y=False)
+    widget.setMenuEnabled(False)
+    widget.hideButtons()
+    widget.getViewBox().invertY(True)
+    return widget
+
+
+def _boxed(title: str, *widgets: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    for widget in widgets:
+        layout.addWidget(widget)
+    return box
+
+
+class HorizontalBars:
+    """Labelled horizontal bars, one per category, with the value written beside each."""
+
+    def __init__(self, plot: pg.PlotWidget, labels: list[str], value_format: str) -> None:
+        self.plot = plot
+        self.labels = labels
+        self.format = value_format
+        n = len(labels)
+        self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.7, width=np.zeros(n))
+        plot.addItem(self.bars)
+        plot.getAxis("left").setTicks([list(enumerate(labels))])
+        self.texts = [pg.TextItem("", color="k", anchor=(0, 0.5)) for _ in labels]
+        for item in self.texts:
+            plot.addItem(item)
+        self.values = np.zeros(n)
+
+    def set_values(self, values: npt.ArrayLike, colours: list[str], margin: npt.ArrayLike = 0.0) -> None:
+        """Bar lengths and colours; ``margin`` moves a value's text further right (past a whisker)."""
+        v = np.asarray(values, dtype=np.float64)
+        text_x = np.maximum(v, 0.0) + np.broadcast_to(np.asarray(margin, dtype=np.float64), v.shape)
+        self.values = v
+        self.bars.setOpts(x0=np.minimum(v, 0.0), width=np.abs(v), brushes=[pg.mkBrush(c) for c in colours],
+                          pens=[pg.mkPen("k", width=1)] * len(v))
+        for i, item in enumerate(self.texts):
+            item.setText(self.format.format(v[i]))
+            item.setPos(float(text_x[i]), i)
+        span = max(float(np.abs(v).max()), 1e-9)
+        self.plot.setXRange(min(float(v.min()), 0.0) - 0.05 * span, float(text_x.max()) + 0.45 * span,
+                            padding=0)
+        self.plot.setYRange(-0.6, len(v) - 0.4, padding=0)
+
+
+class DecisionHeatmap(QWidget):
+    """The action of every non-terminal observation, as coloured cells with short action names."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = _plot("decisionHeatmap")
+        self.plot.setLabel("left", "severity, attack type, confidence (lo/hi)")
+        self.plot.setLabel("bottom", "health")
+        self.plot.setLabel("top", "duration of the attack")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(action_lut())
+        self.plot.addItem(self.image)
+        self.plot.getAxis("left").setTicks([[(i + 0.5, t) for i, t in enumerate(HEATMAP_ROWS)]])
+        self.plot.getAxis("bottom").setTicks([[(2 * h + 1.0, dyn.HEALTH_NAMES[h]) for h in range(2)]])
+        self.plot.getAxis("top").setTicks([[(j + 0.5, dyn.DURATION_NAMES[d])
+                                            for j, (_, d) in enumerate(HEATMAP_COLUMNS)]])
+        self.cells = [[pg.TextItem("", color="k", anchor=(0.5, 0.5)) for _ in HEATMAP_COLUMNS]
+                      for _ in HEATMAP_ROWS]
+        for i, row in enumerate(self.cells):
+            for j, item in enumerate(row):
+                item.setPos(j + 0.5, i + 0.5)
+                self.plot.addItem(item)
+        for pos, angle in ((2, 90), (6, 0), (12, 0)):  # between health groups and severities
+            self.plot.addItem(pg.InfiniteLine(pos, angle=angle, pen=pg.mkPen("k", width=1)))
+        self.plot.setXRange(0, len(HEATMAP_COLUMNS), padding=0)
+        self.plot.setYRange(0, len(HEATMAP_ROWS), padding=0)
+        self.data: npt.NDArray[np.int64] = np.zeros((0, 0), dtype=np.int64)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(legend())
+
+    def set_policy(self, policy: Policy | None) -> None:
+        """Show the decisions of ``policy`` (None clears)."""
+        if policy is None:
+            self.data = np.zeros((0, 0), dtype=np.int64)
+            self.image.clear()
+            for row in self.cells:
+                for item in row:
+                    item.setText("")
+            return
+        self.data = policy.action_array()[HEATMAP_OBS]
+        self.image.setImage(self.data, levels=(0, dyn.N_ACTIONS), autoLevels=False)
+        for i, row in enumerate(self.cells):
+            for j, item in enumerate(row):
+                action = int(self.data[i, j])
+                item.setText(ACTION_SHORT[action])
+                item.setColor(ACTION_TEXT[action])
+
+
+class PolicyDetail(QWidget):
+    """Everything about the selected policy."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("policyDetail")
+        self.message = QLabel("Select a policy to see its decisions and results.", objectName="detailMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fields: dict[str, QLabel] = {}
+        summary = QGroupBox("Policy", objectName="detailSummary")
+        form = QFormLayout(summary)
+        for key, label in (("config", "Configuration"), ("reward", "Verified reward"),
+                           ("fraction", "Of the optimum"), ("expected", "Expected return"),
+                           ("publisher", "Publisher"), ("origin", "Origin")):
+            value = QLabel("-", objectName=f"detail_{key}")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[key] = value
+            form.addRow(label, value)
+        self.heatmap = DecisionHeatmap(self)
+        self.share_plot = _plot("actionShareChart")
+        self.share = HorizontalBars(self.share_plot, list(dyn.ACTION_NAMES), "{:.1f}%")
+        self.share_plot.setLabel("bottom", "% of the steps taken")
+        self.result_plot = _plot("resultChart")
+        self.result = HorizontalBars(self.result_plot, ["this policy", "optimum", *BASELINES], "{:.1f}")
+        self.result_plot.setLabel("bottom", "mean return (evaluation suite)")
+        self.ci_bar = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1),
+                                      beam=0.25, pen=pg.mkPen("k", width=1))
+        self.result_plot.addItem(self.ci_bar)
+        self.entropy = QLabel("", objectName="detailEntropy")
+        self.entropy.setWordWrap(True)
+        upper, lower = QWidget(), QWidget()
+        top = QHBoxLayout(upper)
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(summary, 0)
+        top.addWidget(_boxed("Actions on the evaluation episodes", self.share_plot, self.entropy), 1)
+        bottom = QHBoxLayout(lower)
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(_boxed("Decision table", self.heatmap), 3)
+        bottom.addWidget(_boxed("Verified mean return against the references", self.result_plot), 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.message)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(upper)
+        split.addWidget(lower)
+        split.setSizes([260, 520])
+        layout.addWidget(split, 1)
+        self.policy_hash: str | None = None
+
+    def show_policy(self, row: Row, policy: Policy, report: VerificationReport) -> None:
+        """Fill the panel from a ranked row, its policy and a fresh verification report."""
+        self.policy_hash = row.policy_hash
+        self.message.setText(f"Rank {row.rank}: policy {row.policy_hash[:24]}... "
+                             f"({row.entries} ledger entr{'y' if row.entries == 1 else 'ies'})")
+        self.message.setToolTip(row.policy_hash)
+        f = self.fields
+        f["config"].setText(row.preset or "custom")
+        f["config"].setToolTip(str(row.config.to_dict()))
+        f["reward"].setText(f"{row.mean:.2f} +/- {row.ci95:.2f} (95% CI, {report.episodes} episodes)")
+        f["fraction"].setText(f"{row.fraction_of_optimum:.1%} (optimum {row.optimum:.2f})")
+        f["expected"].setText(f"{report.expected:.2f} (exact, by policy evaluation)")
+        f["publisher"].setText("you" if row.own else row.publisher_id)
+        f["publisher"].setToolTip(row.publisher)
+        f["origin"].setText(f"{row.origin}, {row.timestamp}")
+        self.heatmap.set_policy(policy)
+        self.share.set_values(100 * np.asarray(report.action_share), list(ACTION_COLOURS))
+        self.entropy.setText(f"Action entropy: {report.action_entropy:.2f} bits "
+                             f"(at most {np.log2(dyn.N_ACTIONS):.2f})")
+        values = [report.mean, report.optimum, *(report.baselines[name] for name in BASELINES)]
+        self.result.set_values(values, ["#0072b2", "#009e73", *(["#b0b0b0"] * len(BASELINES))],
+                               margin=[report.ci95, *([0.0] * (len(values) - 1))])
+        self.ci_bar.setData(x=np.array([report.mean]), y=np.zeros(1), left=np.array([report.ci95]),
+                            right=np.array([report.ci95]))
+
+    def clear(self, message: str) -> None:
+        """Empty the panel and say why."""
+        self.policy_hash = None
+        self.message.setText(message)
+        self.message.setToolTip("")
+        for label in self.fields.values():
+            label.setText("-")
+            label.setToolTip("")
+        self.heatmap.set_policy(None)
+        self.share.set_values(np.zeros(dyn.N_ACTIONS), list(ACTION_COLOURS))
+        self.result.set_values(np.zeros(len(self.result.labels)), ["#b0b0b0"] * len(self.result.labels))
+        self.ci_bar.setData(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1))
+        self.entropy.setText("")

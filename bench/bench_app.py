@@ -1,0 +1,110 @@
+"""Figures of the desktop app: event-loop stalls and plot refreshes while training, start-up time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench_learning import Figure, figure
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = 100_000
+
+_STARTUP = """
+import sys, time
+t0 = float(sys.argv[1])
+from pathlib import Path
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+{build}
+window.show()
+while not window.isVisible() or not window.windowHandle().isExposed():
+    app.processEvents()
+app.processEvents()
+print(time.time() - t0)
+"""
+_BUILD_APP = "from app.main_window import MainWindow\nwindow = MainWindow(workspace=Path(sys.argv[2]))"
+_BUILD_EMPTY = "from PySide6.QtWidgets import QMainWindow\nwindow = QMainWindow()"
+
+
+def _start_seconds(build: str, workspace: Path, config: Path) -> float:
+    env = {**os.environ, "POLICYLEDGER_CONFIG_DIR": str(config), "QT_QPA_PLATFORM": "offscreen",
+           "XDG_CONFIG_HOME": str(config / "xdg"), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", _STARTUP.format(build=build), repr(time.time()),
+                          str(workspace)], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench_startup() -> Iterator[Figure]:
+    from bench_ledger import build_ledger
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root, config = Path(tmp) / "ws", Path(tmp) / "cfg"
+        build_ledger(root, config, 10_000)
+        _start_seconds(_BUILD_APP, root, config)  # warm the disk cache and .pyc files
+        app = min(_start_seconds(_BUILD_APP, root, config) for _ in range(3))
+        empty = min(_start_seconds(_BUILD_EMPTY, root, config) for _ in range(3))
+    yield figure("app_start_seconds_10k_entries", app, "s", reference=empty, target=1.5,
+                 higher_is_better=False, reference_name="process start to an empty QMainWindow shown")
+
+
+def bench_responsiveness() -> Iterator[Figure]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["POLICYLEDGER_CONFIG_DIR"] = str(Path(tmp) / "cfg")
+        os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg")
+        from PySide6.QtCore import QElapsedTimer, QTimer
+        from PySide6.QtWidgets import QApplication
+
+        from app.main_window import MainWindow
+
+        app = QApplication.instance() or QApplication(sys.argv[:1])
+        window = MainWindow(workspace=Path(tmp) / "ws")
+        window.resize(1280, 820)
+        window.show()
+        tab = window.training_tab
+        tab.form.preset.setCurrentText("short-burst")
+        tab.form.until_stopped.setChecked(True)
+        clock = QElapsedTimer()
+        clock.start()
+        gaps: list[int] = []
+        last = [clock.elapsed()]
+
+        def probe() -> None:  # a 5 ms timer: any gap far above 5 ms is a stall
+            now = clock.elapsed()
+            gaps.append(now - last[0])
+            last[0] = now
+
+        timer = QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(probe)
+        tab.start()
+        timer.start()
+        window_start = [0.0, 0]
+        while tab.plots.episodes.size < HISTORY:
+            app.processEvents()
+            if window_start[1] == 0 and tab.plots.episodes.size >= HISTORY * 0.8:
+                window_start[:] = [time.perf_counter(), tab.plots.refreshes]
+        elapsed = time.perf_counter() - window_start[0]
+        refresh_rate = (tab.plots.refreshes - window_start[1]) / elapsed
+        timer.stop()
+        tab.stop()
+        while tab.running:
+            app.processEvents()
+        window.close()
+    yield figure("ui_longest_stall_ms", float(max(gaps)), "ms", reference=5.0, target=50.0,
+                 higher_is_better=False, reference_name="probe interval",
+                 history_episodes=HISTORY)
+    yield figure("plot_refreshes_per_s_at_100k", refresh_rate, "refreshes/s", target=20.0,
+                 reference=1000.0 / 40, reference_name="refresh timer rate (40 ms)")
+
+
+BENCHMARKS = {
+    "app_startup": bench_startup,
+    "app_responsiveness": bench_responsiveness,
+}

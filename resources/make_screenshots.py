@@ -1,0 +1,66 @@
+"""Make the README's screenshots: ``xvfb-run -a .venv/bin/python resources/make_screenshots.py``.
+
+Works on a copy of the shipped workspace (with a throwaway config folder), so
+nothing shipped or personal is touched. Trains a short run so the Training
+tab has curves, then grabs each tab.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "resources" / "screenshots"
+
+
+def main() -> int:
+    scratch = Path(tempfile.mkdtemp(prefix="policyledger-shots-"))
+    workspace = scratch / "workspace"
+    workspace.mkdir()
+    shutil.copy2(ROOT / "ledger.json", workspace / "ledger.json")
+    shutil.copytree(ROOT / "policies", workspace / "policies")
+    os.environ["POLICYLEDGER_CONFIG_DIR"] = str(scratch / "config")
+    os.environ["XDG_CONFIG_HOME"] = str(scratch / "xdg")
+    sys.path.insert(0, str(ROOT))
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    window = MainWindow(workspace=workspace)
+    window.resize(1440, 900)
+    window.show()
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    def grab(index: int, name: str) -> None:
+        window.tabs.setCurrentIndex(index)
+        app.processEvents()
+        window.grab().save(str(OUT / f"{name}.png"))
+
+    def finish() -> None:
+        grab(0, "training")
+        rows = window.marketplace_tab.visible_rows()
+        if rows:
+            window.marketplace_tab.select_hashes({rows[0].policy_hash}, rows[0].policy_hash)
+        grab(1, "marketplace")
+        window.ledger_tab.verify()
+        QTimer.singleShot(1500, lambda: (grab(2, "ledger"), app.quit()))
+
+    tab = window.training_tab
+    tab.form.preset.setCurrentText("standard")
+    tab.form.episodes.setValue(30_000)
+    tab.training_finished.connect(lambda _saved: QTimer.singleShot(400, finish))
+    QTimer.singleShot(300, tab.start)
+    app.exec()
+    shutil.rmtree(scratch, ignore_errors=True)
+    print(f"screenshots in {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

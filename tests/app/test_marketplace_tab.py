@@ -1,0 +1,400 @@
+"""The Marketplace tab: ranking table, detail panel, bundles through the file dialogs, compare, replay.
+
+Workspaces are built through the core (``autosave.save_policy``); file dialogs
+and message boxes are patched, so every test runs unattended and offscreen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+
+from app import marketplace_tab as tab_module
+from app.marketplace_tab import ALL_PRESETS, MarketplaceTab
+from app.model import AppModel
+from app.policy_detail import HEATMAP_OBS, observation_name
+from policyledger_core import dynamics as dyn
+from policyledger_core.autosave import save_policy
+from policyledger_core.bundles import export_bundle
+from policyledger_core.envconfig import preset
+from policyledger_core.environment import CyberDefenseEnv
+from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.verification import EVAL_SEED_BASE
+
+TIMEOUT_MS = 20_000
+FREE = [obs for obs in range(dyn.N_OBS) if obs not in TERMINAL_OBSERVATIONS]
+
+
+def variant(k: int, preset_name: str = "standard") -> Policy:
+    """The myopic policy with three non-terminal actions changed (k = 0: unchanged)."""
+    actions = list(MYOPIC_ACTIONS)
+    for obs in FREE[3 * k:3 * k + 3] if k else []:
+        actions[obs] = (actions[obs] + 1) % dyn.N_ACTIONS
+    return Policy(preset(preset_name), tuple(actions))
+
+
+def snapshot(*roots: Path) -> dict[str, bytes | None]:
+    """Every file and folder under ``roots`` with its bytes (None for a folder)."""
+    return {f"{n}:{p.relative_to(root)}": None if p.is_dir() else p.read_bytes()
+            for n, root in enumerate(roots) if root.exists() for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def warnings_shown(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Message boxes never block a test: each warning's text is recorded instead."""
+    shown: list[str] = []
+
+    def warning(_parent: Any, _title: str, text: str, *args: Any) -> QMessageBox.StandardButton:
+        shown.append(text)
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", warning)
+    return shown
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> AppModel:
+    app_model = AppModel(workspace=tmp_path / "ws", config_dir=tmp_path / "cfg")
+    for policy in (variant(0), variant(1), variant(2), variant(0, "short-burst")):
+        save_policy(app_model.ctx, policy, None, {"kind": "added"})
+    return app_model
+
+
+def make_tab(qtbot: Any, app_model: AppModel) -> MarketplaceTab:
+    widget = MarketplaceTab(app_model)
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    return widget
+
+
+@pytest.fixture
+def tab(qtbot: Any, model: AppModel, warnings_shown: list[str]) -> Iterator[MarketplaceTab]:
+    widget = make_tab(qtbot, model)
+    yield widget
+    widget.shutdown()
+
+
+def select(tab: MarketplaceTab, *rows: int) -> None:
+    tab.table.clearSelection()
+    flags = tab.table.selectionModel().SelectionFlag
+    for row in rows:
+        tab.table.selectionModel().select(tab.proxy.index(row, 0), flags.Select | flags.Rows)
+    tab.table.selectionModel().setCurrentIndex(tab.proxy.index(rows[0], 0), flags.NoUpdate)
+
+
+def patch_dialogs(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
+
+
+def button(tab: MarketplaceTab, name: str) -> QPushButton:
+    found = tab.findChild(QPushButton, name)
+    assert found is not None, name
+    return found
+
+
+def wait_idle(qtbot: Any, tab: MarketplaceTab) -> None:
+    qtbot.waitUntil(lambda: not tab.busy, timeout=TIMEOUT_MS)
+
+
+# -- table and detail -----------------------------------------------------------------------------
+
+
+def test_table_shows_rows_in_rank_order(tab: MarketplaceTab, model: AppModel) -> None:
+    ranking = model.ranking()
+    assert len(ranking) == 4
+    assert [r.policy_hash for r in tab.visible_rows()] == [r.policy_hash for r in ranking]
+    proxy = tab.proxy
+    assert [proxy.index(i, 0).data() for i in range(4)] == ["1", "2", "3", "4"]
+    assert proxy.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == ranking[0].policy_hash
+    assert proxy.index(0, 1).data() == ranking[0].policy_hash[:12]
+    assert {proxy.index(i, 5).data() for i in range(4)} == {"you"}
+    assert {proxy.index(i, 6).data() for i in range(4)} == {"added"}
+
+    tab.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # numeric sort on the verified reward
+    assert [r.mean for r in tab.visible_rows()] == sorted(r.mean for r in ranking)
+    tab.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+
+    tab.preset_combo.setCurrentText("short-burst")
+    assert [r.preset for r in tab.visible_rows()] == ["short-burst"]
+    tab.preset_combo.setCurrentText(ALL_PRESETS)
+    assert len(tab.visible_rows()) == 4
+
+
+def test_table_refreshes_when_the_ledger_changes(tab: MarketplaceTab, model: AppModel) -> None:
+    select(tab, 1)
+    kept = tab.current_row()
+    save_policy(model.ctx, variant(3), None, {"kind": "added"})
+    model.notify_changed()
+    assert len(tab.visible_rows()) == 5
+    assert tab.current_row() == next(r for r in tab.visible_rows() if r.policy_hash == kept.policy_hash)
+
+
+def test_selecting_a_row_fills_the_detail_panel(tab: MarketplaceTab, model: AppModel) -> None:
+    select(tab, 0)
+    row = tab.visible_rows()[0]
+    detail = tab.detail
+    assert detail.policy_hash == row.policy_hash
+    policy = model.ctx.store.get(row.policy_hash)
+    heatmap = detail.heatmap
+    assert heatmap.data.shape == (18, 4)
+    np.testing.assert_array_equal(heatmap.data, policy.action_array()[HEATMAP_OBS])
+    assert heatmap.image.image is not None and heatmap.image.image.shape == (18, 4)
+    assert heatmap.cells[0][0].toPlainText() in ("IGN", "MON", "RATE", "BLOCK", "ISO")
+    assert detail.share.values.sum() == pytest.approx(100.0)
+    assert len(detail.result.values) == 2 + 7  # the policy, the optimum and seven baselines
+    assert detail.result.values[0] == pytest.approx(row.mean)
+    assert detail.result.values[1] == pytest.approx(row.optimum)
+    assert "bits" in detail.entropy.text()
+    assert detail.fields["publisher"].text() == "you"
+
+    select(tab, 3)
+    assert detail.policy_hash == tab.visible_rows()[3].policy_hash
+
+
+def test_a_missing_policy_file_is_said_not_raised(tab: MarketplaceTab, model: AppModel) -> None:
+    row = tab.visible_rows()[2]
+    model.ctx.store.path_of(row.policy_hash).unlink()
+    select(tab, 2)
+    assert tab.detail.policy_hash is None
+    assert "file missing" in tab.detail.message.text() and "file missing" in tab.status.text()
+    select(tab, 1, 2)
+    tab.compare_selected()
+    assert tab.compare_dialog is None
+
+
+def test_buttons_have_mnemonics_and_the_table_takes_focus(tab: MarketplaceTab) -> None:
+    for name in ("exportButton", "importButton", "addPolicyButton", "reverifyButton", "compareButton",
+                 "replayButton"):
+        assert "&" in button(tab, name).text(), name
+    assert tab.objectName() == "marketplaceTab"
+    assert tab.table.objectName() == "marketplaceTable"
+    assert tab.table.focusPolicy() == Qt.FocusPolicy.StrongFocus
+    select(tab, 0)
+    assert not button(tab, "compareButton").isEnabled()
+    select(tab, 0, 1)
+    assert button(tab, "compareButton").isEnabled()
+    select(tab, 0, 1, 2, 3)
+    assert button(tab, "compareButton").isEnabled()
+
+
+# -- bundles --------------------------------------------------------------------------------------
+
+
+def test_export_then_import_into_another_workspace(qtbot: Any, tab: MarketplaceTab, model: AppModel,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   warnings_shown: list[str]) -> None:
+    select(tab, 0)
+    row = tab.current_row()
+    bundle = tmp_path / "shared" / "policy.bundle.json"
+    bundle.parent.mkdir()
+    patch_dialogs(monkeypatch, bundle)
+    button(tab, "exportButton").click()
+    assert bundle.read_bytes() == export_bundle(model.ctx, row.policy_hash)
+
+    other = AppModel(workspace=tmp_path / "ws2", config_dir=tmp_path / "cfg2")
+    other_tab = make_tab(qtbot, other)
+    assert other_tab.visible_rows() == []
+    with qtbot.waitSignal(other.ledger_changed, timeout=TIMEOUT_MS):
+        button(other_tab, "importButton").click()
+    wait_idle(qtbot, other_tab)
+    assert warnings_shown == []
+    [imported] = other_tab.visible_rows()
+    assert imported.policy_hash == row.policy_hash and imported.origin == "imported"
+    assert not imported.own and imported.publisher == model.own_key()
+    assert other_tab.proxy.index(0, 5).data() == imported.publisher_id
+    assert other_tab.current_row() == imported and other_tab.detail.policy_hash == row.policy_hash
+    assert "Imported" in other_tab.status.text()
+    other_tab.shutdown()
+
+
+@pytest.mark.parametrize(("marker", "reason"), [
+    (b'"signature":"', "bundle: the signature does not verify with the publisher's key"),
+    (b'"actions":[', "bundle: the entry records another policy hash than the policy's"),
+])
+def test_hostile_bundle_is_refused_and_nothing_is_written(qtbot: Any, model: AppModel, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          warnings_shown: list[str], marker: bytes,
+                                                          reason: str) -> None:
+    data = bytearray(export_bundle(model.ctx, model.ranking()[0].policy_hash))
+    at = data.rindex(marker) + len(marker)  # one byte: a hex digit of the signature, or an action
+    data[at] = ord("1") if data[at] != ord("1") else ord("2")
+    bundle = tmp_path / "hostile.json"
+    bundle.write_bytes(bytes(data))
+    patch_dialogs(monkeypatch, bundle)
+
+    other = AppModel(workspace=tmp_path / "ws2", config_dir=tmp_path / "cfg2")
+    other_tab = make_tab(qtbot, other)
+    before = snapshot(other.workspace_root, tmp_path / "cfg2")
+    other_tab.import_bundle()
+    wait_idle(qtbot, other_tab)
+    assert warnings_shown == [reason]
+    assert snapshot(other.workspace_root, tmp_path / "cfg2") == before
+    assert other_tab.visible_rows() == [] and len(other.entries()) == 0
+    other_tab.shutdown()
+
+
+def test_export_failure_says_so_and_writes_nothing(tab: MarketplaceTab, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   warnings_shown: list[str]) -> None:
+    select(tab, 0)
+    target = tmp_path / "missing-folder" / "x.json"
+    patch_dialogs(monkeypatch, target)
+    tab.export_selected()
+    assert len(warnings_shown) == 1 and warnings_shown[0].startswith("Export failed, nothing written")
+    assert "\n" not in warnings_shown[0]
+    assert not target.parent.exists()
+
+
+# -- adding policy files --------------------------------------------------------------------------
+
+
+def test_add_policy_file_records_it_as_added(qtbot: Any, tab: MarketplaceTab, model: AppModel,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             warnings_shown: list[str]) -> None:
+    policy = variant(5)
+    path = tmp_path / "mine.json"
+    path.write_bytes(policy.canonical_bytes())
+    patch_dialogs(monkeypatch, path)
+    with qtbot.waitSignal(model.ledger_changed, timeout=TIMEOUT_MS):
+        button(tab, "addPolicyButton").click()
+    wait_idle(qtbot, tab)
+    assert warnings_shown == []
+    assert len(tab.visible_rows()) == 5
+    added = tab.current_row()
+    assert added is not None and added.policy_hash == policy.hash and added.origin == "added"
+    assert tab.detail.policy_hash == policy.hash
+
+
+def _bad_action() -> bytes:
+    doc = variant(0).to_dict()
+    doc["actions"][3] = 7
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b'{"schema": "policyledger/policy", "version": 1', "Not a valid policy: policy file:"),
+    (_bad_action(), "Not a valid policy: actions[3]: expected an action 0..4, got 7"),
+])
+def test_broken_policy_file_is_refused(tab: MarketplaceTab, model: AppModel, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, warnings_shown: list[str],
+                                       content: bytes, expected: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(content)
+    patch_dialogs(monkeypatch, path)
+    before = snapshot(model.workspace_root)
+    tab.add_policy_file()
+    assert not tab.busy
+    assert len(warnings_shown) == 1 and warnings_shown[0].startswith(expected)
+    assert "\n" not in warnings_shown[0]
+    assert snapshot(model.workspace_root) == before
+
+
+# -- re-verify, compare, replay -------------------------------------------------------------------
+
+
+def test_reverify_reproduces_and_reports_a_mismatch(qtbot: Any, tab: MarketplaceTab,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    select(tab, 1)
+    button(tab, "reverifyButton").click()
+    wait_idle(qtbot, tab)
+    assert "reproduced" in tab.status.text()
+
+    real_verify = tab_module.verify
+    monkeypatch.setattr(tab_module, "verify", lambda policy, episodes=1000: dataclasses.replace(
+        real_verify(policy, episodes), replay_digest="0" * 64))
+    button(tab, "reverifyButton").click()
+    wait_idle(qtbot, tab)
+    assert "MISMATCH" in tab.status.text()
+
+
+def test_compare_dialog_lists_differing_observations(tab: MarketplaceTab, model: AppModel) -> None:
+    rows = [r for r in tab.visible_rows() if r.preset == "standard"][:2]
+    positions = [tab.visible_rows().index(r) for r in rows]
+    select(tab, *positions)
+    button(tab, "compareButton").click()
+    dialog = tab.compare_dialog
+    assert dialog is not None and dialog.isVisible()
+    policies = [model.ctx.store.get(r.policy_hash) for r in tab.selected_rows()]
+    expected = [obs for obs in FREE if policies[0].actions[obs] != policies[1].actions[obs]]
+    assert expected and dialog.differing == expected
+    table = dialog.differing_rows()
+    assert [line[0] for line in table] == [observation_name(obs) for obs in expected]
+    assert table[0][1:] == [dyn.ACTION_NAMES[p.actions[expected[0]]] for p in policies]
+    [pair] = dialog.paired.differences
+    first, second = tab.selected_rows()
+    assert pair.mean == pytest.approx(first.mean - second.mean)  # same episodes: difference of means
+    assert pair.ci95 is not None and pair.ci95 > 0
+
+
+def test_compare_across_configurations_says_they_cannot_be_paired(tab: MarketplaceTab) -> None:
+    rows = tab.visible_rows()
+    standard = next(i for i, r in enumerate(rows) if r.preset == "standard")
+    burst = next(i for i, r in enumerate(rows) if r.preset == "short-burst")
+    select(tab, standard, burst)
+    tab.compare_selected()
+    dialog = tab.compare_dialog
+    assert dialog is not None
+    [pair] = dialog.paired.differences
+    assert pair.mean is None
+    assert "same configuration" in dialog.paired_note.text()
+    assert dialog.paired_table.item(0, 3).text().startswith("different configurations")
+
+
+def _env_return(policy_actions: tuple[int, ...], seed: int) -> tuple[float, int]:
+    env = CyberDefenseEnv(config=preset("standard"))
+    obs, _ = env.reset(seed=seed)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        obs, reward, done, _, _ = env.step(policy_actions[obs])
+        total += float(reward)
+        steps += 1
+    return total, steps
+
+
+def test_replay_dialog_steps_through_an_episode(qtbot: Any, tab: MarketplaceTab, model: AppModel) -> None:
+    select(tab, 1)
+    row = tab.current_row()
+    button(tab, "replayButton").click()
+    dialog = tab.replay_dialog
+    assert dialog is not None and dialog.offset.value() == 0 and dialog.seed == EVAL_SEED_BASE
+    dialog.step_button.click()
+    assert dialog.policy_table.rowCount() == 1 and dialog.myopic_table.rowCount() == 1
+    dialog.play_to_end()
+    policy = model.ctx.store.get(row.policy_hash)
+    total, steps = _env_return(policy.actions, EVAL_SEED_BASE)
+    mine, myopic = dialog.tracks
+    assert mine.total == pytest.approx(total) and dialog.policy_table.rowCount() == steps
+    last = dialog.policy_table.item(steps - 1, 5).text()
+    assert last == f"{total:.1f}"
+    myopic_total, myopic_steps = _env_return(MYOPIC_ACTIONS, EVAL_SEED_BASE)
+    assert myopic.total == pytest.approx(myopic_total) and dialog.myopic_table.rowCount() == myopic_steps
+    assert not dialog.step_button.isEnabled()
+
+    dialog.offset.setValue(7)  # another episode: starts over
+    assert dialog.seed == EVAL_SEED_BASE + 7 and dialog.policy_table.rowCount() == 0
+    dialog.timer.setInterval(1)
+    dialog.play_button.click()
+    qtbot.waitUntil(lambda: dialog.episode_over, timeout=TIMEOUT_MS)
+    assert mine is not dialog.tracks[0]
+    assert dialog.tracks[0].total == pytest.approx(_env_return(policy.actions, EVAL_SEED_BASE + 7)[0])
+    assert not dialog.timer.isActive()
+
+
+def test_shutdown_waits_for_a_running_import(qtbot: Any, tab: MarketplaceTab, model: AppModel,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "mine.json"
+    path.write_bytes(variant(6).canonical_bytes())
+    patch_dialogs(monkeypatch, path)
+    tab.add_policy_file()
+    assert tab.busy
+    tab.shutdown()
+    assert not tab.busy
