@@ -92,7 +92,7 @@ class TrainingPlots:
         self.reward.setParent(parent)
         self.epsilon.setParent(parent)
         self.epsilon.setXLink(self.reward)
-        self.smoothing = 0.6
+        self.smoothing = 0.9
         self.refreshes = 0
         self._raw = self.reward.plot([], [], pen=pg.mkPen((150, 170, 210), width=1), name="return")
         self._ema = self.reward.plot([], [], pen=pg.mkPen((30, 80, 200), width=1), name="smoothed")
@@ -124,6 +124,11 @@ class TrainingPlots:
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
         self.population = population
+        legend = self.reward.getPlotItem().legend
+        if legend is not None:
+            legend.removeItem(self._best)
+            if population:
+                legend.addItem(self._best, "best agent (mean of 100)")
         self._dirty = True
         self.refresh()
         self._timer.start()

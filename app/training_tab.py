@@ -56,13 +56,14 @@ class TrainingTab(QWidget):
         self.progress = QProgressBar(objectName="trainingProgress")
         self.stats = QLabel("Ready.", objectName="trainingStats")
         self.smoothing = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider",
-                                 minimum=0, maximum=99, value=60)
+                                 minimum=0, maximum=99, value=90)
         self.result_box = self._result_panel()
         self._run: WorkerThread | None = None
         self._save: WorkerThread | None = None
         self._started = 0.0
         self._episodes_done = 0
         self._hyper: Hyperparameters | None = None
+        self._result: TrainingResult | None = None
         self._layout()
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
@@ -185,17 +186,21 @@ class TrainingTab(QWidget):
         self.plots.stop()
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'} after {result.episodes:,} "
                            "episodes: verifying by replay and chaining...")
-        worker = GeneratorWorker(lambda _stop: _saving(self.model, result, self.form.chain_all.isChecked()
-                                                       and result.agents > 1))
-        worker.succeeded.connect(lambda saved: self._on_saved(result, saved))
+        chain_all = self.form.chain_all.isChecked() and result.agents > 1
+        self._result = result
+        worker = GeneratorWorker(lambda _stop: _saving(self.model, result, chain_all))
+        # Bound methods of this widget, not lambdas: a lambda would run in the worker's thread.
+        worker.succeeded.connect(self._on_saved)
         worker.failed.connect(self._on_worker_failed)
         self._save = WorkerThread(worker, self)
 
-    def _on_saved(self, result: TrainingResult, saved: list[Saved]) -> None:
+    def _on_saved(self, saved: list[Saved]) -> None:
+        result = self._result
         save, self._save = self._save, None
         if save is not None:
             save.thread.wait()
-        self._show_result(result, saved)
+        if result is not None:
+            self._show_result(result, saved)
         self._set_running(False)
         self.model.notify_changed()
         self.training_finished.emit(saved)
