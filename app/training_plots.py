@@ -15,8 +15,7 @@ import pyqtgraph.exporters
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
-from policyledger_core.population import PopulationRecord
-from policyledger_core.training import EpisodeRecord
+from app.training_job import Columns
 
 REFRESH_MS = 40  # 25 redraws per second at most
 
@@ -73,7 +72,7 @@ def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
     widget = pg.PlotWidget(title=title)
     widget.setObjectName(name)
     widget.setBackground("w")
-    widget.showGrid(x=True, y=True, alpha=0.25)
+    widget.showGrid(x=False, y=True, alpha=0.2)
     widget.setLabel("bottom", "episode")
     widget.setLabel("left", y_label)
     widget.addLegend(offset=(10, 10))
@@ -114,6 +113,13 @@ class TrainingPlots:
         self.smoother = Smoother(self.smoothing)
         self.population = False
         self._dirty = False
+        # The view grows in steps instead of auto-ranging on every refresh: a changed range
+        # repaints the axes, which costs more than the curves (measured). A manual pan or
+        # zoom hands the view to the user until the next run.
+        self._follow = True
+        self._shown: tuple[float, float, float, float] | None = None
+        for plot in (self.reward, self.epsilon):
+            plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(self._on_view_changed_manually)
         self._timer = QTimer()
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -124,6 +130,10 @@ class TrainingPlots:
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
         self.population = population
+        self._follow, self._shown = True, None
+        for plot in (self.reward, self.epsilon):
+            plot.getPlotItem().disableAutoRange()
+        self.epsilon.getPlotItem().getViewBox().setRange(yRange=(0, 1.05), padding=0)
         legend = self.reward.getPlotItem().legend
         if legend is not None:
             legend.removeItem(self._best)
@@ -137,26 +147,41 @@ class TrainingPlots:
         self._timer.stop()
         self.refresh()
 
-    def add(self, records: list[EpisodeRecord] | list[PopulationRecord]) -> None:
-        """Take a batch of records from the worker; drawn at the next tick."""
-        if not records:
+    def add(self, batch: Columns) -> None:
+        """Take a batch of episodes from the training process; drawn at the next tick."""
+        if not len(batch):
             return
-        self.episodes.extend([r.episode for r in records])
-        self.eps.extend([r.epsilon for r in records])
-        if isinstance(records[0], PopulationRecord):
-            pop = [r for r in records if isinstance(r, PopulationRecord)]
-            means = [float(r.returns.mean()) for r in pop]
-            self.returns.extend(means)
-            self.smoother.extend(means)
-            self.spread.extend([float(r.returns.std()) for r in pop])
-            self.rolling.extend([float(r.rolling_mean.mean()) for r in pop])
-            self.best.extend([float(r.rolling_mean.max()) for r in pop])
-        else:
-            single = [r for r in records if isinstance(r, EpisodeRecord)]
-            self.returns.extend([r.ret for r in single])
-            self.smoother.extend([r.ret for r in single])
-            self.rolling.extend([r.rolling_mean for r in single])
+        self.episodes.extend(batch.episode)
+        self.eps.extend(batch.epsilon)
+        self.returns.extend(batch.ret)
+        self.smoother.extend(batch.ret.tolist())
+        self.rolling.extend(batch.rolling)
+        if batch.spread is not None and batch.best is not None:
+            self.spread.extend(batch.spread)
+            self.best.extend(batch.best)
         self._dirty = True
+
+    def _on_view_changed_manually(self, *_: object) -> None:
+        self._follow = False
+
+    def _follow_data(self) -> None:
+        """Grow the visible range in steps so that it covers all the data."""
+        if not self._follow or self.episodes.size == 0:
+            return
+        y = self.returns.view()
+        last_x = float(self.episodes.view()[-1])
+        low, high = float(y.min()), float(y.max())
+        if self.population:
+            spread = self.spread.view()
+            low, high = min(low, float((y - spread).min())), max(high, float((y + spread).max()))
+        shown = self._shown
+        if shown is not None and last_x <= shown[1] and shown[2] <= low and high <= shown[3]:
+            return
+        margin = max((high - low) * 0.25, 5.0)
+        x_high = max(1000.0, last_x * 2 if shown is None or last_x > shown[1] else shown[1])
+        self._shown = (0.0, x_high, low - margin, high + margin)
+        self.reward.getPlotItem().getViewBox().setRange(xRange=(0, x_high), yRange=self._shown[2:],
+                                                        padding=0)
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = weight
@@ -183,6 +208,7 @@ class TrainingPlots:
         else:
             for item in (self._upper, self._lower, self._best):
                 item.setData([], [])
+        self._follow_data()
 
     def export_png(self, path: Path) -> None:
         """The reward plot as a PNG (pyqtgraph's exporter)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,13 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.model import AppModel
+from app.process_runner import in_child_process
 from app.training_form import TrainingForm
+from app.training_job import Columns, pack, run_training
 from app.training_plots import TrainingPlots
 from app.worker import GeneratorWorker, WorkerThread
 from policyledger_core.autosave import Saved, save_all_agents, save_training
-from policyledger_core.hyper import Hyperparameters
-from policyledger_core.population import train_population
-from policyledger_core.training import TrainingResult, train
+from policyledger_core.hyper import Algorithm, Hyperparameters
+from policyledger_core.training import TrainingResult
 
 
 def _saving(model: AppModel, result: TrainingResult, chain_all: bool) -> Generator[None, None, list[Saved]]:
@@ -136,15 +137,11 @@ class TrainingTab(QWidget):
             self.form.error.setText("Cannot start: the ledger is read-only until repaired "
                                     "(see the Ledger tab); nothing learned could be chained.")
             return
-        config, agents, algorithm = self.form.config(), self.form.agents.value(), self.form.algorithm_id()
+        config, agents = self.form.config(), self.form.agents.value()
+        algorithm = cast(Algorithm, self.form.algorithm_id())
         self._hyper = hyper
 
-        def factory(should_stop: Callable[[], bool]) -> Generator[Any, None, TrainingResult]:
-            if agents == 1:
-                return train(config, hyper, algorithm, should_stop)  # type: ignore[arg-type]
-            return train_population(config, hyper, agents, algorithm, should_stop)  # type: ignore[arg-type]
-
-        worker = GeneratorWorker(factory)
+        worker = GeneratorWorker(in_child_process(run_training, config, hyper, algorithm, agents, pack=pack))
         worker.progressed.connect(self._on_worker_progressed)
         worker.succeeded.connect(self._on_training_succeeded)
         worker.failed.connect(self._on_worker_failed)
@@ -167,17 +164,16 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(running)
         self.form.setEnabled(not running)
 
-    def _on_worker_progressed(self, records: list[Any]) -> None:
-        self.plots.add(records)
-        last = records[-1]
-        self._episodes_done = last.episode + 1
+    def _on_worker_progressed(self, batches: list[Columns]) -> None:
+        for batch in batches:
+            self.plots.add(batch)
+        last = batches[-1]
+        self._episodes_done = int(last.episode[-1]) + 1
         if self._hyper is not None and self._hyper.episodes is not None:
             self.progress.setValue(self._episodes_done)
         rate = self._episodes_done / max(time.monotonic() - self._started, 1e-6)
-        rolling = getattr(last, "rolling_mean", 0.0)
-        rolling_value = float(rolling.mean()) if hasattr(rolling, "mean") else float(rolling)
         self.stats.setText(f"episode {self._episodes_done:,}   {rate:,.0f} episodes/s   "
-                           f"epsilon {last.epsilon:.3f}   mean of last 100 {rolling_value:.2f}")
+                           f"epsilon {last.epsilon[-1]:.3f}   mean of last 100 {last.rolling[-1]:.2f}")
 
     def _on_training_succeeded(self, result: TrainingResult) -> None:
         run, self._run = self._run, None
