@@ -1,10 +1,11 @@
-"""Compare 2-4 marketplace policies: metrics side by side, differing decisions, paired evaluation."""
+"""Compare 2-4 marketplace policies: metrics side by side, differing decisions, paired evaluation.
+
+The comparisons themselves are the core's (:mod:`policyledger_core.comparison`); this dialog shows them.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -22,59 +23,17 @@ from PySide6.QtWidgets import (
 
 from app.policy_detail import ACTION_COLOURS, ACTION_TEXT, observation_name
 from policyledger_core import dynamics as dyn
+from policyledger_core.comparison import (
+    NON_TERMINAL_OBSERVATIONS,
+    PairedEvaluation,
+    differing_among,
+    paired_evaluation,
+)
 from policyledger_core.marketplace import Row
-from policyledger_core.policy import TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.replay import observation_decider, replay
-from policyledger_core.verification import DEFAULT_EPISODES, Z95, VerificationReport, suite_uniforms
+from policyledger_core.policy import Policy
+from policyledger_core.verification import VerificationReport
 
 LETTERS = "ABCD"
-
-
-# -- Qt-free computations (candidates for the core) -------------------------------------------------
-
-def differing_observations(policies: Sequence[Policy]) -> list[int]:
-    """Non-terminal observations on which the policies do not all take the same action."""
-    return [obs for obs in range(dyn.N_OBS) if obs not in TERMINAL_OBSERVATIONS
-            and len({p.actions[obs] for p in policies}) > 1]
-
-
-@dataclass(frozen=True)
-class PairedDifference:
-    """Mean of per-episode return differences (first - second) and its 95% CI half-width."""
-
-    first: int
-    second: int
-    mean: float | None
-    """None when the two policies have different configurations (no shared episodes)."""
-    ci95: float | None
-
-
-@dataclass(frozen=True)
-class PairedEvaluation:
-    episodes: int
-    means: list[float]
-    differences: list[PairedDifference]
-
-
-def paired_evaluation(policies: Sequence[Policy], episodes: int = DEFAULT_EPISODES) -> PairedEvaluation:
-    """Replay every policy on its configuration's evaluation suite; pair those sharing a configuration."""
-    tenths = [replay(p.config, suite_uniforms(p.config, episodes),
-                     observation_decider(p.action_array())).returns_tenths for p in policies]
-    means = [int(t.sum()) / (10 * episodes) for t in tenths]
-    diffs = []
-    for i in range(len(policies)):
-        for j in range(i + 1, len(policies)):
-            if policies[i].config != policies[j].config:
-                diffs.append(PairedDifference(i, j, None, None))
-                continue
-            d = (tenths[i] - tenths[j]) / 10.0
-            std = float(d.std(ddof=1)) if episodes > 1 else 0.0
-            diffs.append(PairedDifference(i, j, int((tenths[i] - tenths[j]).sum()) / (10 * episodes),
-                                          Z95 * std / math.sqrt(episodes)))
-    return PairedEvaluation(episodes, means, diffs)
-
-
-# -- the dialog -----------------------------------------------------------------------------------
 
 def _table(name: str, rows: int, headers: list[str]) -> QTableWidget:
     table = QTableWidget(rows, len(headers), objectName=name)
@@ -102,14 +61,14 @@ class CompareDialog(QDialog):
         self.setWindowTitle(f"Compare {len(rows)} policies")
         self.names = [f"{LETTERS[i]}: {r.policy_hash[:10]}" for i, r in enumerate(rows)]
         self.metrics = self._metrics(rows, reports)
-        self.differing = differing_observations(policies)
+        self.differing = differing_among(policies)
         self.differences = self._differences(policies)
         self.paired = paired_evaluation(policies)
         self.paired_table, self.paired_note = self._paired(self.paired)
         layout = QVBoxLayout(self)
         for title, widgets in (
             ("Metrics", [self.metrics]),
-            (f"Decisions that differ ({len(self.differing)} of {dyn.N_OBS - len(TERMINAL_OBSERVATIONS)} "
+            (f"Decisions that differ ({len(self.differing)} of {len(NON_TERMINAL_OBSERVATIONS)} "
              "observations)", [self.differences]),
             (f"Paired evaluation on the same {self.paired.episodes} evaluation episodes",
              [self.paired_table, self.paired_note]),
@@ -154,25 +113,20 @@ class CompareDialog(QDialog):
 
     def _paired(self, paired: PairedEvaluation) -> tuple[QTableWidget, QLabel]:
         means = ", ".join(f"{LETTERS[i]} {m:.2f}" for i, m in enumerate(paired.means))
-        table = _table("comparePaired", len(paired.differences),
-                       ["Pair", "Mean difference", "95% CI", "Reading"])
-        unpaired = 0
-        for r, d in enumerate(paired.differences):
-            table.setItem(r, 0, _item(f"{LETTERS[d.first]} - {LETTERS[d.second]}"))
-            if d.mean is None or d.ci95 is None:
-                unpaired += 1
-                table.setItem(r, 1, _item("-"))
-                table.setItem(r, 2, _item("-"))
-                table.setItem(r, 3, _item("different configurations: not paired"))
-                continue
-            low, high = d.mean - d.ci95, d.mean + d.ci95
-            reading = ("no difference shown" if low <= 0 <= high
-                       else f"{LETTERS[d.first] if low > 0 else LETTERS[d.second]} is better")
-            table.setItem(r, 1, _item(f"{d.mean:+.2f}"))
-            table.setItem(r, 2, _item(f"[{low:+.2f}, {high:+.2f}]"))
-            table.setItem(r, 3, _item(reading))
-        note = (f"Mean return on the suite: {means}. Differences are per episode, on identical episodes.")
-        if unpaired:
+        table = _table("comparePaired", len(paired.pairs), ["Pair", "Mean difference", "95% CI", "Reading"])
+        for r, pair in enumerate(paired.pairs):
+            a, b, result = LETTERS[pair.first], LETTERS[pair.second], pair.result
+            table.setItem(r, 0, _item(f"{a} - {b}"))
+            if result is None:
+                cells = ["-", "-", "different configurations: not paired"]
+            else:
+                better = {"a": f"{a} is better", "b": f"{b} is better", None: "no difference shown"}
+                cells = [f"{result.mean_diff:+.2f}", f"[{result.ci_low:+.2f}, {result.ci_high:+.2f}]",
+                         better[result.better]]
+            for c, text in enumerate(cells, start=1):
+                table.setItem(r, c, _item(text))
+        note = f"Mean return on the suite: {means}. Differences are per episode, on identical episodes."
+        if any(pair.result is None for pair in paired.pairs):
             note += (" Only policies of the same configuration can be paired: the others play "
                      "different episodes.")
         label = QLabel(note, objectName="comparePairedNote")

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from policyledger_core import dynamics as dyn
@@ -22,6 +22,10 @@ ACTION_COLOURS = ("#c8c8c8", "#56b4e9", "#e69f00", "#d55e00", "#0072b2")
 ACTION_TEXT = ("black", "black", "black", "white", "white")
 """Readable text colour on each action's colour."""
 ACTION_SHORT = ("IGN", "MON", "RATE", "BLOCK", "ISO")
+AXIS_TEXT = "#202020"
+"""Tick and axis-title colour: dark on the white plot background (pyqtgraph's default grey is faint)."""
+RESULT_LABELS = ("this policy", "optimum", *BASELINES)
+"""The bars of the result chart, top to bottom."""
 
 HEATMAP_ROWS = [f"{('LOW', 'MED', 'HIGH')[s]} {('SCAN', 'BRUTE', 'DOS')[a]} {('lo', 'hi')[c]}"
                 for s in range(3) for a in range(3) for c in range(2)]
@@ -65,7 +69,25 @@ def _plot(name: str) -> pg.PlotWidget:
     widget.setMenuEnabled(False)
     widget.hideButtons()
     widget.getViewBox().invertY(True)
+    for side in ("left", "bottom", "top"):
+        axis = widget.getAxis(side)
+        axis.setTickFont(QFont(widget.font()))
+        axis.setTextPen(AXIS_TEXT)
     return widget
+
+
+def set_category_ticks(plot: pg.PlotWidget, ticks: list[tuple[float, str]]) -> None:
+    """Name categories on the left axis, with room for the longest name reserved at once.
+
+    pyqtgraph measures tick text only while painting and widens the axis afterwards, and it
+    drops a label that does not fit the current width: so the first paint (a screenshot, a
+    window just shown) would show no names at all. A fixed text width avoids that.
+    """
+    axis = plot.getAxis("left")
+    axis.setTicks([ticks])
+    metrics = QFontMetrics(axis.style["tickFont"] or plot.font())
+    width = max(metrics.boundingRect(text).width() for _, text in ticks) + 4  # anti-aliasing slack
+    axis.setStyle(autoExpandTextSpace=False, tickTextWidth=width)
 
 
 def _boxed(title: str, *widgets: QWidget) -> QGroupBox:
@@ -86,7 +108,7 @@ class HorizontalBars:
         n = len(labels)
         self.bars = pg.BarGraphItem(x0=np.zeros(n), y=np.arange(n), height=0.7, width=np.zeros(n))
         plot.addItem(self.bars)
-        plot.getAxis("left").setTicks([list(enumerate(labels))])
+        set_category_ticks(plot, [(float(i), label) for i, label in enumerate(labels)])
         self.texts = [pg.TextItem("", color="k", anchor=(0, 0.5)) for _ in labels]
         for item in self.texts:
             plot.addItem(item)
@@ -120,7 +142,7 @@ class DecisionHeatmap(QWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(action_lut())
         self.plot.addItem(self.image)
-        self.plot.getAxis("left").setTicks([[(i + 0.5, t) for i, t in enumerate(HEATMAP_ROWS)]])
+        set_category_ticks(self.plot, [(i + 0.5, t) for i, t in enumerate(HEATMAP_ROWS)])
         self.plot.getAxis("bottom").setTicks([[(2 * h + 1.0, dyn.HEALTH_NAMES[h]) for h in range(2)]])
         self.plot.getAxis("top").setTicks([[(j + 0.5, dyn.DURATION_NAMES[d])
                                             for j, (_, d) in enumerate(HEATMAP_COLUMNS)]])
@@ -182,7 +204,7 @@ class PolicyDetail(QWidget):
         self.share = HorizontalBars(self.share_plot, list(dyn.ACTION_NAMES), "{:.1f}%")
         self.share_plot.setLabel("bottom", "% of the steps taken")
         self.result_plot = _plot("resultChart")
-        self.result = HorizontalBars(self.result_plot, ["this policy", "optimum", *BASELINES], "{:.1f}")
+        self.result = HorizontalBars(self.result_plot, list(RESULT_LABELS), "{:.1f}")
         self.result_plot.setLabel("bottom", "mean return (evaluation suite)")
         self.ci_bar = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1),
                                       beam=0.25, pen=pg.mkPen("k", width=1))

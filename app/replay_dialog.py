@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
 from PySide6.QtCore import QTimer, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -25,57 +21,13 @@ from PySide6.QtWidgets import (
 
 from app.policy_detail import ACTION_COLOURS, ACTION_TEXT
 from policyledger_core import dynamics as dyn
-from policyledger_core.envconfig import EnvConfig
-from policyledger_core.environment import CyberDefenseEnv
+from policyledger_core.episode import EpisodeTrack, StepRecord, evaluation_seed
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-from policyledger_core.verification import DEFAULT_EPISODES, EVAL_SEED_BASE
+from policyledger_core.verification import DEFAULT_EPISODES
 
 PLAY_INTERVAL_MS = 300
 MAX_OFFSET = 2**31 - 1  # QSpinBox is 32-bit; every seed from EVAL_SEED_BASE up is free of training
 COLUMNS = ("Step", "Alert", "Health", "Action", "Reward", "Cumulative")
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One step of an episode as the environment played it."""
-
-    step: int
-    info: dict[str, Any]
-    """The environment's info when the action was chosen (severity, attack_type, confidence, health)."""
-    health_after: int
-    action: int
-    reward_tenths: int
-    cumulative_tenths: int
-
-
-class EpisodeTrack:
-    """One episode of :class:`CyberDefenseEnv` played by an observation-indexed action table."""
-
-    def __init__(self, config: EnvConfig, actions: Sequence[int], seed: int) -> None:
-        self.env = CyberDefenseEnv(config=config)
-        self.actions = actions
-        self.obs, self.info = self.env.reset(seed=seed)
-        self.records: list[StepRecord] = []
-        self.total_tenths = 0
-        self.done = False
-
-    def step(self) -> StepRecord | None:
-        """Take the table's action for the current observation; None once the episode has ended."""
-        if self.done:
-            return None
-        action = self.actions[self.obs]
-        before = self.info
-        self.obs, _reward, terminated, truncated, self.info = self.env.step(action)
-        self.total_tenths += int(self.info["reward_tenths"])
-        self.done = bool(terminated or truncated)
-        record = StepRecord(len(self.records) + 1, before, int(self.info["health"]), action,
-                            int(self.info["reward_tenths"]), self.total_tenths)
-        self.records.append(record)
-        return record
-
-    @property
-    def total(self) -> float:
-        return self.total_tenths / 10.0
 
 
 def _cells(record: StepRecord) -> list[str]:
@@ -86,8 +38,8 @@ def _cells(record: StepRecord) -> list[str]:
             f"(conf {dyn.CONFIDENCE_NAMES[info['confidence']]})",
             before if before == after else f"{before} -> {after}",
             dyn.ACTION_NAMES[record.action],
-            f"{record.reward_tenths / 10:+.1f}",
-            f"{record.cumulative_tenths / 10:.1f}"]
+            f"{record.reward:+.1f}",
+            f"{record.cumulative:.1f}"]
 
 
 def _table(name: str) -> QTableWidget:
@@ -154,7 +106,7 @@ class ReplayDialog(QDialog):
 
     @property
     def seed(self) -> int:
-        return EVAL_SEED_BASE + self.offset.value()
+        return evaluation_seed(self.offset.value())
 
     @Slot()
     def reset(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,21 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
 
-from app import marketplace_tab as tab_module
 from app.marketplace_tab import ALL_PRESETS, MarketplaceTab
+from app.marketplace_table import COLUMNS
 from app.model import AppModel
-from app.policy_detail import HEATMAP_OBS, observation_name
+from app.policy_detail import AXIS_TEXT, HEATMAP_OBS, HEATMAP_ROWS, RESULT_LABELS, observation_name
+from policyledger_core import comparison
 from policyledger_core import dynamics as dyn
 from policyledger_core.autosave import save_policy
 from policyledger_core.bundles import export_bundle
 from policyledger_core.envconfig import preset
 from policyledger_core.environment import CyberDefenseEnv
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.verification import EVAL_SEED_BASE
+from policyledger_core.verification import BASELINES, EVAL_SEED_BASE
 
 TIMEOUT_MS = 20_000
 FREE = [obs for obs in range(dyn.N_OBS) if obs not in TERMINAL_OBSERVATIONS]
@@ -103,6 +106,24 @@ def button(tab: MarketplaceTab, name: str) -> QPushButton:
 
 def wait_idle(qtbot: Any, tab: MarketplaceTab) -> None:
     qtbot.waitUntil(lambda: not tab.busy, timeout=TIMEOUT_MS)
+
+
+def record_callback_threads(monkeypatch: pytest.MonkeyPatch, tab: MarketplaceTab,
+                            name: str) -> list[threading.Thread]:
+    """Wrap the tab's result handler ``name``: the threads it ran in, in order.
+
+    The worker's signals go to bound methods of the tab (GUI thread) that call the
+    handler; a lambda or partial receiver would run it in the worker thread instead.
+    """
+    threads: list[threading.Thread] = []
+    original = getattr(tab, name)
+
+    def handler(*args: Any) -> None:
+        threads.append(threading.current_thread())
+        original(*args)
+
+    monkeypatch.setattr(tab, name, handler)
+    return threads
 
 
 # -- table and detail -----------------------------------------------------------------------------
@@ -186,6 +207,52 @@ def test_buttons_have_mnemonics_and_the_table_takes_focus(tab: MarketplaceTab) -
     assert button(tab, "compareButton").isEnabled()
 
 
+def left_axis_texts(plot: Any) -> list[str]:
+    """The tick labels a plot's left axis draws as laid out now (pyqtgraph drops one that does not fit)."""
+    image = QImage(16, 16, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _axis, _ticks, texts = plot.getAxis("left").generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return [text for _rect, _flags, text in texts]
+
+
+def test_charts_name_every_bar_from_the_first_paint(qtbot: Any, tab: MarketplaceTab) -> None:
+    tab.resize(1440, 860)
+    tab.show()
+    qtbot.waitExposed(tab)
+    select(tab, 0)
+    detail = tab.detail
+    assert ("this policy", "optimum", *BASELINES) == RESULT_LABELS
+    assert left_axis_texts(detail.result_plot) == list(RESULT_LABELS)
+    assert left_axis_texts(detail.share_plot) == list(dyn.ACTION_NAMES)
+    assert left_axis_texts(detail.heatmap.plot) == HEATMAP_ROWS
+    for plot in (detail.result_plot, detail.share_plot):
+        assert plot.getAxis("left").textPen().color() == QColor(AXIS_TEXT)  # dark on white
+
+
+def test_the_table_gets_room_and_every_column_is_reachable(qtbot: Any, tab: MarketplaceTab) -> None:
+    tab.resize(1440, 860)
+    tab.show()
+    qtbot.waitExposed(tab)
+    left, right = tab.splitter.sizes()
+    assert 0.42 <= left / (left + right) <= 0.48
+    assert right >= tab.detail.minimumSizeHint().width()
+    table, header = tab.table, tab.table.horizontalHeader()
+    horizontal = Qt.Orientation.Horizontal
+    for column in range(len(COLUMNS)):
+        text = tab.proxy.headerData(column, horizontal)
+        assert max(len(line) for line in text.split("\n")) <= 9, text
+        assert tab.proxy.headerData(column, horizontal, Qt.ItemDataRole.ToolTipRole)
+        assert header.sectionSize(column) >= table.sizeHintForColumn(column), text  # no value cut short
+        assert header.sectionSize(column) >= header.sectionSizeHint(column), text
+    assert table.horizontalScrollBar().maximum() + table.viewport().width() >= header.length()
+    row = tab.visible_rows()[0]
+    assert tab.proxy.index(0, 7).data() == row.timestamp[:10]
+    assert tab.proxy.index(0, 7).data(Qt.ItemDataRole.ToolTipRole).startswith(row.timestamp[:10])
+
+
 # -- bundles --------------------------------------------------------------------------------------
 
 
@@ -264,10 +331,12 @@ def test_add_policy_file_records_it_as_added(qtbot: Any, tab: MarketplaceTab, mo
     path = tmp_path / "mine.json"
     path.write_bytes(policy.canonical_bytes())
     patch_dialogs(monkeypatch, path)
+    threads = record_callback_threads(monkeypatch, tab, "_on_saved")
     with qtbot.waitSignal(model.ledger_changed, timeout=TIMEOUT_MS):
         button(tab, "addPolicyButton").click()
     wait_idle(qtbot, tab)
     assert warnings_shown == []
+    assert threads == [threading.main_thread()]  # the worker's result is handled in the GUI thread
     assert len(tab.visible_rows()) == 5
     added = tab.current_row()
     assert added is not None and added.policy_hash == policy.hash and added.origin == "added"
@@ -301,19 +370,24 @@ def test_broken_policy_file_is_refused(tab: MarketplaceTab, model: AppModel, tmp
 # -- re-verify, compare, replay -------------------------------------------------------------------
 
 
-def test_reverify_reproduces_and_reports_a_mismatch(qtbot: Any, tab: MarketplaceTab,
+def test_reverify_reproduces_and_reports_a_mismatch(qtbot: Any, tab: MarketplaceTab, model: AppModel,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     select(tab, 1)
+    row = tab.current_row()
+    claimed = model.ctx.ledger.find_policy(row.policy_hash).verification["replay_digest"]
+    threads = record_callback_threads(monkeypatch, tab, "_on_reverified")
     button(tab, "reverifyButton").click()
     wait_idle(qtbot, tab)
-    assert "reproduced" in tab.status.text()
+    assert "reproduced" in tab.status.text() and claimed[:12] in tab.status.text()
 
-    real_verify = tab_module.verify
-    monkeypatch.setattr(tab_module, "verify", lambda policy, episodes=1000: dataclasses.replace(
+    real_verify = comparison.verify  # the core decides; forge what its replay gives
+    monkeypatch.setattr(comparison, "verify", lambda policy, episodes=1000: dataclasses.replace(
         real_verify(policy, episodes), replay_digest="0" * 64))
     button(tab, "reverifyButton").click()
     wait_idle(qtbot, tab)
-    assert "MISMATCH" in tab.status.text()
+    assert "MISMATCH" in tab.status.text() and "000000000000" in tab.status.text()
+    assert claimed[:12] in tab.status.text()
+    assert threads == [threading.main_thread()] * 2
 
 
 def test_compare_dialog_lists_differing_observations(tab: MarketplaceTab, model: AppModel) -> None:
@@ -329,10 +403,15 @@ def test_compare_dialog_lists_differing_observations(tab: MarketplaceTab, model:
     table = dialog.differing_rows()
     assert [line[0] for line in table] == [observation_name(obs) for obs in expected]
     assert table[0][1:] == [dyn.ACTION_NAMES[p.actions[expected[0]]] for p in policies]
-    [pair] = dialog.paired.differences
+    [pair] = dialog.paired.pairs
     first, second = tab.selected_rows()
-    assert pair.mean == pytest.approx(first.mean - second.mean)  # same episodes: difference of means
-    assert pair.ci95 is not None and pair.ci95 > 0
+    assert pair.result is not None
+    assert pair.result.mean_diff == pytest.approx(first.mean - second.mean)  # same episodes
+    assert pair.result.ci95 > 0
+    assert dialog.paired.means == [first.mean, second.mean]
+    cells = [dialog.paired_table.item(0, c).text() for c in range(4)]
+    assert cells[:2] == ["A - B", f"{pair.result.mean_diff:+.2f}"]
+    assert cells[3] in ("A is better", "B is better", "no difference shown")
 
 
 def test_compare_across_configurations_says_they_cannot_be_paired(tab: MarketplaceTab) -> None:
@@ -343,8 +422,8 @@ def test_compare_across_configurations_says_they_cannot_be_paired(tab: Marketpla
     tab.compare_selected()
     dialog = tab.compare_dialog
     assert dialog is not None
-    [pair] = dialog.paired.differences
-    assert pair.mean is None
+    [pair] = dialog.paired.pairs
+    assert pair.result is None
     assert "same configuration" in dialog.paired_note.text()
     assert dialog.paired_table.item(0, 3).text().startswith("different configurations")
 
