@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from policyledger_core.context import Context
 from policyledger_core.entry import Entry
 from policyledger_core.marketplace import Row, rank
-from policyledger_core.signing import PublisherKeyError
+from policyledger_core.signing import PublisherKeyError, key_id
 
 
 class AppModel(QObject):
@@ -45,15 +45,16 @@ class AppModel(QObject):
     def own_key(self) -> str | None:
         """This user's public key, or None when the key file is unusable."""
         try:
-            return self.ctx.publisher.public_hex
+            return self.ctx.own_public_key()
         except (PublisherKeyError, OSError):
             return None
 
     def key_id(self) -> str:
         try:
-            return self.ctx.publisher.key_id
+            public = self.ctx.own_public_key()
         except (PublisherKeyError, OSError) as exc:
             return f"unavailable ({exc})"
+        return "not created yet (made with your first entry)" if public is None else key_id(public)
 
     def entries(self) -> list[Entry]:
         """Usable entries (before the first problem)."""

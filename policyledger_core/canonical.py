@@ -87,8 +87,11 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int = 16) -> Any:
-    """Parse untrusted JSON: bounded size and depth, UTF-8, no NaN/Infinity, no duplicate keys."""
+def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int | None = 16) -> Any:
+    """Parse untrusted JSON: bounded size and depth, UTF-8, no NaN/Infinity, no duplicate keys.
+
+    ``max_depth=None`` skips the depth walk, for callers that check every field's shape anyway.
+    """
     if len(data) > max_bytes:
         raise JsonInputError(f"too large: {len(data)} bytes (limit {max_bytes})")
     try:
@@ -108,7 +111,7 @@ def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int = 16)
         raise JsonInputError(f"not acceptable JSON: {exc}") from None
     except RecursionError:
         raise JsonInputError(f"nested deeper than {max_depth} levels") from None
-    if _depth(value, max_depth) > max_depth:
+    if max_depth is not None and _depth(value, max_depth) > max_depth:
         raise JsonInputError(f"nested deeper than {max_depth} levels")
     return value
 

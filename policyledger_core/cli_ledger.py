@@ -20,10 +20,11 @@ from policyledger_core.cli_common import (
     open_context,
     resolve_prefix,
 )
+from policyledger_core.context import Context
 from policyledger_core.ledger import LedgerError
 from policyledger_core.marketplace import rank
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
-from policyledger_core.signing import key_id
+from policyledger_core.signing import PublisherKeyError, key_id
 from policyledger_core.training import run_to_end
 
 
@@ -69,10 +70,10 @@ def _row_dict(row: Any) -> dict[str, Any]:
             "timestamp": row.timestamp}
 
 
-def _own_key(ctx: Any) -> str | None:
+def _own_key(ctx: Context) -> str | None:
     try:
-        return str(ctx.publisher.public_hex)
-    except Exception:  # no usable key yet: nothing is "own"
+        return ctx.own_public_key()
+    except (PublisherKeyError, OSError):  # no usable key: nothing is "own"
         return None
 
 

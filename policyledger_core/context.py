@@ -27,5 +27,12 @@ class Context:
 
     @cached_property
     def publisher(self) -> Publisher:
-        """This user's signing key, created on first use."""
+        """This user's signing key, created on first use (the first append)."""
         return Publisher.load_or_create(self.config_dir)
+
+    def own_public_key(self) -> str | None:
+        """This user's public key if a key exists; looking never creates one."""
+        if "publisher" in self.__dict__:
+            return self.publisher.public_hex
+        existing = Publisher.load_existing(self.config_dir)
+        return None if existing is None else existing.public_hex

@@ -9,11 +9,13 @@ so the body's bytes can be cut out of the line and hashed as they are.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
 from policyledger_core.canonical import JsonInputError, canonical_bytes, is_hex, load_json_strict, sha256_hex
@@ -75,9 +77,9 @@ class Entry:
     def publisher(self) -> str:
         return str(self.body["publisher"])
 
-    @property
+    @cached_property
     def config(self) -> EnvConfig:
-        return EnvConfig.from_dict(self.body["config"])
+        return _config_of(canonical_bytes(self.body["config"]))
 
     @property
     def verification(self) -> dict[str, Any]:
@@ -136,7 +138,8 @@ def parse_line(line: bytes) -> Entry:
     """Parse and fully validate one ledger line (hash included, signature not)."""
     body_bytes, digest, signature = split_line(line)
     try:
-        body = load_json_strict(body_bytes, max_bytes=MAX_LINE_BYTES, max_depth=6)
+        # No depth walk: validate_body checks the shape of every field, and the line is bounded.
+        body = load_json_strict(body_bytes, max_bytes=MAX_LINE_BYTES, max_depth=None)
     except JsonInputError as exc:
         raise EntryError(f"entry: {exc}") from None
     return _checked(body, body_bytes, digest, signature)
@@ -219,12 +222,18 @@ def validate_body(body: object) -> None:
     if b["env_id"] != ENV_ID:
         raise EntryError(f"env_id: unknown environment {b['env_id']!r:.60}")
     try:
-        EnvConfig.from_dict(b["config"])
-    except ConfigError as exc:
+        _config_of(canonical_bytes(b["config"]))
+    except (ConfigError, TypeError, ValueError) as exc:
         raise EntryError(f"config.{exc}") from None
     _validate_verification(b["verification"])
     _validate_training(b["training"])
     _validate_origin(b["origin"])
+
+
+@lru_cache(maxsize=64)
+def _config_of(data: bytes) -> EnvConfig:
+    """Validated configuration by its canonical bytes: a ledger repeats a few configurations."""
+    return EnvConfig.from_dict(json.loads(data))
 
 
 def _validate_verification(value: object) -> None:

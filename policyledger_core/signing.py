@@ -56,6 +56,11 @@ class Publisher:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
+    def load_existing(cls, folder: Path) -> Publisher | None:
+        """The key in ``folder`` if there is one (never creates it)."""
+        return cls.load_or_create(folder) if (folder / KEY_FILE).exists() else None
+
+    @classmethod
     def load_or_create(cls, folder: Path) -> Publisher:
         """The key in ``folder``; created (mode 0600) when there is none. Never overwritten."""
         path = folder / KEY_FILE
