@@ -104,10 +104,16 @@ class TrainingForm(QWidget):
         values["lr_schedule"] = self.schedule.currentText()
         values["episodes"] = None if self.until_stopped.isChecked() else self.episodes.value()
         values["seed"] = self.seed.value()
+        for box in self.fields.values():
+            box.setStyleSheet("")
         try:
             hyper = base.replace(**values)
         except ConfigError as exc:
             self.error.setText(f"Cannot start: {exc}")
+            field = str(exc).split(":", 1)[0]  # the core names the field first
+            if field in self.fields:
+                self.fields[field].setStyleSheet("border: 1px solid #b00020;")
+                self.fields[field].setFocus()
             return None
         self.error.clear()
         return hyper

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.training_job import Columns
 
-REFRESH_MS = 40  # 25 redraws per second at most
+REFRESH_MS = 33  # 30 redraws per second at most
 
 
 class SeriesBuffer:
@@ -72,7 +72,7 @@ def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
     widget = pg.PlotWidget(title=title)
     widget.setObjectName(name)
     widget.setBackground("w")
-    widget.showGrid(x=False, y=True, alpha=0.2)
+    widget.showGrid(x=False, y=False)
     widget.setLabel("bottom", "episode")
     widget.setLabel("left", y_label)
     widget.addLegend(offset=(10, 10))
@@ -196,10 +196,10 @@ class TrainingPlots:
         self._dirty = False
         self.refreshes += 1
         x, y = self.episodes.view(), self.returns.view()
-        self._raw.setData(x, y)
-        self._ema.setData(x, self.smoother.values.view())
-        self._rolling.setData(x, self.rolling.view())
-        self._eps.setData(x, self.eps.view())
+        self._raw.setData(x, y, skipFiniteCheck=True)
+        self._ema.setData(x, self.smoother.values.view(), skipFiniteCheck=True)
+        self._rolling.setData(x, self.rolling.view(), skipFiniteCheck=True)
+        self._eps.setData(x, self.eps.view(), skipFiniteCheck=True)
         if self.population:
             spread = self.spread.view()
             self._upper.setData(x, y + spread)

@@ -106,7 +106,7 @@ def bench_responsiveness() -> Iterator[Figure]:
                  higher_is_better=False, reference_name="probe interval",
                  history_episodes=HISTORY)
     yield figure("plot_refreshes_per_s_at_100k", refresh_rate, "refreshes/s", target=20.0,
-                 reference=1000.0 / 40, reference_name="refresh timer rate (40 ms)")
+                 reference=1000.0 / 33, reference_name="refresh timer rate (33 ms)")
 
 
 BENCHMARKS = {

@@ -82,6 +82,7 @@ def test_invalid_fields_are_refused_at_the_form(qtbot, tab: TrainingTab) -> None
     tab.start()
     assert not tab.running
     assert "epsilon_end" in tab.form.error.text()
+    assert "b00020" in tab.form.fields["epsilon_end"].styleSheet()  # marked at the field
     assert len(tab.model.ctx.ledger) == 0
     tab.form.fields["learning_rate"].setValue(0.0)  # outside (0, 1]
     tab.form.fields["epsilon_end"].setValue(0.05)
