@@ -144,8 +144,12 @@ class TrainingPlots:
         self._timer.start()
 
     def stop(self) -> None:
+        """The run ended: last redraw, then fit the view to the data (unless the user moved it)."""
         self._timer.stop()
         self.refresh()
+        if self._follow:
+            for plot in (self.reward, self.epsilon):
+                plot.getPlotItem().enableAutoRange()
 
     def add(self, batch: Columns) -> None:
         """Take a batch of episodes from the training process; drawn at the next tick."""
