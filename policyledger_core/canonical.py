@@ -33,6 +33,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def field_problem(where: str, data: object, expected: set[str]) -> str | None:
+    """Why a parsed JSON object does not have exactly ``expected`` fields, or None."""
+    if not isinstance(data, dict):
+        return f"{where}: expected an object"
+    unknown = sorted(set(data) - expected)
+    if unknown:
+        return f"{where}: unknown field {unknown[0]!r}"
+    missing = sorted(expected - set(data))
+    return f"{missing[0]}: missing" if missing else None
+
+
 class JsonInputError(ValueError):
     """Input that is not acceptable JSON for PolicyLedger; the message says why."""
 

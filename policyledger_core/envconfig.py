@@ -10,7 +10,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar
+
+from policyledger_core.canonical import field_problem
+
+T = TypeVar("T")
 
 MAX_HORIZON = 1000
 _PROB_TOLERANCE = 1e-9
@@ -103,16 +107,11 @@ class EnvConfig:
     @classmethod
     def from_dict(cls, data: object) -> EnvConfig:
         """Parse and validate a configuration; unknown or missing fields are errors."""
-        if not isinstance(data, Mapping):
-            raise ConfigError("config: expected an object")
         expected = {"horizon", "severity_probs", "escalation_prob", "type_probs",
                     "high_confidence_probs"}
-        unknown = sorted(set(data) - expected)
-        if unknown:
-            raise ConfigError(f"config: unknown field {unknown[0]!r}")
-        missing = sorted(expected - set(data))
-        if missing:
-            raise ConfigError(f"{missing[0]}: missing")
+        problem = field_problem("config", data, expected)
+        if problem is not None or not isinstance(data, Mapping):
+            raise ConfigError(problem or "config: expected an object")
         return cls(
             horizon=data["horizon"],
             severity_probs=data["severity_probs"],
@@ -139,10 +138,14 @@ PRESETS: dict[str, EnvConfig] = {
 """The named configurations of the spec, section 6."""
 
 
+def named(table: Mapping[str, T], name: str, what: str) -> T:
+    """``table[name]``, or a ConfigError that lists the known names."""
+    try:
+        return table[name]
+    except KeyError:
+        raise ConfigError(f"{what}: unknown preset {name!r} (known: {', '.join(table)})") from None
+
+
 def preset(name: str) -> EnvConfig:
     """The configuration of a named preset; a clear error for an unknown name."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        known = ", ".join(PRESETS)
-        raise ConfigError(f"preset: unknown preset {name!r} (known: {known})") from None
+    return named(PRESETS, name, "preset")

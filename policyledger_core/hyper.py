@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from policyledger_core.envconfig import ConfigError
+from policyledger_core.envconfig import ConfigError, named
 
 Schedule = Literal["constant", "count"]
 Algorithm = Literal["q", "double-q"]
@@ -141,8 +141,4 @@ DEFAULT_HYPER = "recommended"
 
 def hyper_preset(name: str) -> Hyperparameters:
     """The hyperparameters of a named preset; a clear error for an unknown name."""
-    try:
-        return HYPER_PRESETS[name]
-    except KeyError:
-        known = ", ".join(HYPER_PRESETS)
-        raise ConfigError(f"hyper: unknown preset {name!r} (known: {known})") from None
+    return named(HYPER_PRESETS, name, "hyper")

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policyledger_core import dynamics as dyn
-from policyledger_core.canonical import canonical_bytes, load_json_strict, sha256_hex
+from policyledger_core.canonical import canonical_bytes, field_problem, load_json_strict, sha256_hex
 from policyledger_core.envconfig import ConfigError, EnvConfig
 from policyledger_core.environment import ENV_ID
 
@@ -95,15 +95,9 @@ class Policy:
     @classmethod
     def from_dict(cls, data: object) -> Policy:
         """Validate a parsed policy document; never evaluates anything from it."""
-        if not isinstance(data, Mapping):
-            raise PolicyError("policy: expected a JSON object")
-        expected = {"schema", "version", "env_id", "config", "actions"}
-        unknown = sorted(set(data) - expected)
-        if unknown:
-            raise PolicyError(f"policy: unknown field {unknown[0]!r}")
-        missing = sorted(expected - set(data))
-        if missing:
-            raise PolicyError(f"{missing[0]}: missing")
+        problem = field_problem("policy", data, {"schema", "version", "env_id", "config", "actions"})
+        if problem is not None or not isinstance(data, Mapping):
+            raise PolicyError(problem or "policy: expected a JSON object")
         if data["schema"] != SCHEMA:
             raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
         version = data["version"]
