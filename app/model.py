@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from policyledger_core.context import Context
 from policyledger_core.entry import Entry
-from policyledger_core.marketplace import Row, rank
+from policyledger_core.marketplace import Row, rank_ledger
 from policyledger_core.signing import PublisherKeyError, key_id
 
 
@@ -62,7 +62,7 @@ class AppModel(QObject):
 
     def ranking(self) -> list[Row]:
         """The marketplace rows."""
-        return rank(self.entries(), self.own_key())
+        return rank_ledger(self.ctx.ledger, self.own_key())
 
     def chain_status(self) -> str:
         problem = self.ctx.ledger.problem

@@ -33,14 +33,32 @@ def _fields(policy: Policy) -> dict[str, Any]:
             "training": None, "origin": {"kind": "added"}}
 
 
-def build_ledger(root: Path, config: Path, count: int) -> Context:
-    """A workspace whose ledger holds ``count`` valid signed entries, written in one go."""
+def _distinct_policy(i: int) -> Policy:
+    """The i-th of many different policies (digits of i in base 5 at decision observations)."""
+    actions = list(MYOPIC_ACTIONS)
+    for position in range(8):
+        i, digit = divmod(i, 5)
+        actions[position * 4] = digit  # observations 0, 4, 8, ...: LOW SCAN alerts, never terminal
+    return Policy(preset("standard"), tuple(actions))
+
+
+def build_ledger(root: Path, config: Path, count: int, distinct: bool = False) -> Context:
+    """A workspace whose ledger holds ``count`` valid signed entries, written in one go.
+
+    ``distinct``: every entry records a different policy (all stored), as in a
+    ledger of many training runs; otherwise all entries record one policy.
+    """
     ctx = Context.open(root, config)
     policy = Policy(preset("standard"), MYOPIC_ACTIONS)
     ctx.store.put(policy)
     fields = _fields(policy)
     prev, lines = GENESIS, []
+    ctx.store.folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
+        if distinct:
+            policy = _distinct_policy(i)
+            ctx.store.path_of(policy.hash).write_bytes(policy.canonical_bytes())  # no fsync: a fixture
+            fields = _fields(policy)
         body = {**fields, "schema": ENTRY_SCHEMA, "version": ENTRY_VERSION, "env_id": ENV_ID,
                 "index": i, "prev": prev, "timestamp": "2026-11-25T12:00:00Z",
                 "publisher": ctx.publisher.public_hex}

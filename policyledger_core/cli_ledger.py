@@ -22,7 +22,7 @@ from policyledger_core.cli_common import (
 )
 from policyledger_core.context import Context
 from policyledger_core.ledger import LedgerError
-from policyledger_core.marketplace import rank
+from policyledger_core.marketplace import rank_ledger
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.signing import PublisherKeyError, key_id
 from policyledger_core.training import run_to_end
@@ -79,7 +79,7 @@ def _own_key(ctx: Context) -> str | None:
 
 def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
-    rows = rank(ctx.ledger.entries(), _own_key(ctx), preset=args.preset)
+    rows = rank_ledger(ctx.ledger, _own_key(ctx), preset=args.preset)
     lines = [f"{'#':>3} {'policy':12} {'preset':15} {'verified':>16} {'of opt':>7} {'n':>3} "
              f"{'publisher':16} origin"]
     for r in rows:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from policyledger_core.entry import Entry
 from policyledger_core.envconfig import EnvConfig
+from policyledger_core.ledger import Ledger
 from policyledger_core.signing import key_id
 
 
@@ -58,6 +59,27 @@ def rank(entries: Iterable[Entry], own_key: str | None = None,
     for entry in entries:
         counts[entry.policy_hash] = counts.get(entry.policy_hash, 0) + 1
         first.setdefault(entry.policy_hash, entry)
+    return _ranked(first, counts, own_key, config, preset)
+
+
+def rank_ledger(ledger: Ledger, own_key: str | None = None, config: EnvConfig | None = None,
+                preset: str | None = None) -> list[Row]:
+    """Rank a ledger's usable entries, parsing only each policy's first entry.
+
+    The others only add to the count, which the fast scan already knows, so a
+    large ledger ranks in time proportional to its distinct policies.
+    """
+    firsts: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for i, scanned in enumerate(ledger.scanned()):
+        counts[scanned.policy_hash] = counts.get(scanned.policy_hash, 0) + 1
+        firsts.setdefault(scanned.policy_hash, i)
+    first = {h: ledger.entry(i) for h, i in firsts.items()}
+    return _ranked(first, counts, own_key, config, preset)
+
+
+def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None,
+            config: EnvConfig | None, preset: str | None) -> list[Row]:
     rows = []
     for policy_hash, entry in first.items():
         cfg = entry.config

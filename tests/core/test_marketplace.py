@@ -311,3 +311,26 @@ def test_entries_after_a_bad_signature_are_not_ranked_once_audited(alice: User) 
     rows = rank(ctx.ledger.entries())
     assert hashes(rows) == [p[2], p[1], p[0]]
     assert all(r.entries == 1 for r in rows)
+
+
+def test_rank_ledger_equals_rank_of_all_entries(tmp_path) -> None:
+    """The fast ranking (first entries parsed only) gives the same rows as ranking every entry."""
+    from policyledger_core.autosave import save_policy
+    from policyledger_core.context import Context
+    from policyledger_core.envconfig import preset as env_preset
+    from policyledger_core.marketplace import rank, rank_ledger
+    from policyledger_core.policy import MYOPIC_ACTIONS, Policy
+
+    ctx = Context.open(tmp_path / "ws", tmp_path / "cfg")
+    base = list(MYOPIC_ACTIONS)
+    for i in range(4):
+        actions = base.copy()
+        actions[i] = (actions[i] + 1) % 5
+        save_policy(ctx, Policy(env_preset("short-burst"), tuple(actions)), None, {"kind": "added"},
+                    episodes=50)
+    first = ctx.ledger.entry(1)
+    ctx.ledger.append({k: first.body[k] for k in ("policy_hash", "config", "verification", "training",
+                                                  "origin")}, ctx.publisher)  # a repeat of entry 1
+    key = ctx.own_public_key()
+    assert rank_ledger(ctx.ledger, key) == rank(ctx.ledger.entries(), key)
+    assert [r.entries for r in rank_ledger(ctx.ledger, key) if r.first_index == 1] == [2]
