@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from app.marketplace_table import ALL_PRESETS, PresetCombo, RankingTable
 from app.model import AppModel
 from app.policy_detail import PolicyDetail
 from app.replay_dialog import ReplayDialog
-from app.worker import GeneratorWorker, WorkerThread
+from app.worker import BackgroundTask
 from policyledger_core.atomic import write_atomic
 from policyledger_core.autosave import Saved, save_policy
 from policyledger_core.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
@@ -49,13 +49,12 @@ class Refused:
     reason: str
 
 
-def _one_step(call: Callable[[], Any]) -> Generator[None, None, Any]:
-    """A plain call as a (one-step) core generator for GeneratorWorker; a refusal becomes :class:`Refused`."""
+def _refusing(call: Callable[[], Any]) -> Any:
+    """Run ``call``; a refusal by the core becomes a :class:`Refused` result, not a failure."""
     try:
         return call()
     except (BundleError, LedgerError, PolicyError, StoreError, OSError) as exc:
         return Refused(str(exc) or type(exc).__name__)
-    yield  # makes this a generator
 
 
 class MarketplaceTab(QWidget):
@@ -85,8 +84,8 @@ class MarketplaceTab(QWidget):
             self.buttons[name] = button
         self.compare_dialog: CompareDialog | None = None
         self.replay_dialog: ReplayDialog | None = None
-        self._job: WorkerThread | None = None
-        self._job_done: Callable[[Any], None] | None = None
+        self._task = BackgroundTask(self)
+        self._task.changed.connect(self._update_buttons)
         self._layout()
         self.preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
@@ -170,7 +169,7 @@ class MarketplaceTab(QWidget):
         self._show_detail()
 
     def _update_buttons(self) -> None:
-        count, idle = len(self.table.selectionModel().selectedRows()), self._job is None
+        count, idle = len(self.table.selectionModel().selectedRows()), not self._task.busy
         for name, enabled in (("exportButton", count >= 1), ("importButton", idle), ("addPolicyButton", idle),
                               ("reverifyButton", count >= 1 and idle), ("compareButton", 2 <= count <= 4),
                               ("replayButton", count >= 1)):
@@ -255,7 +254,7 @@ class MarketplaceTab(QWidget):
 
     def _pick_file(self, title: str, filters: str, limit: int) -> tuple[str, bytes] | None:
         """Ask for a file and read at most ``limit + 1`` bytes (so the core can say "too large")."""
-        if self._job is not None:
+        if self._task.busy:
             self._say("Busy: wait for the running task to finish.", error=True)
             return None
         path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
@@ -286,7 +285,7 @@ class MarketplaceTab(QWidget):
     def reverify_selected(self) -> None:
         """Replay the current policy in a worker; the core says whether its ledger entry is reproduced."""
         row = self.current_row()
-        if row is None or self._job is not None:
+        if row is None or self._task.busy:
             return
         ctx = self.model.ctx
         entry = ctx.ledger.find_policy(row.policy_hash)
@@ -335,47 +334,19 @@ class MarketplaceTab(QWidget):
         self.replay_dialog = ReplayDialog(loaded[0], self)
         self.replay_dialog.show()
 
-    # -- worker -------------------------------------------------------------------------------
+    # -- background work ------------------------------------------------------------------
 
     def _start(self, call: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        worker = GeneratorWorker(lambda _stop: _one_step(call))
-        worker.succeeded.connect(self._on_worker_succeeded)
-        worker.failed.connect(self._on_worker_failed)
-        self._job_done = done
-        self._job = WorkerThread(worker, self)
-        self._update_buttons()
-
-    def _end_job(self) -> Callable[[Any], None] | None:
-        """Forget the finished job (its thread is ending: wait for it) and hand back its callback."""
-        (job, done), self._job, self._job_done = (self._job, self._job_done), None, None
-        if job is not None:
-            job.thread.wait()
-        self._update_buttons()
-        return done
-
-    @Slot(object)
-    def _on_worker_succeeded(self, result: Any) -> None:
-        done = self._end_job()
-        if done is not None:
-            done(result)
-
-    @Slot(str)
-    def _on_worker_failed(self, message: str) -> None:
-        self._end_job()
-        self._warn("PolicyLedger", f"Failed: {message}")
+        self._task.start(lambda: _refusing(call), done,
+                         lambda message: self._warn("PolicyLedger", f"Failed: {message}"))
 
     @property
     def busy(self) -> bool:
-        return self._job is not None
+        return self._task.busy
 
     def shutdown(self) -> None:
         """Stop any running task and wait for it (window closing)."""
-        job, self._job = self._job, None
-        self._job_done = None
-        if job is not None:
-            job.worker.succeeded.disconnect(self._on_worker_succeeded)
-            job.worker.failed.disconnect(self._on_worker_failed)
-            job.stop_and_wait()
+        self._task.shutdown()
         for dialog in (self.compare_dialog, self.replay_dialog):
             if dialog is not None:
                 dialog.close()

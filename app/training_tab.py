@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -27,17 +27,15 @@ from app.process_runner import in_child_process
 from app.training_form import TrainingForm
 from app.training_job import Columns, pack, run_training
 from app.training_plots import TrainingPlots
-from app.worker import GeneratorWorker, WorkerThread
+from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
 from policyledger_core.autosave import Saved, save_all_agents, save_training
 from policyledger_core.hyper import Algorithm, Hyperparameters
 from policyledger_core.training import TrainingResult
 
 
-def _saving(model: AppModel, result: TrainingResult, chain_all: bool) -> Generator[None, None, list[Saved]]:
-    """Save and chain as a (one-step) generator, so it runs in the worker too."""
-    saved = save_all_agents(model.ctx, result) if chain_all else [save_training(model.ctx, result)]
-    return saved
-    yield  # makes this a generator
+def _save(model: AppModel, result: TrainingResult, chain_all: bool) -> list[Saved]:
+    """Save, verify and chain the best agent's policy (or every agent's)."""
+    return save_all_agents(model.ctx, result) if chain_all else [save_training(model.ctx, result)]
 
 
 class TrainingTab(QWidget):
@@ -60,7 +58,7 @@ class TrainingTab(QWidget):
                                  minimum=0, maximum=99, value=90)
         self.result_box = self._result_panel()
         self._run: WorkerThread | None = None
-        self._save: WorkerThread | None = None
+        self._saver = BackgroundTask(self)
         self._started = 0.0
         self._episodes_done = 0
         self._hyper: Hyperparameters | None = None
@@ -124,7 +122,7 @@ class TrainingTab(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._run is not None or self._save is not None
+        return self._run is not None or self._saver.busy
 
     def start(self) -> None:
         """Start training with the form's settings (refused at the form when invalid)."""
@@ -184,17 +182,11 @@ class TrainingTab(QWidget):
                            "episodes: verifying by replay and chaining...")
         chain_all = self.form.chain_all.isChecked() and result.agents > 1
         self._result = result
-        worker = GeneratorWorker(lambda _stop: _saving(self.model, result, chain_all))
-        # Bound methods of this widget, not lambdas: a lambda would run in the worker's thread.
-        worker.succeeded.connect(self._on_saved)
-        worker.failed.connect(self._on_worker_failed)
-        self._save = WorkerThread(worker, self)
+        self._saver.start(lambda: _save(self.model, result, chain_all), self._on_saved,
+                          self._on_worker_failed)
 
     def _on_saved(self, saved: list[Saved]) -> None:
         result = self._result
-        save, self._save = self._save, None
-        if save is not None:
-            save.thread.wait()
         if result is not None:
             self._show_result(result, saved)
         self._set_running(False)
@@ -218,7 +210,7 @@ class TrainingTab(QWidget):
                            f"{result.env_steps:,} steps. Policy chained as entry #{best.entry.index}.")
 
     def _on_worker_failed(self, message: str) -> None:
-        self._run = self._save = None
+        self._run = None
         self.plots.stop()
         self._set_running(False)
         self.stats.setText(f"Failed: {message}")
@@ -233,13 +225,10 @@ class TrainingTab(QWidget):
             if isinstance(result, TrainingResult):
                 chain_all = self.form.chain_all.isChecked() and result.agents > 1
                 try:
-                    for _ in _saving(self.model, result, chain_all):
-                        pass
+                    _save(self.model, result, chain_all)
                 except Exception as exc:  # the window is closing: say it, do not hang
                     self.stats.setText(f"Could not chain the policy: {exc}")
-        if self._save is not None:
-            self._save.thread.wait()
-            self._save = None
+        self._saver.shutdown()  # a save under way still completes: it is one uninterrupted call
         self.plots.stop()
 
     def _export(self, filter_text: str, write: Callable[[Path], None]) -> None:

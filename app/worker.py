@@ -91,3 +91,68 @@ class WorkerThread:
         """Stop cooperatively and wait for the thread; True when it ended."""
         self.worker.stop()
         return self.thread.wait(timeout_ms)
+
+
+def one_step(call: Callable[[], Any]) -> Generator[None, None, Any]:
+    """A plain call as a one-step generator, so GeneratorWorker can run it."""
+    return call()
+    yield  # makes this a generator
+
+
+class BackgroundTask(QObject):
+    """One call at a time off the GUI thread; its result goes to a callback on the GUI thread.
+
+    The worker's signals reach bound methods of this object (which lives in the
+    GUI thread), so the callbacks never run in the worker's thread.
+    """
+
+    changed = Signal()
+    """A task started or ended (for enabling buttons)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._job: WorkerThread | None = None
+        self._done: Callable[[Any], None] | None = None
+        self._failed: Callable[[str], None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._job is not None
+
+    def start(self, call: Callable[[], Any], done: Callable[[Any], None],
+              failed: Callable[[str], None]) -> None:
+        """Run ``call()`` in a worker; then ``done(result)`` or ``failed(message)``."""
+        worker = GeneratorWorker(lambda _stop: one_step(call))
+        worker.succeeded.connect(self._on_worker_succeeded)
+        worker.failed.connect(self._on_worker_failed)
+        self._done, self._failed = done, failed
+        self._job = WorkerThread(worker, self)
+        self.changed.emit()
+
+    def _end(self) -> tuple[Callable[[Any], None] | None, Callable[[str], None] | None]:
+        job, done, failed = self._job, self._done, self._failed
+        self._job = self._done = self._failed = None
+        if job is not None:
+            job.thread.wait()  # the worker has emitted its last signal; its thread is ending
+        self.changed.emit()
+        return done, failed
+
+    @Slot(object)
+    def _on_worker_succeeded(self, result: Any) -> None:
+        done, _ = self._end()
+        if done is not None:
+            done(result)
+
+    @Slot(str)
+    def _on_worker_failed(self, message: str) -> None:
+        _, failed = self._end()
+        if failed is not None:
+            failed(message)
+
+    def shutdown(self) -> None:
+        """Stop and wait for a running task, dropping its callbacks (window closing)."""
+        job, self._job, self._done, self._failed = self._job, None, None, None
+        if job is not None:
+            job.worker.succeeded.disconnect(self._on_worker_succeeded)
+            job.worker.failed.disconnect(self._on_worker_failed)
+            job.stop_and_wait()
