@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -35,7 +36,7 @@ def sha256_hex(data: bytes) -> str:
 
 def field_problem(where: str, data: object, expected: set[str]) -> str | None:
     """Why a parsed JSON object does not have exactly ``expected`` fields, or None."""
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         return f"{where}: expected an object"
     unknown = sorted(set(data) - expected)
     if unknown:

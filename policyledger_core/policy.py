@@ -95,9 +95,11 @@ class Policy:
     @classmethod
     def from_dict(cls, data: object) -> Policy:
         """Validate a parsed policy document; never evaluates anything from it."""
+        if not isinstance(data, Mapping):
+            raise PolicyError("policy: expected a JSON object")
         problem = field_problem("policy", data, {"schema", "version", "env_id", "config", "actions"})
-        if problem is not None or not isinstance(data, Mapping):
-            raise PolicyError(problem or "policy: expected a JSON object")
+        if problem is not None:
+            raise PolicyError(problem)
         if data["schema"] != SCHEMA:
             raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
         version = data["version"]
