@@ -53,13 +53,17 @@ class _ChunkOutcomes:
             env_rngs[k].random(out=env_u[k])
             explore_rngs[k].random(out=explore[k])
         codes = dyn.schedule_codes(config, env_u)
-        severity = codes // 6
-        counter = np.zeros(codes.shape[:-1], dtype=np.int64)
+        # Duration is LONG at step t exactly when the LONG_AFTER steps before it were all
+        # MEDIUM or HIGH (the counter of spec 4.3), so it needs no step-by-step loop.
+        attack = codes >= 6
+        long_ = np.zeros(codes.shape, dtype=bool)
+        n = dyn.LONG_AFTER
+        if horizon > n:
+            long_[..., n:] = attack[..., n - 1:-1]
+            for back in range(2, n + 1):
+                long_[..., n:] &= attack[..., n - back:horizon - back]
         obs_base = np.zeros((*codes.shape[:-1], horizon + 1), dtype=np.int64)
-        for t in range(horizon):
-            obs_base[..., t] = dyn.ALERT_OBS_BASE[codes[..., t]] + (counter >= dyn.LONG_AFTER)
-            counter = np.where(severity[..., t] == dyn.LOW, 0,
-                               np.minimum(counter + 1, dyn.LONG_AFTER))
+        obs_base[..., :horizon] = dyn.ALERT_OBS_BASE[codes] + long_
         # Stored (episode, step, agent): a step's values for all agents are contiguous.
         self.obs_base = _steps_major(obs_base)
         self.key = _steps_major(dyn.outcome_keys(codes, env_u) * dyn.PAIRS)
