@@ -62,7 +62,7 @@ def audit(ledger: Ledger, store: PolicyStore, replay: bool = False) -> Audit:
     """Run every check; yields progress, returns the report. Marks the ledger on a problem."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    ledger.reload()
+    ledger.forget_audit_problem()  # re-checks everything; what it finds is recorded again
     seconds["chain"] = time.perf_counter() - start
     problems = [ledger.problem] if ledger.problem is not None else []
     count = len(ledger)

@@ -95,6 +95,8 @@ class Ledger:
                 self._by_policy.setdefault(self._scanned[i].policy_hash, i)
         self.torn_tail = result.torn_tail
         # On a tie the scan's reason is the more specific one.
+        if self._audit_problem is None:
+            self._audit_problem = self._remembered_problem()
         found = [p for p in (result.problem, self._witness_problem(*witnessed), self._audit_problem)
                  if p is not None]
         self.problem = min(found, key=lambda p: p.index) if found else None
@@ -112,6 +114,16 @@ class Ledger:
         count, _ = self.witness.tail()
         if count < len(self._scanned):
             self.witness.extend([e.hash for e in self._scanned[count:]], count)
+
+    def _remembered_problem(self) -> Problem | None:
+        """A problem an earlier audit found here, if the entry it names is still the same."""
+        note = self.witness.recorded_problem()
+        if note is None:
+            return None
+        index, reason, entry_hash = note
+        if index < len(self._scanned) and self._scanned[index].hash == entry_hash:
+            return Problem(index, reason)
+        return None
 
     def _witness_problem(self, count: int, head: str | None) -> Problem | None:
         """Compare the file with what this user saw acknowledged before (``count`` entries, last ``head``)."""
@@ -200,6 +212,12 @@ class Ledger:
             self._catch_up_witness()
         return entry, True
 
+    def forget_audit_problem(self) -> None:
+        """Drop what earlier audits found, so that a new audit checks everything again."""
+        self._audit_problem = None
+        self.witness.forget_problem()
+        self._load()
+
     def mark_problem(self, problem: Problem) -> None:
         """Record a problem found by a full audit (a bad signature, a missing policy file).
 
@@ -207,6 +225,8 @@ class Ledger:
         """
         if self._audit_problem is None or problem.index < self._audit_problem.index:
             self._audit_problem = problem
+            at = self._scanned[problem.index].hash if problem.index < len(self._scanned) else None
+            self.witness.record_problem(problem.index, problem.reason, at)
         if self.problem is None or problem.index < self.problem.index:
             self.problem = problem
             del self._scanned[problem.index:]

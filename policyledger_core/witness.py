@@ -9,6 +9,8 @@ however long it is.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -103,7 +105,32 @@ class Witness:
         return start + chunk.rfind(b"\n") + 1 if b"\n" in chunk else 0
 
     def reset(self, hashes: list[str]) -> None:
-        """Replace the record (after an explicit repair the user confirmed)."""
+        """Replace the record (after an explicit repair the user confirmed); forgets any problem."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, "".join(f"{i} {h}\n" for i, h in enumerate(hashes)).encode(), 0o600)
         self._hashes, self._read = [], 0
+        self.forget_problem()
+
+    def forget_problem(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.problem_path.unlink()
+
+    @property
+    def problem_path(self) -> Path:
+        return self.path.with_suffix(".problem.json")
+
+    def record_problem(self, index: int, reason: str, entry_hash: str | None) -> None:
+        """Remember a problem a full audit found (a bad signature, a missing policy file)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"index": index, "reason": reason, "entry_hash": entry_hash}
+        write_atomic(self.problem_path, json.dumps(data).encode(), 0o600)
+
+    def recorded_problem(self) -> tuple[int, str, str | None] | None:
+        """The remembered problem: (index, reason, hash of the entry it was found at)."""
+        try:
+            data = json.loads(self.problem_path.read_bytes())
+            return int(data["index"]), str(data["reason"]), data["entry_hash"]
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None  # an unreadable note: the next audit finds the problem again

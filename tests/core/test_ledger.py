@@ -937,3 +937,40 @@ def test_witness_and_key_live_in_the_config_dir(built: Built) -> None:
         assert path.suffix not in (".pem", ".log")
         if path.is_file() and rel.parts[0] == "policies":
             assert path.name == f"{sha256_hex(path.read_bytes())}.json"
+
+
+def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
+    """A bad signature is invisible to the fast scan; the audit's finding is remembered per user."""
+    from policyledger_core.audit import audit
+    from policyledger_core.autosave import save_policy
+    from policyledger_core.context import Context
+    from policyledger_core.envconfig import preset as env_preset
+    from policyledger_core.ledger import Ledger, LedgerError
+    from policyledger_core.policy import MYOPIC_ACTIONS, Policy
+    from policyledger_core.training import run_to_end
+
+    root, config = tmp_path / "ws", tmp_path / "cfg"
+    ctx = Context.open(root, config)
+    for i in range(3):
+        actions = list(MYOPIC_ACTIONS)
+        actions[i] = (actions[i] + 1) % 5
+        save_policy(ctx, Policy(env_preset("short-burst"), tuple(actions)), None, {"kind": "added"},
+                    episodes=50)
+    path = root / "ledger.json"
+    lines = path.read_bytes().split(b"\n")
+    signature = lines[2][-130:-2]  # entry 1's signature hex
+    lines[2] = lines[2].replace(signature, bytes(reversed(signature)))
+    path.write_bytes(b"\n".join(lines))
+    assert Ledger.open(ctx.workspace, config).problem is None  # the scan cannot see it
+    report = run_to_end(audit(Ledger.open(ctx.workspace, config), ctx.store))
+    assert report.problem is not None and report.problem.index == 1
+    reopened = Ledger.open(ctx.workspace, config)  # a new process, same user
+    assert reopened.problem is not None and reopened.problem.index == 1
+    with pytest.raises(LedgerError):
+        reopened.append({}, ctx.publisher)
+    path.write_bytes(b"\n".join(lines[:2] + [lines[2].replace(bytes(reversed(signature)), signature)]
+                                + lines[3:]))  # the signature put back
+    fixed = Ledger.open(ctx.workspace, config)
+    assert fixed.problem is not None  # still remembered until an audit looks again
+    assert run_to_end(audit(fixed, ctx.store)).ok
+    assert Ledger.open(ctx.workspace, config).problem is None
