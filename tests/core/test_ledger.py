@@ -968,8 +968,8 @@ def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
     assert reopened.problem is not None and reopened.problem.index == 1
     with pytest.raises(LedgerError):
         reopened.append({}, ctx.publisher)
-    path.write_bytes(b"\n".join(lines[:2] + [lines[2].replace(bytes(reversed(signature)), signature)]
-                                + lines[3:]))  # the signature put back
+    lines[2] = lines[2].replace(bytes(reversed(signature)), signature)  # the signature put back
+    path.write_bytes(b"\n".join(lines))
     fixed = Ledger.open(ctx.workspace, config)
     assert fixed.problem is not None  # still remembered until an audit looks again
     assert run_to_end(audit(fixed, ctx.store)).ok
