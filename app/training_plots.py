@@ -77,6 +77,8 @@ def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
     widget.setLabel("left", y_label)
     widget.addLegend(offset=(10, 10))
     item = widget.getPlotItem()
+    for side in ("left", "bottom"):
+        item.getAxis(side).enableAutoSIPrefix(False)  # "episode (x0.001)" helps nobody
     item.setDownsampling(auto=True, mode="peak")
     item.setClipToView(True)
     return widget
@@ -120,6 +122,9 @@ class TrainingPlots:
         self._shown: tuple[float, float, float, float] | None = None
         for plot in (self.reward, self.epsilon):
             plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(self._on_view_changed_manually)
+        self._show_best_in_legend(False)
+        self.reward.getPlotItem().getViewBox().setRange(xRange=(0, 1000), yRange=(-50, 150), padding=0)
+        self.epsilon.getPlotItem().getViewBox().setRange(xRange=(0, 1000), yRange=(0, 1.05), padding=0)
         self._timer = QTimer()
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
@@ -134,11 +139,7 @@ class TrainingPlots:
         for plot in (self.reward, self.epsilon):
             plot.getPlotItem().disableAutoRange()
         self.epsilon.getPlotItem().getViewBox().setRange(yRange=(0, 1.05), padding=0)
-        legend = self.reward.getPlotItem().legend
-        if legend is not None:
-            legend.removeItem(self._best)
-            if population:
-                legend.addItem(self._best, "best agent (mean of 100)")
+        self._show_best_in_legend(population)
         self._dirty = True
         self.refresh()
         self._timer.start()
@@ -164,6 +165,13 @@ class TrainingPlots:
             self.spread.extend(batch.spread)
             self.best.extend(batch.best)
         self._dirty = True
+
+    def _show_best_in_legend(self, shown: bool) -> None:
+        legend = self.reward.getPlotItem().legend
+        if legend is not None:
+            legend.removeItem(self._best)
+            if shown:
+                legend.addItem(self._best, "best agent (mean of 100)")
 
     def _on_view_changed_manually(self, *_: object) -> None:
         self._follow = False
