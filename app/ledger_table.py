@@ -1,8 +1,9 @@
-"""The table model of the Ledger tab: one row per usable entry, plus the first bad one.
+"""The table model of the Ledger tab: every entry, with its status.
 
-The core keeps only the usable entries (those before the first problem), so
-a damaged ledger shows them and one more row naming the bad entry and why;
-the entries after it are set aside by a repair and are not listed.
+The core keeps only the usable entries (those before the first problem) as
+ledger entries; a damaged ledger also shows the bad entry (with the reason)
+and the entries after it, from the core's best-effort ``set_aside`` reading,
+marked "after the problem" (a repair sets them aside).
 
 Rows are built on demand in :meth:`LedgerTableModel.data` from ``Ledger.entry``
 (parsed once and cached by the core), so a ledger of 100,000 entries costs
@@ -20,14 +21,16 @@ from PySide6.QtGui import QColor
 from policyledger_core.audit import AuditReport
 from policyledger_core.entry import Entry, EntryError
 from policyledger_core.ledger import Ledger
-from policyledger_core.ledgerfile import Problem
+from policyledger_core.ledgerfile import Problem, SetAside
 from policyledger_core.signing import key_id
 
 COLUMNS = ("#", "Time", "Policy", "Verified reward", "Entry hash", "Previous hash", "Publisher", "Status")
 INDEX, TIME, POLICY, REWARD, HASH, PREV, PUBLISHER, STATUS = range(len(COLUMNS))
 SHORT = 12
 PROBLEM_BACKGROUND = QColor(248, 196, 196)
+AFTER_BACKGROUND = QColor(225, 225, 225)
 STATUS_VALID = "valid"
+STATUS_AFTER = "after the problem"
 STATUS_UNCHECKED = "not verified"
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -48,6 +51,7 @@ class LedgerTableModel(QAbstractTableModel):
         self._usable = 0
         self._problem: Problem | None = None
         self._report: AuditReport | None = None
+        self._aside: list[SetAside] = []
 
     # -- state --------------------------------------------------------------------------------
 
@@ -60,6 +64,7 @@ class LedgerTableModel(QAbstractTableModel):
         self._usable = len(ledger)
         self._problem = ledger.problem
         self._report = report
+        self._aside = ledger.set_aside()
         self.endResetModel()
 
     @property
@@ -71,6 +76,8 @@ class LedgerTableModel(QAbstractTableModel):
         """What is known of the entry in ``row``: valid, not verified, or its problem."""
         if self._problem is not None and row == self._usable:
             return f"PROBLEM: {self._problem.reason}"
+        if row > self._usable:
+            return STATUS_AFTER
         return STATUS_VALID if self._report is not None else STATUS_UNCHECKED
 
     # -- Qt model interface -------------------------------------------------------------------
@@ -78,7 +85,9 @@ class LedgerTableModel(QAbstractTableModel):
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         if parent.isValid():
             return 0
-        return self._usable + (self._problem is not None)
+        if self._problem is None:
+            return self._usable
+        return self._usable + max(1, len(self._aside))
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
         return 0 if parent.isValid() else len(COLUMNS)
@@ -98,7 +107,9 @@ class LedgerTableModel(QAbstractTableModel):
             return None
         row, column = index.row(), index.column()
         if role == Qt.ItemDataRole.BackgroundRole:
-            return PROBLEM_BACKGROUND if row == self.problem_row else None
+            if row == self.problem_row:
+                return PROBLEM_BACKGROUND
+            return AFTER_BACKGROUND if row >= self._usable else None
         if role == Qt.ItemDataRole.TextAlignmentRole:
             right = column in (INDEX, REWARD)
             return int((Qt.AlignmentFlag.AlignRight if right else Qt.AlignmentFlag.AlignLeft)
@@ -111,7 +122,7 @@ class LedgerTableModel(QAbstractTableModel):
         if column == INDEX:
             return str(row)
         if row >= self._usable:
-            return None if tooltip else "\u2014"
+            return None if tooltip else self._aside_text(row, column)
         entry = self._entry(row)
         if isinstance(entry, str):
             return entry if tooltip or column == TIME else "?"
@@ -128,6 +139,28 @@ class LedgerTableModel(QAbstractTableModel):
             return f"unreadable: {exc}"
         except IndexError:  # the ledger is being rescanned by a running audit
             return "loading\u2026"
+
+    def _aside_text(self, row: int, column: int) -> str:
+        """A cell of an entry at or after the problem: what could be read, unverified."""
+        offset = row - self._usable
+        if offset >= len(self._aside):
+            return "\u2014"
+        e = self._aside[offset]
+        values = {
+            TIME: e.timestamp.replace("T", " ").removesuffix("Z") if e.timestamp else None,
+            POLICY: short(e.policy_hash) if e.policy_hash else None,
+            REWARD: None if e.mean is None or e.ci95 is None else f"{e.mean:.2f} \u00b1 {e.ci95:.2f}",
+            HASH: short(e.hash) if e.hash else None,
+            PREV: short(e.prev) if e.prev else None,
+            PUBLISHER: self._publisher_of(e.publisher) if e.publisher else None,
+        }
+        return values.get(column) or "\u2014"
+
+    def _publisher_of(self, public: str) -> str:
+        try:
+            return "you" if public == self._own_key else key_id(public)
+        except ValueError:
+            return "?"
 
     def _publisher(self, entry: Entry) -> str:
         return "you" if entry.publisher == self._own_key else key_id(entry.publisher)

@@ -21,7 +21,17 @@ from filelock import FileLock
 from policyledger_core.atomic import fsync_dir, write_atomic
 from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, Entry, parse_line, seal, utc_now
 from policyledger_core.environment import ENV_ID
-from policyledger_core.ledgerfile import EMPTY, HEADER, Problem, Scan, ScannedEntry, append_bytes, scan
+from policyledger_core.ledgerfile import (
+    EMPTY,
+    HEADER,
+    Problem,
+    Scan,
+    ScannedEntry,
+    SetAside,
+    append_bytes,
+    scan,
+    set_aside,
+)
 from policyledger_core.signing import Publisher
 from policyledger_core.witness import Witness
 from policyledger_core.workspace import Workspace
@@ -211,6 +221,16 @@ class Ledger:
             self._write(entry)
             self._catch_up_witness()
         return entry, True
+
+    def set_aside(self) -> list[SetAside]:
+        """What can be read of the entries from the first problem on (empty when intact)."""
+        if self.problem is None:
+            return []
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return []
+        return set_aside(data, self.problem.index)
 
     def forget_audit_problem(self) -> None:
         """Drop what earlier audits found, so that a new audit checks everything again."""

@@ -15,8 +15,10 @@ ledger. A crash mid-append can only leave bytes after the last complete line.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from policyledger_core.entry import ENTRY_DOMAIN, GENESIS, EntryError, split_line
 
@@ -148,3 +150,53 @@ def _later_entry_present(data: bytes, pos: int) -> bool:
 def append_bytes(line: bytes, first: bool) -> bytes:
     """What an append writes at the end of the last complete entry."""
     return (b"" if first else b",") + line + b"\n" + FOOTER
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """What can still be read of an entry at or after a ledger's first problem (for display)."""
+
+    index: int
+    timestamp: str | None
+    policy_hash: str | None
+    hash: str | None
+    prev: str | None
+    publisher: str | None
+    mean: float | None
+    ci95: float | None
+
+
+def set_aside(data: bytes, first: int) -> list[SetAside]:
+    """Best-effort summaries of the complete lines from entry ``first`` on; trusts nothing."""
+    if not data.startswith(HEADER):
+        return []
+    lines = data[len(HEADER):].split(b"\n")[:-1]  # the part after the last newline is torn
+    out = []
+    for index, line in enumerate(lines[first:], start=first):
+        if line == FOOTER[:-1]:
+            break
+        out.append(_summary(index, line.removeprefix(b",")))
+    return out
+
+
+def _summary(index: int, line: bytes) -> SetAside:
+    def text(value: object) -> str | None:
+        return value[:100] if isinstance(value, str) else None
+
+    def number(value: object) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > 1e12:
+            return None
+        return float(value)
+
+    def obj(value: object) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    try:
+        doc = obj(json.loads(line))
+    except (ValueError, RecursionError):
+        return SetAside(index, None, None, None, None, None, None, None)
+    body = obj(doc.get("body"))
+    v = obj(body.get("verification"))
+    return SetAside(index, text(body.get("timestamp")), text(body.get("policy_hash")), text(doc.get("hash")),
+                    text(body.get("prev")), text(body.get("publisher")), number(v.get("mean")),
+                    number(v.get("ci95")))

@@ -7,6 +7,7 @@ finds, at the right row, and repair only after confirmation.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.ledger_tab import LedgerTab
-from app.ledger_table import COLUMNS, HASH, POLICY, PROBLEM_BACKGROUND, PUBLISHER, STATUS, TIME
+from app.ledger_table import (
+    AFTER_BACKGROUND,
+    COLUMNS,
+    HASH,
+    POLICY,
+    PROBLEM_BACKGROUND,
+    PUBLISHER,
+    STATUS,
+    TIME,
+    short,
+)
 from app.model import AppModel
 from policyledger_core.autosave import save_policy
 from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
@@ -164,15 +175,19 @@ def test_tampered_ledger_shows_banner_and_problem_row(qtbot: Any, tab: LedgerTab
     assert model.ctx.ledger.read_only
     assert tab.banner.isVisibleTo(tab) and "entry 2" in tab.banner_text.text()
     assert "read-only" in tab.banner_text.text() and tab.repair_button.isEnabled()
-    assert tab.table_model.rowCount() == 3
-    assert _statuses(tab) == ["not verified", "not verified", f"PROBLEM: {EDITED}"]
+    assert tab.table_model.rowCount() == ENTRIES  # every entry is listed, with its status
+    after = ["after the problem"] * (ENTRIES - 3)
+    assert _statuses(tab) == ["not verified", "not verified", f"PROBLEM: {EDITED}", *after]
     assert _cell(tab, 2, 0) == "2"
     assert _cell(tab, 2, STATUS, Qt.ItemDataRole.BackgroundRole) == PROBLEM_BACKGROUND
     assert _cell(tab, 1, STATUS, Qt.ItemDataRole.BackgroundRole) is None
+    assert _cell(tab, 3, STATUS, Qt.ItemDataRole.BackgroundRole) == AFTER_BACKGROUND
+    entry_3 = json.loads(model.ctx.workspace.ledger_path.read_bytes().split(b"\n")[4][1:])
+    assert _cell(tab, 3, 2) == short(entry_3["body"]["policy_hash"])  # read, though set aside
 
     report = _verify(qtbot, tab)
     assert report.problem.index == 2
-    assert _statuses(tab) == ["valid", "valid", f"PROBLEM: {EDITED}"]
+    assert _statuses(tab) == ["valid", "valid", f"PROBLEM: {EDITED}", *after]
     assert tab.summary.text() == f"Problem at entry 2: {EDITED}"
 
 
@@ -185,7 +200,8 @@ def test_bad_signature_found_only_by_the_audit(qtbot: Any, tab: LedgerTab, model
     with qtbot.waitSignal(model.ledger_changed, timeout=TIMEOUT_MS):  # the status bar must hear of it
         report = _verify(qtbot, tab)
     assert report.problem.index == 3
-    assert _statuses(tab) == ["valid"] * 3 + [f"PROBLEM: {BAD_SIGNATURE}"]
+    after = ["after the problem"] * (ENTRIES - 4)
+    assert _statuses(tab) == ["valid"] * 3 + [f"PROBLEM: {BAD_SIGNATURE}", *after]
     assert tab.summary.text() == f"Problem at entry 3: {BAD_SIGNATURE}"
     assert tab.banner.isVisibleTo(tab) and "entry 3" in tab.banner_text.text()
 
@@ -233,7 +249,7 @@ def test_declining_repair_changes_nothing(tab: LedgerTab, model: AppModel,
     assert len(asked) == 1
     assert model.ctx.workspace.ledger_path.read_bytes() == before and not _backups(model)
     assert model.ctx.ledger.problem == problem and tab.banner.isVisibleTo(tab)
-    assert tab.table_model.rowCount() == 3
+    assert tab.table_model.rowCount() == ENTRIES
 
 
 def test_shutdown_stops_a_running_verification(qtbot: Any, tab: LedgerTab) -> None:

@@ -974,3 +974,31 @@ def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
     assert fixed.problem is not None  # still remembered until an audit looks again
     assert run_to_end(audit(fixed, ctx.store)).ok
     assert Ledger.open(ctx.workspace, config).problem is None
+
+
+def test_set_aside_reads_what_it_can_after_the_problem(tmp_path: Path) -> None:
+    """For display only: entries from the first problem on, read without trusting them."""
+    from policyledger_core.autosave import save_policy
+    from policyledger_core.context import Context
+    from policyledger_core.envconfig import preset as env_preset
+    from policyledger_core.ledger import Ledger
+    from policyledger_core.policy import MYOPIC_ACTIONS, Policy
+
+    root, config = tmp_path / "ws", tmp_path / "cfg"
+    ctx = Context.open(root, config)
+    for i in range(4):
+        actions = list(MYOPIC_ACTIONS)
+        actions[i] = (actions[i] + 1) % 5
+        save_policy(ctx, Policy(env_preset("short-burst"), tuple(actions)), None, {"kind": "added"},
+                    episodes=50)
+    assert Ledger.open(ctx.workspace, config).set_aside() == []
+    path = root / "ledger.json"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b'"mean":', b'"mean":7', 1)  # entry 1 edited
+    lines[4] = b",{not json"  # entry 3 garbage
+    path.write_bytes(b"\n".join(lines))
+    ledger = Ledger.open(ctx.workspace, config)
+    aside = ledger.set_aside()
+    assert [a.index for a in aside] == [1, 2, 3]
+    assert aside[1].policy_hash == ctx.ledger.entry(2).policy_hash
+    assert aside[2].policy_hash is None and aside[2].mean is None
