@@ -58,7 +58,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     add_common(tr)
     opt = commands.add_parser("optimum", help="the optimal expected return and the baselines")
     opt.add_argument("--preset", default="standard", choices=list(PRESETS))
-    opt.add_argument("--json", action="store_true")
+    add_common(opt)  # --workspace is accepted for uniformity; the optimum needs no workspace
     table: dict[str, Command] = {"train": cmd_train, "optimum": cmd_optimum}
     table.update(cli_ledger.register(commands))
     return parser, table
