@@ -11,6 +11,7 @@ from typing import Any
 
 from policyledger_core.context import Context
 from policyledger_core.entry import Entry
+from policyledger_core.ledger import LedgerError
 from policyledger_core.policy import Policy
 from policyledger_core.training import TrainingResult
 from policyledger_core.verification import DEFAULT_EPISODES, VerificationReport, verify
@@ -43,8 +44,13 @@ def training_fields(result: TrainingResult, agent: int) -> dict[str, Any]:
 
 
 def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
-                origin: dict[str, Any], episodes: int = DEFAULT_EPISODES) -> Saved:
-    """Store ``policy``, verify it by replay and append a signed entry (unless already recorded)."""
+                origin: dict[str, Any], episodes: int = DEFAULT_EPISODES,
+                keep_file: bool = False) -> Saved:
+    """Store ``policy``, verify it by replay and append a signed entry (unless already recorded).
+
+    When the append fails, the policy file is removed again (the workspace is as it was)
+    unless ``keep_file``: a freshly trained policy is kept so that nothing learned is lost.
+    """
     existing = ctx.ledger.find_policy(policy.hash)
     if existing is not None:
         ctx.store.put(policy)  # heal a missing file; the entry already vouches for these bytes
@@ -57,7 +63,7 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
     try:
         entry, created = ctx.ledger.append_unless_present(fields, ctx.publisher)
     except BaseException:
-        if not had_file and not _recorded(ctx, policy.hash):  # leave the workspace as it was
+        if not keep_file and not had_file and not _recorded(ctx, policy.hash):
             with contextlib.suppress(OSError):
                 ctx.store.path_of(policy.hash).unlink()
         raise
@@ -76,7 +82,12 @@ def _recorded(ctx: Context, policy_hash: str) -> bool:
 def save_training(ctx: Context, result: TrainingResult, agent: int | None = None) -> Saved:
     """Save the greedy policy of one agent of a finished or stopped run (default: the best)."""
     k = result.best_agent if agent is None else agent
-    return save_policy(ctx, result.policy(k), training_fields(result, k), {"kind": "trained"})
+    policy = result.policy(k)
+    try:
+        return save_policy(ctx, policy, training_fields(result, k), {"kind": "trained"}, keep_file=True)
+    except LedgerError as exc:
+        raise LedgerError(f"{exc}. The policy is kept as {ctx.store.path_of(policy.hash)}; "
+                          "after a repair, chain it with 'Add policy file' (policyledger-cli add)") from None
 
 
 def save_all_agents(ctx: Context, result: TrainingResult) -> list[Saved]:

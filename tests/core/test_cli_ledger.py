@@ -484,3 +484,19 @@ def test_list_of_a_damaged_ledger_ranks_only_entries_before_the_problem(ws: Path
     assert data["problem"].startswith("entry 1:")
     code, out, err = run("list", "--workspace", ws)
     assert code == 0 and err == "" and "only entries before the ledger problem are ranked" in out
+
+
+def test_training_into_a_read_only_ledger_keeps_the_policy(tmp_path: Path) -> None:
+    """Nothing learned is lost: when chaining is refused, the policy file stays, and says where."""
+    ws = tmp_path / "ws"
+    code, _, err = run("train", "--workspace", ws, "--episodes", "50", "--preset", "short-burst")
+    assert code == 0, err
+    lines = (ws / "ledger.json").read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"mean":', b'"mean":1', 1)  # damage entry 0
+    (ws / "ledger.json").write_bytes(b"\n".join(lines))
+    before = sorted(p.name for p in (ws / "policies").iterdir())
+    code, out, err = run("train", "--workspace", ws, "--episodes", "60", "--seed", "9")
+    assert code == 1 and out == ""
+    assert "read-only until repaired" in err and "The policy is kept as" in err
+    after = sorted(p.name for p in (ws / "policies").iterdir())
+    assert len(after) == len(before) + 1
