@@ -939,24 +939,31 @@ def test_witness_and_key_live_in_the_config_dir(built: Built) -> None:
             assert path.name == f"{sha256_hex(path.read_bytes())}.json"
 
 
-def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
-    """A bad signature is invisible to the fast scan; the audit's finding is remembered per user."""
-    from policyledger_core.audit import audit
+def _ledger_of_distinct_policies(tmp_path: Path, count: int) -> tuple[Any, Path]:
+    """A workspace with ``count`` added policies (one changed action each) and its config folder."""
     from policyledger_core.autosave import save_policy
     from policyledger_core.context import Context
     from policyledger_core.envconfig import preset as env_preset
-    from policyledger_core.ledger import Ledger, LedgerError
     from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-    from policyledger_core.training import run_to_end
 
-    root, config = tmp_path / "ws", tmp_path / "cfg"
-    ctx = Context.open(root, config)
-    for i in range(3):
+    config = tmp_path / "cfg"
+    ctx = Context.open(tmp_path / "ws", config)
+    for i in range(count):
         actions = list(MYOPIC_ACTIONS)
         actions[i] = (actions[i] + 1) % 5
         save_policy(ctx, Policy(env_preset("short-burst"), tuple(actions)), None, {"kind": "added"},
                     episodes=50)
-    path = root / "ledger.json"
+    return ctx, config
+
+
+def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
+    """A bad signature is invisible to the fast scan; the audit's finding is remembered per user."""
+    from policyledger_core.audit import audit
+    from policyledger_core.ledger import Ledger, LedgerError
+    from policyledger_core.training import run_to_end
+
+    ctx, config = _ledger_of_distinct_policies(tmp_path, 3)
+    path = ctx.workspace.ledger_path
     lines = path.read_bytes().split(b"\n")
     signature = lines[2][-130:-2]  # entry 1's signature hex
     lines[2] = lines[2].replace(signature, bytes(reversed(signature)))
@@ -978,21 +985,11 @@ def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
 
 def test_set_aside_reads_what_it_can_after_the_problem(tmp_path: Path) -> None:
     """For display only: entries from the first problem on, read without trusting them."""
-    from policyledger_core.autosave import save_policy
-    from policyledger_core.context import Context
-    from policyledger_core.envconfig import preset as env_preset
     from policyledger_core.ledger import Ledger
-    from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 
-    root, config = tmp_path / "ws", tmp_path / "cfg"
-    ctx = Context.open(root, config)
-    for i in range(4):
-        actions = list(MYOPIC_ACTIONS)
-        actions[i] = (actions[i] + 1) % 5
-        save_policy(ctx, Policy(env_preset("short-burst"), tuple(actions)), None, {"kind": "added"},
-                    episodes=50)
+    ctx, config = _ledger_of_distinct_policies(tmp_path, 4)
     assert Ledger.open(ctx.workspace, config).set_aside() == []
-    path = root / "ledger.json"
+    path = ctx.workspace.ledger_path
     lines = path.read_bytes().split(b"\n")
     lines[2] = lines[2].replace(b'"mean":', b'"mean":7', 1)  # entry 1 edited
     lines[4] = b",{not json"  # entry 3 garbage
