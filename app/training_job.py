@@ -1,23 +1,20 @@
-"""What the training child process runs, and how its records travel (no Qt here).
+"""How the training child process's records travel (no Qt here).
 
-The child imports only this module and the core; records go back to the GUI
-as column arrays, one :class:`Columns` per batch, so neither side handles
-thousands of small objects per second.
+The child runs the core's ``train_agents`` and imports only this module and the
+core; records go back to the GUI as column arrays, one :class:`Columns` per
+batch, so neither side handles thousands of small objects per second.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from policyledger_core.envconfig import EnvConfig
-from policyledger_core.hyper import Algorithm, Hyperparameters
-from policyledger_core.population import PopulationRecord, train_population
-from policyledger_core.training import EpisodeRecord, TrainingResult, train
+from policyledger_core.population import PopulationRecord
+from policyledger_core.training import EpisodeRecord
 
 Floats = npt.NDArray[np.float64]
 
@@ -37,14 +34,6 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.episode)
-
-
-def run_training(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,
-                 should_stop: Callable[[], bool]) -> Generator[Any, None, TrainingResult]:
-    """One agent or a population, as the core trains them."""
-    if agents == 1:
-        return train(config, hyper, algorithm, should_stop)
-    return train_population(config, hyper, agents, algorithm, should_stop)
 
 
 def pack(records: Sequence[EpisodeRecord | PopulationRecord]) -> Columns:

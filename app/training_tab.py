@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 from app.model import AppModel
 from app.process_runner import in_child_process
 from app.training_form import TrainingForm
-from app.training_job import Columns, pack, run_training
+from app.training_job import Columns, pack
 from app.training_plots import TrainingPlots
 from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
 from policyledger_core.autosave import Saved, save_all_agents, save_training
 from policyledger_core.hyper import Algorithm, Hyperparameters
+from policyledger_core.population import train_agents
 from policyledger_core.training import TrainingResult
 
 
@@ -139,7 +140,7 @@ class TrainingTab(QWidget):
         algorithm = cast(Algorithm, self.form.algorithm_id())
         self._hyper = hyper
 
-        worker = GeneratorWorker(in_child_process(run_training, config, hyper, algorithm, agents, pack=pack))
+        worker = GeneratorWorker(in_child_process(train_agents, config, hyper, algorithm, agents, pack=pack))
         worker.progressed.connect(self._on_worker_progressed)
         worker.succeeded.connect(self._on_training_succeeded)
         worker.failed.connect(self._on_worker_failed)

@@ -18,8 +18,8 @@ from policyledger_core.envconfig import EnvConfig, preset
 from policyledger_core.hyper import Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.optimum import expected_return, expected_return_random, solve
 from policyledger_core.policy import MYOPIC_ACTIONS
-from policyledger_core.population import train_population
-from policyledger_core.training import TrainingResult, train
+from policyledger_core.population import train_agents
+from policyledger_core.training import TrainingResult
 from policyledger_core.verification import BASELINES, DEFAULT_EPISODES, reference, verify
 
 
@@ -55,8 +55,7 @@ def run_training(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm
                  on_episode: Callable[[int], None] | None = None) -> tuple[TrainingResult, float]:
     """Train to the end (or until stopped); returns the result and the training seconds."""
     start = time.perf_counter()
-    gen: Any = (train(config, hyper, algorithm, should_stop) if agents == 1
-                else train_population(config, hyper, agents, algorithm, should_stop))
+    gen = train_agents(config, hyper, algorithm, agents, should_stop)
     while True:
         try:
             record = next(gen)

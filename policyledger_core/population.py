@@ -28,6 +28,7 @@ from policyledger_core.training import (
     TrainingResult,
     chunk_episodes,
     stream,
+    train,
 )
 
 PopulationTraining = Generator[PopulationRecord, None, TrainingResult]
@@ -86,6 +87,14 @@ def train_population(config: EnvConfig, hyper: Hyperparameters, agents: int,
     if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= 65536:
         raise ValueError(f"agents: expected a whole number from 1 to 65536, got {agents!r}")
     return _PopulationRun(config, hyper, agents, algorithm == "double-q").run(should_stop)
+
+
+def train_agents(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,
+                 should_stop: StopCheck | None = None) -> Generator[Any, None, TrainingResult]:
+    """One agent (:func:`~policyledger_core.training.train`) or a population of ``agents``."""
+    if agents == 1:
+        return train(config, hyper, algorithm, should_stop)
+    return train_population(config, hyper, agents, algorithm, should_stop)
 
 
 class _PopulationRun:
