@@ -36,6 +36,7 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _LINE_HEAD = b'{"body":'
 _LINE_TAIL = len(b',"hash":"') + 64 + len(b'","signature":"') + 128 + len(b'"}')
 MAX_LINE_BYTES = 16 * 1024
+MAX_WHOLE = 2**63 - 1  # the largest index, episode count, seed or agent count an entry records
 
 
 class EntryError(ValueError):
@@ -180,7 +181,7 @@ _TRAINING_FIELDS = {"algorithm", "hyperparameters", "episodes", "seed", "trainin
 
 
 def _require_int(name: str, value: object, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**63:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_WHOLE:
         raise EntryError(f"{name}: expected a whole number from {low} to 2**63 - 1")
     return value
 

@@ -32,6 +32,7 @@ from policyledger_core.training import (
 )
 
 PopulationTraining = Generator[PopulationRecord, None, TrainingResult]
+MAX_AGENTS = 65536
 _TABLE = dyn.N_OBS * dyn.N_ACTIONS
 
 
@@ -84,8 +85,8 @@ def train_population(config: EnvConfig, hyper: Hyperparameters, agents: int,
     """Train ``agents`` agents; yields a :class:`PopulationRecord` per episode."""
     if algorithm not in ("q", "double-q"):
         raise ValueError(f"algorithm: must be 'q' or 'double-q', got {algorithm!r}")
-    if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= 65536:
-        raise ValueError(f"agents: expected a whole number from 1 to 65536, got {agents!r}")
+    if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= MAX_AGENTS:
+        raise ValueError(f"agents: expected a whole number from 1 to {MAX_AGENTS}, got {agents!r}")
     return _PopulationRun(config, hyper, agents, algorithm == "double-q").run(should_stop)
 
 
