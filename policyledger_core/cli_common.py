@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from policyledger_core.context import Context
 from policyledger_core.store import is_hash
+from policyledger_core.workspace import Workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -29,10 +31,38 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 def open_context(args: argparse.Namespace) -> Context:
     """The workspace named by ``--workspace`` (or the default one)."""
-    root = args.workspace
-    if root is not None and root.exists() and not root.is_dir():
-        raise UsageError(f"--workspace: {root} is not a folder")
+    root = Workspace.open(args.workspace).root
+    where = "workspace" if args.workspace is None else "--workspace"
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if existing == root and not root.is_dir():
+        raise UsageError(f"{where}: {root} is not a folder")
+    if not existing.is_dir():
+        raise UsageError(f"{where}: {root}: its parent {existing} is not a folder")
     return Context.open(root)
+
+
+def open_for_append(args: argparse.Namespace) -> Context:
+    """The workspace of a command that will append, checked before its long work starts.
+
+    A folder we can write in (created now: the append would create it anyway), a
+    ``policies`` folder if there is one, a ledger that accepts appends, a usable key.
+    """
+    ctx = open_context(args)
+    root = ctx.workspace.root
+    where = "workspace" if args.workspace is None else "--workspace"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot create {root} ({exc.strerror})") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"{where}: cannot write in {root}")
+    policies = ctx.workspace.policies_dir
+    if policies.exists() and not (policies.is_dir() and os.access(policies, os.W_OK | os.X_OK)):
+        raise UsageError(f"{where}: {policies} is not a writable folder")
+    if ctx.ledger.read_only:
+        raise CommandFailed(f"ledger is read-only until repaired: {ctx.ledger.problem}")
+    _ = ctx.publisher  # load (or create) the key now: a broken key must not cost a training run
+    return ctx
 
 
 def resolve_prefix(ctx: Context, prefix: str) -> str:

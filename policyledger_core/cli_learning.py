@@ -13,7 +13,7 @@ from typing import Any, TextIO, cast
 import numpy as np
 
 from policyledger_core.autosave import save_all_agents, save_training
-from policyledger_core.cli_common import EXIT_OK, open_context
+from policyledger_core.cli_common import EXIT_OK, open_for_append
 from policyledger_core.envconfig import EnvConfig, preset
 from policyledger_core.hyper import Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.optimum import expected_return, expected_return_random, solve
@@ -74,6 +74,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.seed is not None:
         changes["seed"] = args.seed
     hyper = hyper.replace(**changes)
+    ctx = open_for_append(args)  # a bad workspace or a damaged ledger must not cost a training run
     interrupt = _Interrupt()
     previous = signal.signal(signal.SIGINT, interrupt.handle)
     show = _progress_printer(hyper.episodes, err) if err.isatty() else None
@@ -84,7 +85,6 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         signal.signal(signal.SIGINT, previous)
         if show is not None:
             err.write("\n")
-    ctx = open_context(args)
     saved = save_all_agents(ctx, result) if args.chain_all else [save_training(ctx, result)]
     best = saved[0] if not args.chain_all else saved[result.best_agent]
     policy = best.policy

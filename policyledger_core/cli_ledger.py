@@ -21,6 +21,7 @@ from policyledger_core.cli_common import (
     resolve_prefix,
 )
 from policyledger_core.context import Context
+from policyledger_core.envconfig import PRESETS
 from policyledger_core.ledger import LedgerError
 from policyledger_core.marketplace import rank_ledger
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
@@ -45,6 +46,9 @@ def _read_input(path: Path, limit: int) -> bytes:
 
 def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
+    # No file and no checkpoint saying there was one: nothing to check, not an intact ledger.
+    if ctx.ledger.problem is None and not ctx.workspace.ledger_path.exists():
+        raise UsageError(f"no ledger in {ctx.workspace.root}")
     report: AuditReport = run_to_end(audit(ctx.ledger, ctx.store, replay=args.replay))
     data = {"ok": report.ok, "entries": report.entries, "seconds": report.seconds,
             "replayed": report.replayed,
@@ -54,9 +58,10 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         text = f"ledger intact: {report.entries} entries, chain, signatures and policy files verified"
         text += f", {report.replayed} policies replayed\n" if args.replay else "\n"
     else:
-        text = (f"ledger problem at entry {report.problem.index}: {report.problem.reason}\n"
-                f"entries 0..{report.problem.index - 1} are intact; "
-                f"run 'policyledger-cli repair' to continue from there (a backup is kept)\n")
+        index = report.problem.index
+        intact = f"entries 0..{index - 1} are intact" if index > 0 else "no entry is intact"
+        text = (f"ledger problem at entry {index}: {report.problem.reason}\n"
+                f"{intact}; run 'policyledger-cli repair' to continue from there (a backup is kept)\n")
     _emit(args, out, data, text)
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -172,6 +177,10 @@ def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         backup = ctx.ledger.repair()
     except LedgerError as exc:
+        if ctx.ledger.problem is None and not ctx.ledger.torn_tail:  # as re-read under repair's lock
+            _emit(args, out, {"backup": None, "entries": len(ctx.ledger)},
+                  f"nothing to repair: the ledger is intact ({len(ctx.ledger)} entries)\n")
+            return EXIT_OK
         raise CommandFailed(str(exc)) from None
     _emit(args, out, {"backup": str(backup), "entries": len(ctx.ledger)},
           f"repaired: kept {len(ctx.ledger)} entries; the damaged file is kept at {backup}\n")
@@ -183,7 +192,7 @@ def register(commands: Any) -> dict[str, Any]:
     v = commands.add_parser("verify", help="check the whole ledger (exit 1 on a problem)")
     v.add_argument("--replay", action="store_true", help="also replay every policy and compare digests")
     ls = commands.add_parser("list", help="the marketplace ranking")
-    ls.add_argument("--preset", help="only this environment preset")
+    ls.add_argument("--preset", choices=list(PRESETS), help="only this environment preset")
     sh = commands.add_parser("show", help="one policy with its entries")
     sh.add_argument("hash_prefix")
     ex = commands.add_parser("export", help="write a policy bundle")

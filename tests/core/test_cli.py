@@ -6,10 +6,18 @@ import io
 import json
 import subprocess
 import sys
+from typing import NoReturn
 
 import pytest
 
+from policyledger_core import cli_learning, cli_ledger
 from policyledger_core.cli import main
+from policyledger_core.cli_common import CommandFailed, UsageError
+from policyledger_core.envconfig import ConfigError
+from policyledger_core.ledger import LedgerError
+from policyledger_core.population import MAX_AGENTS
+from policyledger_core.signing import PublisherKeyError
+from policyledger_core.store import StoreError
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -71,15 +79,68 @@ def test_optimum_json() -> None:
     ["train", "--seed", str(2**63)],
     ["train", "--preset", "nope"],
     ["train", "--algorithm", "sarsa"],
+    ["train", "--agents", "0"],
+    ["train", "--agents", "65537"],
+    ["train", "--agents", "1000000"],
+    ["train", "--episodes", str(2**63)],
+    ["train", "--episodes", "1" * 5000],
+    ["train", "--hyper", "nope"],
+    ["list", "--preset", "nope"],
     ["frobnicate"],
     [],
 ])
-def test_bad_usage_exits_2_with_one_line(argv: list[str]) -> None:
+def test_bad_usage_exits_2_with_one_line(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_training(*args: object) -> NoReturn:
+        raise AssertionError("training started before every option was checked")
+
+    monkeypatch.setattr(cli_learning, "run_training", no_training)
     code, out, err = run(*argv)
-    assert code == 2
+    assert code == 2, (out, err)
     assert out == ""
-    assert len(err.strip().splitlines()) == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith("policyledger-cli: ")
     assert "Traceback" not in err
+    assert len(err) < 200
+
+
+def test_the_largest_population_the_core_accepts_is_not_a_usage_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+
+    class Started(Exception):
+        pass
+
+    def stop(config: object, hyper: object, algorithm: object, agents: int, *rest: object) -> NoReturn:
+        seen.append(agents)
+        raise Started
+
+    monkeypatch.setattr(cli_learning, "run_training", stop)
+    with pytest.raises(Started):
+        run("train", "--agents", str(MAX_AGENTS), "--seed", str(2**63 - 1), "--episodes", str(2**63 - 1))
+    assert seen == [MAX_AGENTS]
+
+
+@pytest.mark.parametrize("error, code", [
+    (CommandFailed("rejected: policy file: not valid JSON"), 1),
+    (LedgerError("ledger is read-only until repaired: entry 0: hash does not match"), 1),
+    (StoreError("policy 0123456789ab: content does not match its hash"), 1),
+    (UsageError("no ledger in /somewhere"), 2),
+    (ConfigError("seed: expected a whole number in [0, 2**63)"), 2),
+    (PublisherKeyError("publisher key /k.pem: not an Ed25519 private key"), 2),
+    (FileNotFoundError(2, "No such file or directory", "/missing.json"), 2),
+])
+def test_each_error_has_its_documented_exit_code(error: Exception, code: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """0 done; 1 a check failed or an input was rejected; 2 bad usage or unreadable input."""
+    def fail(*args: object) -> NoReturn:
+        raise error
+
+    monkeypatch.setattr(cli_ledger, "cmd_list", fail)
+    assert run("list") == (code, "", f"policyledger-cli: {_message(error)}\n")
+    assert run("list", "--json") == (code, json.dumps({"error": _message(error), "exit": code}) + "\n", "")
+
+
+def _message(error: Exception) -> str:
+    return "No such file or directory: /missing.json" if isinstance(error, OSError) else str(error)
 
 
 def test_console_script_runs_without_traceback() -> None:

@@ -12,17 +12,18 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
+from policyledger_core import cli_learning
 from policyledger_core.canonical import canonical_bytes
 from policyledger_core.cli import main
 from policyledger_core.context import Context
 from policyledger_core.entry import hash_body
 from policyledger_core.envconfig import PRESETS
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.signing import Publisher
+from policyledger_core.signing import KEY_FILE, Publisher
 from policyledger_core.verification import verify
 
 STANDARD = PRESETS["standard"]
@@ -120,16 +121,43 @@ def test_train_json_names_its_entry_and_an_identical_run_reuses_it(ws: Path) -> 
     assert ctx.store.contains(first["policy_hash"])
 
 
-def test_train_into_a_damaged_ledger_fails_with_one_line(ws: Path, trained: dict[str, Any]) -> None:
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training fails the test: the command must stop before it."""
+    def refuse(*args: object) -> NoReturn:
+        raise AssertionError("training started before the workspace was checked")
+
+    monkeypatch.setattr(cli_learning, "run_training", refuse)
+
+
+def test_train_into_a_damaged_ledger_fails_before_training(ws: Path, trained: dict[str, Any],
+                                                           tmp_path: Path, no_training: None) -> None:
     rewrite_entry(ws, 0)
-    before = snapshot(ws)
+    before = snapshot(ws, tmp_path / "config")
     err = run_error("train", "--episodes", "200", "--seed", "9", "--workspace", ws, expect=1)
-    assert "read-only until repaired" in err
-    after = snapshot(ws)
-    # Nothing learned is lost: the new policy file is the only change, and the message names it.
-    added = sorted(set(after) - set(before))
-    assert len(added) == 1 and added[0].split(":", 1)[1] in err
-    assert {k: v for k, v in after.items() if k not in added} == before
+    assert err.startswith("policyledger-cli: ledger is read-only until repaired: entry 0: ")
+    assert snapshot(ws, tmp_path / "config") == before
+
+
+def test_train_into_a_bad_workspace_fails_before_training(tmp_path: Path, workspace: Path,
+                                                          no_training: None) -> None:
+    file = tmp_path / "not-a-folder"
+    file.write_text("x")
+    assert "is not a folder" in run_error("train", "--workspace", file, expect=2)
+    err = run_error("train", "--workspace", file / "below", expect=2)
+    assert "--workspace" in err and str(file / "below") in err
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "policies").write_text("x")
+    assert "policies" in run_error("train", "--workspace", tmp_path / "ws", expect=2)
+    assert file.read_text() == "x" and not (tmp_path / "ws" / "ledger.json").exists()
+
+
+def test_train_with_a_broken_publisher_key_fails_before_training(ws: Path, tmp_path: Path,
+                                                                 no_training: None) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / KEY_FILE).write_text("not a key")
+    assert "publisher key" in run_error("train", "--workspace", ws, expect=2)
+    assert not (ws / "ledger.json").exists()
 
 
 # -- list, show -------------------------------------------------------------------------------------
@@ -225,9 +253,23 @@ def test_verify_an_intact_ledger_exits_0(ws: Path) -> None:
     assert code == 0 and err == "" and "ledger intact: 2 entries" in out
 
 
-def test_verify_an_empty_workspace_exits_0(ws: Path) -> None:
-    data = run_json("verify", "--workspace", ws)
-    assert data["ok"] is True and data["entries"] == 0
+def test_verify_a_folder_without_a_ledger_exits_2(ws: Path, tmp_path: Path) -> None:
+    ws.mkdir()
+    (ws / "policies").mkdir()
+    for folder in (ws, tmp_path / "missing"):
+        assert run_error("verify", "--workspace", folder, expect=2) == \
+            f"policyledger-cli: no ledger in {folder}\n"
+        assert run_json("verify", "--workspace", folder, expect=2) == \
+            {"error": f"no ledger in {folder}", "exit": 2}
+
+
+def test_verify_a_deleted_ledger_seen_here_before_names_entry_0(ws: Path, trained: dict[str, Any]) -> None:
+    (ws / "ledger.json").unlink()
+    data = run_json("verify", "--workspace", ws, expect=1)
+    assert data["problem"]["index"] == 0 and "missing" in data["problem"]["reason"]
+    code, out, err = run("verify", "--workspace", ws)
+    assert code == 1 and err == ""
+    assert "ledger problem at entry 0" in out and "no entry is intact" in out and "0..-1" not in out
 
 
 @pytest.mark.parametrize("damage, bad, reason", [
@@ -391,6 +433,40 @@ def test_export_to_an_unwritable_place_exits_2(ws: Path, trained: dict[str, Any]
     assert "cannot write" in err
 
 
+@pytest.mark.parametrize("argv, expect, reason", [
+    (["train", "--agents", "0"], 2, "argument --agents: must be from 1 to"),
+    (["list", "--preset", "nope"], 2, "argument --preset: invalid choice: 'nope'"),
+    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    ([], 2, "the following arguments are required: command"),
+    (["show", "zzzz", "--workspace", "WS"], 2, "policy hash prefix: expected 4 to 64 hex characters"),
+    (["import", "MISSING", "--workspace", "WS"], 2, "cannot read"),
+    (["verify", "--workspace", "EMPTY"], 2, "no ledger in"),
+    (["add", "BROKEN", "--workspace", "WS"], 1, "rejected: policy file: not valid JSON"),
+    (["import", "BROKEN", "--workspace", "WS"], 1, "rejected: bundle: not valid JSON"),
+    (["add", "POLICY", "--workspace", "DAMAGED"], 1, "ledger is read-only until repaired: entry 0: "),
+])
+def test_errors_with_json_are_one_object_on_stdout(ws: Path, trained: dict[str, Any], tmp_path: Path,
+                                                    argv: list[str], expect: int, reason: str) -> None:
+    damaged = tmp_path / "damaged"
+    train(damaged, 3)
+    rewrite_entry(damaged, 0)
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "policy.json").write_bytes(variant(2).canonical_bytes())
+    paths = {"WS": ws, "MISSING": tmp_path / "missing.json", "EMPTY": tmp_path, "DAMAGED": damaged,
+             "BROKEN": tmp_path / "broken.json", "POLICY": tmp_path / "policy.json"}
+    argv = [str(paths.get(a, a)) for a in argv]
+    before = snapshot(ws, damaged)
+    code, out, err = run(*argv, "--json")
+    assert (code, err) == (expect, "")
+    assert out.count("\n") == 1, out
+    data = json.loads(out)
+    assert set(data) == {"error", "exit"} and data["exit"] == expect
+    assert reason in data["error"] and "\n" not in data["error"]
+    # Without --json: the same message, one line on stderr, nothing on stdout.
+    assert run_error(*argv, expect=expect) == f"policyledger-cli: {data['error']}\n"
+    assert snapshot(ws, damaged) == before
+
+
 def test_a_workspace_that_is_a_file_exits_2(tmp_path: Path, workspace: Path) -> None:
     file = tmp_path / "not-a-folder"
     file.write_text("x")
@@ -472,9 +548,13 @@ def test_repair_a_damaged_ledger_keeps_a_backup(ws: Path) -> None:
     assert run_json("verify", "--workspace", ws)["entries"] == 2
 
 
-def test_repair_an_intact_ledger_exits_1(ws: Path, trained: dict[str, Any]) -> None:
+def test_repair_an_intact_ledger_has_nothing_to_do_and_exits_0(ws: Path, trained: dict[str, Any]) -> None:
     before = snapshot(ws)
-    assert "nothing to repair" in run_error("repair", "--workspace", ws, expect=1)
+    code, out, err = run("repair", "--workspace", ws)
+    assert (code, err) == (0, "")
+    assert out.count("\n") == 1 and out.startswith("nothing to repair")
+    data = run_json("repair", "--workspace", ws)
+    assert data["backup"] is None and data["entries"] == 1
     assert snapshot(ws) == before
 
 
@@ -490,17 +570,24 @@ def test_list_of_a_damaged_ledger_ranks_only_entries_before_the_problem(ws: Path
     assert code == 0 and err == "" and "only entries before the ledger problem are ranked" in out
 
 
-def test_training_into_a_read_only_ledger_keeps_the_policy(tmp_path: Path) -> None:
-    """Nothing learned is lost: when chaining is refused, the policy file stays, and says where."""
+def test_training_into_a_ledger_damaged_meanwhile_keeps_the_policy(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing learned is lost: when chaining is refused after the run, the policy file stays."""
     ws = tmp_path / "ws"
     code, _, err = run("train", "--workspace", ws, "--episodes", "50", "--preset", "short-burst")
     assert code == 0, err
-    lines = (ws / "ledger.json").read_bytes().split(b"\n")
-    lines[1] = lines[1].replace(b'"mean":', b'"mean":1', 1)  # damage entry 0
-    (ws / "ledger.json").write_bytes(b"\n".join(lines))
-    before = sorted(p.name for p in (ws / "policies").iterdir())
-    code, out, err = run("train", "--workspace", ws, "--episodes", "60", "--seed", "9")
-    assert code == 1 and out == ""
+    real = cli_learning.run_training
+
+    def damaged_meanwhile(*args: Any) -> Any:
+        done = real(*args)
+        lines = (ws / "ledger.json").read_bytes().split(b"\n")
+        lines[1] = lines[1].replace(b'"mean":', b'"mean":1', 1)  # damage entry 0 during the run
+        (ws / "ledger.json").write_bytes(b"\n".join(lines))
+        return done
+
+    monkeypatch.setattr(cli_learning, "run_training", damaged_meanwhile)
+    before = snapshot(ws)
+    err = run_error("train", "--workspace", ws, "--episodes", "60", "--seed", "9", expect=1)
     assert "read-only until repaired" in err and "The policy is kept as" in err
-    after = sorted(p.name for p in (ws / "policies").iterdir())
-    assert len(after) == len(before) + 1
+    added = sorted(set(snapshot(ws)) - set(before))
+    assert len(added) == 1 and added[0].split(":", 1)[1] in err
