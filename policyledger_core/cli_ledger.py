@@ -25,6 +25,7 @@ from policyledger_core.envconfig import PRESETS
 from policyledger_core.ledger import LedgerError
 from policyledger_core.marketplace import rank_ledger
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
 from policyledger_core.signing import PublisherKeyError, key_id
 from policyledger_core.training import run_to_end
 
@@ -35,13 +36,13 @@ def _emit(args: argparse.Namespace, out: TextIO, data: dict[str, Any], text: str
 
 def _read_input(path: Path, limit: int) -> bytes:
     try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
+        return read_regular(path, limit)  # a FIFO or a device is refused, never waited on
+    except FileTooLarge as exc:
+        raise CommandFailed(str(exc)) from None
+    except NotARegularFile as exc:
+        raise UsageError(f"{path}: cannot read: {exc.reason}") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > limit:
-        raise CommandFailed(f"{path}: larger than {limit} bytes")
-    return data
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -32,12 +32,15 @@ from policyledger_core.ledgerfile import (
     scan,
     set_aside,
 )
+from policyledger_core.safeio import check_path, describe, read_regular
 from policyledger_core.signing import Publisher
 from policyledger_core.witness import Witness
 from policyledger_core.workspace import Workspace
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 30.0
+MAX_LEDGER_BYTES = 1 << 30
+"""A larger ledger.json is not read (and not repaired): a bound on the memory an open takes."""
 
 
 class LedgerError(Exception):
@@ -73,9 +76,15 @@ class Ledger:
         # while we read, and a checkpoint ahead of the bytes we hold would look like a rollback.
         witnessed = self.witness.tail()
         try:
-            data = self.path.read_bytes()
+            data = read_regular(self.path, MAX_LEDGER_BYTES, self.path.name)
         except FileNotFoundError:
             data = EMPTY
+        except OSError as exc:  # a FIFO, a device, a huge file, unreadable: read-only, nothing usable
+            self._scanned, self._parsed, self._by_policy = [], {}, None
+            unread = Scan(entries=[], problem=Problem(0, describe(exc, self.path.name)), torn_tail=False,
+                          clean_end=False)
+            self._absorb(unread, witnessed)
+            return
         self._scanned, self._parsed, self._by_policy = [], {}, None
         self._absorb(scan(data, witnessed[0]), witnessed)
 
@@ -87,9 +96,11 @@ class Ledger:
         last = self._scanned[-1]
         start = last.end - len(last.line) - 1
         witnessed = self.witness.tail()  # before the bytes, as in _load
-        with self.path.open("rb") as f:
-            f.seek(start)
-            tail = f.read()
+        try:
+            tail = read_regular(self.path, MAX_LEDGER_BYTES, self.path.name, offset=start)
+        except OSError:
+            self._load()  # gone, swapped for something else or grown too large: the full read says which
+            return
         if not tail.startswith(last.line + b"\n"):
             self._load()  # changed under us, not just appended to: check everything
             return
@@ -218,16 +229,27 @@ class Ledger:
                     "index": len(self._scanned), "prev": self.head, "timestamp": utc_now(),
                     "publisher": publisher.public_hex}
             entry = seal(body, publisher)
+            self._check_can_write()
             self._write(entry)
             self._catch_up_witness()
         return entry, True
+
+    def _check_can_write(self) -> None:
+        """Refuse before anything is written when ledger.json is a FIFO, a device or too large."""
+        try:
+            check_path(self.path, MAX_LEDGER_BYTES, self.path.name)
+        except FileNotFoundError:
+            pass  # an append or a repair creates it
+        except OSError as exc:
+            raise LedgerError(f"{describe(exc, self.path.name)}: refusing to write to it; "
+                              "move it aside by hand") from None
 
     def set_aside(self) -> list[SetAside]:
         """What can be read of the entries from the first problem on (empty when intact)."""
         if self.problem is None:
             return []
         try:
-            data = self.path.read_bytes()
+            data = read_regular(self.path, MAX_LEDGER_BYTES, self.path.name)
         except OSError:
             return []
         return set_aside(data, self.problem.index)
@@ -293,6 +315,7 @@ class Ledger:
 
         Returns the backup's path. Only for a ledger with a problem or a torn tail.
         """
+        self._check_can_write()
         with self._lock:
             self._load()
             if self.problem is None and not self.torn_tail:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import sha256_hex
-from policyledger_core.policy import Policy, PolicyError
+from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.safeio import UnreadableFile, read_regular
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -56,9 +57,11 @@ class PolicyStore:
         """The stored bytes, checked against the hash."""
         path = self.path_of(policy_hash)
         try:
-            data = path.read_bytes()
+            data = read_regular(path, MAX_POLICY_BYTES, f"policies/{path.name}")
         except FileNotFoundError:
             raise StoreError(f"policy {policy_hash[:12]}: file missing") from None
+        except UnreadableFile as exc:
+            raise StoreError(f"policy {policy_hash[:12]}: cannot read: {exc.reason}") from None
         except OSError as exc:
             raise StoreError(f"policy {policy_hash[:12]}: cannot read ({exc.strerror})") from None
         if sha256_hex(data) != policy_hash:
@@ -85,6 +88,6 @@ class PolicyStore:
     @staticmethod
     def _matches(path: Path, digest: str) -> bool:
         try:
-            return sha256_hex(path.read_bytes()) == digest
+            return sha256_hex(read_regular(path, MAX_POLICY_BYTES)) == digest
         except OSError:
             return False

@@ -20,6 +20,7 @@ from policyledger_core.canonical import canonical_bytes
 from policyledger_core.envconfig import preset
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.store import PolicyStore, StoreError, is_hash
+from tests.core.hostile import bounded, make_hostile
 
 
 def make_policy(seed: int, preset_name: str = "short-burst") -> Policy:
@@ -288,3 +289,17 @@ def test_hashes_lists_only_hash_names(store: PolicyStore) -> None:
     (store.folder / f"{digest}.txt").write_text("")
     (store.folder / f".{digest}.json.abc.tmp").write_text("")
     assert store.hashes() == [digest]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "socket", "sparse"])
+def test_a_file_that_is_not_a_policy_file_is_refused_at_once(store: PolicyStore, kind: str) -> None:
+    """A FIFO, a device, a socket or a huge sparse file: one line, no hang, bounded memory."""
+    policy = make_policy(15)
+    path = store.path_of(policy.hash)
+    reason = make_hostile(path, kind)
+    assert not bounded(lambda: store.contains(policy.hash), fifo=path)
+    for call in (store.read_bytes, store.get):
+        with pytest.raises(StoreError) as err:
+            bounded(lambda: call(policy.hash), fifo=path)  # noqa: B023 - called at once
+        assert reason in str(err.value) and policy.hash[:12] in str(err.value)
+        assert "\n" not in str(err.value)

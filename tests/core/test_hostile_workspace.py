@@ -1,0 +1,148 @@
+"""Hostile files inside a workspace, links out of it, and a config folder that cannot be written.
+
+A ``ledger.json`` or policy file that is a FIFO, a device, a socket, a folder or
+a huge sparse file must give a one-line reason at once with bounded memory,
+never a hang or a MemoryError. Every call that could block on a FIFO runs
+through :func:`bounded`, so a regression fails the test instead of hanging the
+suite.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from policyledger_core.autosave import save_policy
+from policyledger_core.cli import main
+from policyledger_core.context import Context
+from policyledger_core.entry import Entry
+from policyledger_core.envconfig import preset
+from policyledger_core.ledger import Ledger, LedgerError
+from policyledger_core.policy import Policy
+from policyledger_core.workspace import Workspace
+from tests.core.hostile import bounded, make_hostile
+
+EPISODES = 50
+KINDS = ["fifo", "dev-zero", "socket", "folder", "sparse"]
+
+
+def make_policy(seed: int) -> Policy:
+    rng = random.Random(seed)
+    return Policy(config=preset("short-burst"), actions=tuple(rng.randrange(5) for _ in range(108)))
+
+
+def run(*argv: str | Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = bounded(lambda: main([str(a) for a in argv], out=out, err=err))
+    return code, out.getvalue(), err.getvalue()
+
+
+def built(root: Path, config: Path, n: int = 3) -> tuple[Context, list[Entry]]:
+    ctx = Context.open(root, config)
+    entries = [save_policy(ctx, make_policy(i), None, {"kind": "added"}, episodes=EPISODES).entry
+               for i in range(n)]
+    return ctx, entries
+
+
+# -- safeio -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_read_regular_refuses_at_once(tmp_path: Path, kind: str) -> None:
+    from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
+
+    path = tmp_path / "file.json"
+    reason = make_hostile(path, kind)
+    expected = FileTooLarge if kind == "sparse" else NotARegularFile
+    with pytest.raises(expected) as err:
+        bounded(lambda: read_regular(path, 1 << 20, "file.json"), fifo=path)
+    assert str(err.value).startswith(f"file.json: {reason}")
+    assert "\n" not in str(err.value)
+
+
+def test_read_regular_reads_up_to_the_limit(tmp_path: Path) -> None:
+    from policyledger_core.safeio import FileTooLarge, read_regular
+
+    path = tmp_path / "file.json"
+    path.write_bytes(b"x" * 100)
+    assert read_regular(path, 100) == b"x" * 100
+    assert read_regular(path, 1000, offset=90) == b"x" * 10
+    with pytest.raises(FileTooLarge, match="larger than 99 bytes"):
+        read_regular(path, 99)
+    with pytest.raises(FileNotFoundError):
+        read_regular(tmp_path / "missing", 100)
+
+
+# -- ledger.json ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hostile_ledger_opens_read_only_and_repair_refuses(workspace: Path, tmp_path: Path,
+                                                           kind: str) -> None:
+    ctx, _ = built(workspace, tmp_path / "config", 2)
+    path = ctx.workspace.ledger_path
+    reason = make_hostile(path, kind)
+    ledger = bounded(lambda: Ledger.open(Workspace.open(workspace), tmp_path / "config"), fifo=path)
+    assert ledger.problem is not None and ledger.problem.index == 0, ledger.problem
+    assert reason in ledger.problem.reason and "ledger.json" in ledger.problem.reason
+    assert ledger.read_only and len(ledger) == 0
+    assert bounded(ledger.set_aside, fifo=path) == []
+    with pytest.raises(LedgerError, match="read-only"):
+        bounded(lambda: ledger.append({"policy_hash": make_policy(9).hash}, ctx.publisher), fifo=path)
+    with pytest.raises(LedgerError, match=r"ledger\.json") as err:
+        bounded(ledger.repair, fifo=path)
+    assert reason.split(" (")[0] in str(err.value)
+    assert not list(workspace.glob("ledger.json.damaged-*"))  # nothing was copied
+    assert path.is_symlink() or not path.is_file() or path.stat().st_size == 4 << 30
+
+
+def test_sparse_ledger_bound() -> None:
+    from policyledger_core.ledger import MAX_LEDGER_BYTES
+
+    assert MAX_LEDGER_BYTES == 1 << 30
+
+
+def test_ledger_replaced_by_a_fifo_after_opening(workspace: Path, tmp_path: Path) -> None:
+    ctx, _ = built(workspace, tmp_path / "config", 2)
+    path = ctx.workspace.ledger_path
+    make_hostile(path, "fifo")
+    with pytest.raises(LedgerError, match="not a regular file"):
+        bounded(lambda: save_policy(ctx, make_policy(7), None, {"kind": "added"}, episodes=EPISODES),
+                fifo=path)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("command", ["verify", "list"])
+def test_cli_on_a_hostile_ledger(workspace: Path, kind: str, command: str) -> None:
+    reason = make_hostile(workspace / "ledger.json", kind)
+    code, out, err = run(command, "--workspace", workspace)
+    # verify fails; list reports the problem under its (empty) ranking, as for any damaged ledger
+    assert code == (1 if command == "verify" else 0), (code, out, err)
+    assert "Traceback" not in err
+    assert f"entry 0: ledger.json: {reason}" in out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cli_verify_a_hostile_policy_file(workspace: Path, tmp_path: Path, kind: str) -> None:
+    _, entries = built(workspace, Path(os.environ["POLICYLEDGER_CONFIG_DIR"]), 2)
+    reason = make_hostile(workspace / "policies" / f"{entries[1].policy_hash}.json", kind)
+    code, out, err = run("verify", "--workspace", workspace)
+    assert code == 1, (code, out, err)
+    assert "Traceback" not in err
+    assert "ledger problem at entry 1" in out and reason in out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "socket", "sparse"])
+@pytest.mark.parametrize("command", ["add", "import"])
+def test_cli_hostile_input_file(workspace: Path, tmp_path: Path, kind: str, command: str) -> None:
+    path = tmp_path / "input.json"
+    reason = make_hostile(path, kind)
+    code, out, err = run(command, path, "--workspace", workspace)
+    assert code == (1 if kind == "sparse" else 2), (code, out, err)
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert reason in err and str(path) in err
+    assert not (workspace / "ledger.json").exists()
