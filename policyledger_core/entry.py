@@ -33,7 +33,7 @@ GENESIS = sha256_hex(b"policyledger/genesis-v1")
 ORIGINS = ("trained", "added", "imported")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-_LINE_HEAD = b'{"body":'
+LINE_HEAD = b'{"body":'
 _LINE_TAIL = len(b',"hash":"') + 64 + len(b'","signature":"') + 128 + len(b'"}')
 MAX_LINE_BYTES = 16 * 1024
 MAX_WHOLE = 2**63 - 1  # the largest index, episode count, seed or agent count an entry records
@@ -96,7 +96,7 @@ class Entry:
 
     def line(self) -> bytes:
         """The entry's line in ``ledger.json`` (no newline)."""
-        return (_LINE_HEAD + self.body_bytes + b',"hash":"' + self.hash.encode()
+        return (LINE_HEAD + self.body_bytes + b',"hash":"' + self.hash.encode()
                 + b'","signature":"' + self.signature.encode() + b'"}')
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,13 +126,13 @@ def split_line(line: bytes) -> tuple[bytes, str, str]:
     if len(line) > MAX_LINE_BYTES:
         raise EntryError(f"entry: line longer than {MAX_LINE_BYTES} bytes")
     tail = line[-_LINE_TAIL:]
-    if not line.startswith(_LINE_HEAD) or len(line) <= len(_LINE_HEAD) + _LINE_TAIL or \
+    if not line.startswith(LINE_HEAD) or len(line) <= len(LINE_HEAD) + _LINE_TAIL or \
             not tail.startswith(b',"hash":"') or not tail.endswith(b'"}'):
         raise EntryError("entry: not a ledger line")
     digest, signature = tail[9:73], tail[88:216]
     if tail[73:88] != b'","signature":"' or not is_hex(digest, 64) or not is_hex(signature, 128):
         raise EntryError("entry: malformed hash or signature")
-    return line[len(_LINE_HEAD):-_LINE_TAIL], digest.decode("ascii"), signature.decode("ascii")
+    return line[len(LINE_HEAD):-_LINE_TAIL], digest.decode("ascii"), signature.decode("ascii")
 
 
 def parse_line(line: bytes) -> Entry:

@@ -10,6 +10,8 @@ user's checkpoint (:mod:`policyledger_core.witness`).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -23,6 +25,7 @@ from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, Entry,
 from policyledger_core.environment import ENV_ID
 from policyledger_core.ledgerfile import (
     EMPTY,
+    FOOTER,
     HEADER,
     Problem,
     Scan,
@@ -86,7 +89,7 @@ class Ledger:
             self._absorb(unread, witnessed)
             return
         self._scanned, self._parsed, self._by_policy = [], {}, None
-        self._absorb(scan(data, witnessed[0]), witnessed)
+        self._absorb(scan(data), witnessed)
 
     def _refresh(self) -> None:
         """Bring the view up to date, reading only what was appended since (O(new bytes))."""
@@ -105,8 +108,8 @@ class Ledger:
             self._load()  # changed under us, not just appended to: check everything
             return
         rest = tail[len(last.line) + 1:]
-        self._absorb(scan(rest, witnessed[0], base=last.end, first_index=len(self._scanned),
-                          prev=last.hash), witnessed)
+        self._absorb(scan(rest, base=last.end, first_index=len(self._scanned), prev=last.hash),
+                     witnessed)
 
     def _absorb(self, result: Scan, witnessed: tuple[int, str | None]) -> None:
         first_new = len(self._scanned)
@@ -283,30 +286,63 @@ class Ledger:
         data = append_bytes(entry.line(), first)
         fd = os.open(self.path, os.O_RDWR)
         try:
-            if self.torn_tail:
-                log.warning("%s: discarding the incomplete trailing bytes of an earlier append", self.path)
-            written = os.pwrite(fd, data, offset)
-            if written != len(data):
-                raise OSError(f"short write ({written} of {len(data)} bytes)")
-            os.ftruncate(fd, offset + len(data))
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            lead = b""
+            if size == offset - 1:  # the last entry is whole but its newline never reached the disk
+                offset, lead = offset - 1, b"\n"
+            elif self.torn_tail and size > offset:
+                self._keep_torn(os.pread(fd, size - offset, offset))
+            try:
+                written = os.pwrite(fd, lead + data, offset)
+                if written != len(lead + data):  # a regular file takes less only when the disk is full
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+                os.ftruncate(fd, offset + len(lead + data))
+                os.fsync(fd)
+            except OSError:
+                self._undo_append(fd, offset, lead + FOOTER, size)
+                raise
         finally:
             os.close(fd)
         stored = (b"" if first else b",") + entry.line()
+        offset += len(lead)
         self._scanned.append(ScannedEntry(stored, entry.hash, offset + len(stored) + 1))
         self._parsed[entry.index] = entry
         if self._by_policy is not None:
             self._by_policy.setdefault(entry.policy_hash, entry.index)
         self.torn_tail = False
 
+    @staticmethod
+    def _undo_append(fd: int, offset: int, closing: bytes, size: int) -> None:
+        """Put the closing line back after a failed append: valid JSON again, nothing acknowledged lost."""
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_size == size and os.pread(fd, len(closing), offset) == closing:
+                return  # the failed write changed nothing
+            os.ftruncate(fd, offset)  # frees the blocks the closing line needs on a full disk
+            done = 0
+            while done < len(closing):
+                step = os.pwrite(fd, closing[done:], offset + done)
+                if step <= 0:
+                    return
+                done += step
+            os.fsync(fd)
+
+    def _keep_torn(self, tail: bytes) -> None:
+        """Save the bytes of an append cut short beside the ledger before they are overwritten."""
+        if FOOTER.startswith(tail):
+            return  # only what was left of the closing line
+        backup = self._backup_path("torn")
+        write_atomic(backup, tail)
+        log.warning("%s: discarding the incomplete trailing bytes of an earlier append (kept as %s)",
+                    self.path, backup.name)
+
     # -- repair -------------------------------------------------------------------------------
 
-    def _backup_path(self) -> Path:
+    def _backup_path(self, kind: str = "damaged") -> Path:
         stamp = utc_now().replace(":", "").replace("-", "")
-        backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        backup = self.path.with_name(f"{self.path.name}.{kind}-{stamp}")
         n = 1
         while backup.exists():
-            backup = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+            backup = self.path.with_name(f"{self.path.name}.{kind}-{stamp}-{n}")
             n += 1
         return backup
 

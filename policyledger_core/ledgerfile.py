@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from policyledger_core.entry import ENTRY_DOMAIN, GENESIS, EntryError, split_line
+from policyledger_core.entry import ENTRY_DOMAIN, GENESIS, LINE_HEAD, EntryError, split_line
 
 HEADER = b'{"format":"policyledger/ledger","version":1,"entries":[\n'
 FOOTER = b"]}\n"
@@ -77,8 +77,14 @@ def _field(body: bytes, key: bytes, quoted: bool) -> bytes | None:
     return body[start:end] if end >= 0 else None
 
 
+BOM = b"\xef\xbb\xbf"
+CRLF_REASON = "lines end in CR LF: the file's line endings were converted (a ledger's lines end in LF)"
+
+
 def check_line(line: bytes, index: int, prev: str) -> str:
     """Hash and link check of one line; returns its hash or raises EntryError."""
+    if line.endswith(b"\r"):
+        raise EntryError(CRLF_REASON)
     if index > 0 and not line.startswith(b","):
         raise EntryError("malformed: entries must be separated by commas")
     body, digest, _ = split_line(line[1:] if index > 0 else line)
@@ -93,17 +99,21 @@ def check_line(line: bytes, index: int, prev: str) -> str:
     return digest
 
 
-def scan(data: bytes, acknowledged: int, base: int = 0, first_index: int = 0,
-         prev: str = GENESIS) -> Scan:
+def scan(data: bytes, base: int = 0, first_index: int = 0, prev: str = GENESIS) -> Scan:
     """Check header, hashes and links; entries before the first problem are kept.
 
-    ``acknowledged`` is how many entries this user has seen acknowledged (the
-    witness); a bad line at or after that index with nothing valid after it is
-    an append that never completed, not damage. To continue an earlier scan,
-    pass the file's bytes from ``base`` (the end of the last known entry) with
-    that entry's successor index and hash.
+    Only a final line that holds no complete entry (an append cut short by a
+    crash) is a torn tail; any complete line that fails a check is damage,
+    whoever reads the file and whatever they saw of it before. To continue an
+    earlier scan, pass the file's bytes from ``base`` (the end of the last
+    known entry) with that entry's successor index and hash.
     """
     if base == 0:
+        if data.startswith(BOM):
+            return Scan([], Problem(0, "the file starts with a byte-order mark (re-saved by an editor)"),
+                        False, False)
+        if data.startswith(HEADER[:-1] + b"\r\n"):
+            return Scan([], Problem(0, CRLF_REASON), False, False)
         if not data.startswith(HEADER):
             return Scan([], Problem(0, "not a PolicyLedger ledger (bad header)"), False, False)
         pos = len(HEADER)
@@ -113,37 +123,49 @@ def scan(data: bytes, acknowledged: int, base: int = 0, first_index: int = 0,
     size = len(data)
     while pos < size:
         newline = data.find(b"\n", pos)
-        if newline < 0:  # the last bytes have no newline: an append cut short
-            return Scan(entries, None, True, False)
-        line = data[pos:newline]
-        if line == FOOTER[:-1]:
-            clean = newline + 1 == size
-            return Scan(entries, None, not clean, clean)
+        line = data[pos:] if newline < 0 else data[pos:newline]
+        if line == FOOTER[:-1] and newline >= 0:
+            if newline + 1 == size:
+                return Scan(entries, None, False, True)
+            return Scan(entries, Problem(first_index + len(entries), "bytes after the closing line"),
+                        False, False)
         index = first_index + len(entries)
         try:
             digest = check_line(line, index, prev)
         except EntryError as exc:
-            if index >= acknowledged and not _later_entry_present(data, newline + 1):
+            if is_torn(data[pos:]):
                 return Scan(entries, None, True, False)
             return Scan(entries, Problem(index, str(exc).removeprefix("entry: ")), False, False)
-        entries.append(ScannedEntry(line, digest, base + newline + 1))
+        # A whole entry whose newline never reached the disk is still a whole entry: kept.
+        end = size + 1 if newline < 0 else newline + 1
+        entries.append(ScannedEntry(line, digest, base + end))
         prev = digest
-        pos = newline + 1
+        pos = end
     return Scan(entries, None, True, False)  # the closing line is missing
 
 
-def _later_entry_present(data: bytes, pos: int) -> bool:
-    """Whether a complete entry line follows ``pos`` (then a bad line is damage, not a torn tail)."""
-    while pos < len(data):
-        newline = data.find(b"\n", pos)
-        if newline < 0:
-            return False
-        line = data[pos:newline].removeprefix(b",")
-        try:
-            split_line(line)
-            return True
-        except EntryError:
-            pos = newline + 1
+def is_torn(tail: bytes) -> bool:
+    """Whether ``tail`` (the bytes from a failing line to the end) is an append cut short by a crash.
+
+    An interrupted append leaves a prefix of ``,<entry line>\n]}\n`` where the
+    closing line was, perhaps followed by what remains of that closing line, and
+    perhaps zero-filled blocks. Anything holding a complete JSON value, more
+    than one line, or bytes not shaped like the start of an entry, is damage.
+    """
+    body = tail.rstrip(b"\0")
+    if FOOTER.startswith(body):
+        return True  # the entry line is complete; only the closing line was cut
+    for rest in (FOOTER[1:], FOOTER[2:]):  # a write of one or two bytes over the closing line
+        if body.endswith(rest):
+            body = body[:-len(rest)]
+            break
+    body = body.removeprefix(b",")
+    if b"\n" in body or not (LINE_HEAD.startswith(body) or body.startswith(LINE_HEAD)):
+        return False
+    try:
+        json.loads(body)
+    except ValueError:
+        return True  # cut short: no complete entry object
     return False
 
 

@@ -498,7 +498,13 @@ def test_cut_mid_entry_caught_by_the_witness(built: Built, index: int, where: st
     length = len(entry_lines(built.data)[index]) + (1 if index else 0)
     keep = {"start": 1, "middle": length // 2, "end": length}[where]  # "end": line complete, no newline
     _cut_inside(built, index, keep)
-    expect_problem(built, index, "truncated or rolled back")
+    if where != "end":
+        expect_problem(built, index, "truncated or rolled back")
+    elif index < N_ENTRIES - 1:  # a whole entry without its newline is kept; the rest is missing
+        expect_problem(built, index + 1, "truncated or rolled back")
+    else:
+        ledger = built.open()
+        assert ledger.problem is None and ledger.torn_tail and len(ledger) == N_ENTRIES
 
 
 @pytest.mark.parametrize("where", ["comma", "middle", "no-newline", "no-footer", "half-footer"])
@@ -515,7 +521,8 @@ def test_cut_mid_entry_without_witness_is_a_torn_append(
     else:
         keep = {"comma": 1, "middle": length // 2, "no-newline": length}[where]
         _cut_inside(built, last, keep)
-        kept = last
+        kept = N_ENTRIES if where == "no-newline" else last  # a whole entry is never dropped
+    torn_bytes = built.path.read_bytes()[len(ledger_bytes(entry_lines(built.data)[:kept])) - len(FOOTER):]
     fresh = tmp_path / "fresh-config"
     caplog.set_level(logging.WARNING, logger=LEDGER_LOG)
     ctx = Context.open(built.root, fresh)
@@ -529,7 +536,12 @@ def test_cut_mid_entry_without_witness_is_a_torn_append(
     entry = save(ctx, 100)
     assert entry.index == kept
     assert entry.prev == built.hashes[kept - 1]
-    assert any("discarding the incomplete trailing bytes" in r.getMessage() for r in caplog.records)
+    saved = sorted(built.root.glob(f"{LEDGER_FILE}.torn-*"))
+    if where in ("comma", "middle"):  # bytes of an entry were overwritten: kept beside the ledger first
+        assert any("discarding the incomplete trailing bytes" in r.getMessage() for r in caplog.records)
+        assert [p.read_bytes() for p in saved] == [torn_bytes]
+    else:
+        assert saved == []
     assert_valid_json(built, [*built.hashes[:kept], entry.hash])
     assert built.path.read_bytes().startswith(ledger_bytes(entry_lines(built.data)[:kept])[:-len(FOOTER)])
     assert_clean(built.root, fresh, kept + 1)
