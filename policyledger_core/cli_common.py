@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from policyledger_core.context import Context
 from policyledger_core.store import is_hash
-from policyledger_core.workspace import Workspace
+from policyledger_core.workspace import Workspace, outside_links
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -38,7 +39,10 @@ def open_context(args: argparse.Namespace) -> Context:
         raise UsageError(f"{where}: {root} is not a folder")
     if not existing.is_dir():
         raise UsageError(f"{where}: {root}: its parent {existing} is not a folder")
-    return Context.open(root)
+    ctx = Context.open(root)
+    for note in outside_links(ctx.workspace):  # read through, never written: the user is told
+        print(f"policyledger-cli: note: {note}", file=sys.stderr)
+    return ctx
 
 
 def open_for_append(args: argparse.Namespace) -> Context:

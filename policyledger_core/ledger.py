@@ -38,7 +38,7 @@ from policyledger_core.ledgerfile import (
 from policyledger_core.safeio import check_path, describe, read_regular
 from policyledger_core.signing import Publisher
 from policyledger_core.witness import Witness
-from policyledger_core.workspace import Workspace
+from policyledger_core.workspace import Workspace, outside_target
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 30.0
@@ -238,7 +238,12 @@ class Ledger:
         return entry, True
 
     def _check_can_write(self) -> None:
-        """Refuse before anything is written when ledger.json is a FIFO, a device or too large."""
+        """Refuse before anything is written: a ledger.json that leads out of the workspace, or
+        that is a FIFO, a device or too large."""
+        target = outside_target(self.path, self.workspace.root)
+        if target is not None:
+            raise LedgerError(f"{self.path.name} resolves outside the workspace ({target}): "
+                              "refusing to write through it")
         try:
             check_path(self.path, MAX_LEDGER_BYTES, self.path.name)
         except FileNotFoundError:

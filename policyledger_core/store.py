@@ -13,6 +13,7 @@ from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import sha256_hex
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.safeio import UnreadableFile, read_regular
+from policyledger_core.workspace import outside_target
 
 HASH_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -27,10 +28,11 @@ def is_hash(text: object) -> bool:
 
 
 class PolicyStore:
-    """The ``policies/`` folder of a workspace."""
+    """The ``policies/`` folder of a workspace (``root``, by default the folder's parent)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, root: Path | None = None) -> None:
         self.folder = folder
+        self.root = folder.parent if root is None else root
 
     def path_of(self, policy_hash: str) -> Path:
         """The file of a policy hash; refuses anything but a 64-hex name."""
@@ -44,6 +46,7 @@ class PolicyStore:
         path = self.path_of(digest)
         if path.is_file() and self._matches(path, digest):
             return digest
+        self._check_inside(path)
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, policy.canonical_bytes())
         return digest
@@ -84,6 +87,14 @@ class PolicyStore:
         if not self.folder.is_dir():
             return []
         return sorted(p.stem for p in self.folder.glob("*.json") if is_hash(p.stem))
+
+    def _check_inside(self, path: Path) -> None:
+        """Refuse to write through a link that leads out of the workspace (reading may follow it)."""
+        for where, name in ((self.folder, self.folder.name), (path, f"{self.folder.name}/{path.name}")):
+            target = outside_target(where, self.root)
+            if target is not None:
+                raise StoreError(f"{name} resolves outside the workspace ({target}): "
+                                 "refusing to write through it")
 
     @staticmethod
     def _matches(path: Path, digest: str) -> bool:

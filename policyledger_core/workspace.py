@@ -10,6 +10,7 @@ or the platform's user config folder), never inside a workspace.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ APP_NAME = "policyledger"
 LEDGER_FILE = "ledger.json"
 POLICIES_DIR = "policies"
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_POLICY_FILE = re.compile(r"[0-9a-f]{64}\.json")
 
 
 def config_dir() -> Path:
@@ -63,3 +65,38 @@ class Workspace:
     def open(cls, root: Path | None = None) -> Workspace:
         """The workspace at ``root`` (default: :func:`default_workspace`), as an absolute path."""
         return cls((root or default_workspace()).expanduser().resolve())
+
+
+def outside_target(path: Path, root: Path) -> Path | None:
+    """Where ``path`` leads (links followed) when that is outside ``root``; None when inside.
+
+    Writes are refused through such a path: a workspace from somebody else must
+    not make us write anywhere but in it.
+    """
+    target = Path(os.path.realpath(path))
+    base = Path(os.path.realpath(root))
+    return None if target.is_relative_to(base) else target
+
+
+def outside_links(workspace: Workspace) -> list[str]:
+    """One note per link that leads out of the workspace (ledger.json, policies, policy files)."""
+    root = workspace.root
+    notes: list[str] = []
+
+    def noted(path: Path, name: str) -> bool:
+        target = outside_target(path, root) if path.is_symlink() else None
+        if target is not None:
+            notes.append(f"{name} is a link to {target} outside the workspace: read, never written")
+        return target is not None
+
+    noted(workspace.ledger_path, LEDGER_FILE)
+    policies = workspace.policies_dir
+    if not noted(policies, POLICIES_DIR) and policies.is_dir():
+        try:
+            with os.scandir(policies) as found:  # one listing; links are told apart without a stat each
+                for item in found:
+                    if item.is_symlink() and _POLICY_FILE.fullmatch(item.name):
+                        noted(Path(item.path), f"{POLICIES_DIR}/{item.name}")
+        except OSError:
+            pass  # an unreadable folder: reading its files fails with its own message
+    return sorted(notes)

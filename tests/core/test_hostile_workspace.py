@@ -23,6 +23,7 @@ from policyledger_core.entry import Entry
 from policyledger_core.envconfig import preset
 from policyledger_core.ledger import Ledger, LedgerError
 from policyledger_core.policy import Policy
+from policyledger_core.store import StoreError
 from policyledger_core.workspace import Workspace
 from tests.core.hostile import bounded, make_hostile
 
@@ -95,7 +96,8 @@ def test_hostile_ledger_opens_read_only_and_repair_refuses(workspace: Path, tmp_
         bounded(lambda: ledger.append({"policy_hash": make_policy(9).hash}, ctx.publisher), fifo=path)
     with pytest.raises(LedgerError, match=r"ledger\.json") as err:
         bounded(ledger.repair, fifo=path)
-    assert reason.split(" (")[0] in str(err.value)
+    # /dev/zero is refused first for leading out of the workspace
+    assert ("resolves outside the workspace (/dev/zero)" if kind == "dev-zero" else reason) in str(err.value)
     assert not list(workspace.glob("ledger.json.damaged-*"))  # nothing was copied
     assert path.is_symlink() or not path.is_file() or path.stat().st_size == 4 << 30
 
@@ -146,3 +148,122 @@ def test_cli_hostile_input_file(workspace: Path, tmp_path: Path, kind: str, comm
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
     assert reason in err and str(path) in err
     assert not (workspace / "ledger.json").exists()
+
+
+# -- links out of the workspace ---------------------------------------------------------------------
+
+
+def _move_out(path: Path, target: Path) -> bytes:
+    """Move ``path`` to ``target`` and leave a link to it; returns the bytes of a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path.rename(target)
+    path.symlink_to(target)
+    return target.read_bytes() if target.is_file() else b""
+
+
+def test_a_ledger_linked_outside_is_read_but_never_written(workspace: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    ctx, entries = built(workspace, config, 2)
+    outside = tmp_path / "elsewhere" / "ledger.json"
+    data = _move_out(ctx.workspace.ledger_path, outside)
+    ledger = Ledger.open(Workspace.open(workspace), config)
+    assert ledger.problem is None and [e.hash for e in ledger.entries()] == [e.hash for e in entries]
+    fresh = Context.open(workspace, config)
+    with pytest.raises(LedgerError) as err:
+        save_policy(fresh, make_policy(5), None, {"kind": "added"}, episodes=EPISODES)
+    assert str(err.value) == (f"ledger.json resolves outside the workspace ({outside}): "
+                              "refusing to write through it")
+    assert outside.read_bytes() == data
+    outside.write_bytes(data.replace(b'"timestamp":"2', b'"timestamp":"1', 1))  # damage: a repair is due
+    damaged = Ledger.open(Workspace.open(workspace), config)
+    assert damaged.problem is not None
+    with pytest.raises(LedgerError, match="resolves outside the workspace"):
+        damaged.repair()
+    assert not list(workspace.glob("ledger.json.damaged-*")) and not list(outside.parent.glob("*.damaged-*"))
+    assert ctx.workspace.ledger_path.is_symlink()
+
+
+def test_a_dangling_ledger_link_out_of_the_workspace_is_refused(workspace: Path, tmp_path: Path) -> None:
+    workspace.mkdir()
+    outside = tmp_path / "elsewhere" / "ledger.json"
+    (workspace / "ledger.json").symlink_to(outside)
+    ctx = Context.open(workspace, tmp_path / "config")
+    assert ctx.ledger.problem is None and len(ctx.ledger) == 0
+    with pytest.raises(LedgerError, match="resolves outside the workspace"):
+        save_policy(ctx, make_policy(5), None, {"kind": "added"}, episodes=EPISODES)
+    assert not outside.exists() and (workspace / "ledger.json").is_symlink()
+
+
+def test_links_inside_the_workspace_are_fine(workspace: Path, tmp_path: Path) -> None:
+    from policyledger_core.workspace import outside_links
+
+    config = tmp_path / "config"
+    ctx, _ = built(workspace, config, 1)
+    _move_out(ctx.workspace.ledger_path, workspace / "data" / "ledger.json")
+    _move_out(ctx.workspace.policies_dir, workspace / "data" / "policies")
+    again = Context.open(workspace, config)
+    save_policy(again, make_policy(5), None, {"kind": "added"}, episodes=EPISODES)
+    assert len(Context.open(workspace, config).ledger) == 2
+    assert (workspace / "data" / "policies" / f"{make_policy(5).hash}.json").is_file()
+    assert outside_links(again.workspace) == []
+
+
+def test_policies_linked_outside_are_read_but_never_written(workspace: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    ctx, entries = built(workspace, config, 1)
+    outside = tmp_path / "elsewhere" / "policies"
+    _move_out(ctx.workspace.policies_dir, outside)
+    before = sorted(p.name for p in outside.iterdir())
+    again = Context.open(workspace, config)
+    assert again.store.get(entries[0].policy_hash).hash == entries[0].policy_hash
+    with pytest.raises(StoreError) as err:
+        again.store.put(make_policy(5))
+    assert str(err.value) == (f"policies resolves outside the workspace ({outside}): "
+                              "refusing to write through it")
+    with pytest.raises(StoreError, match="resolves outside"):
+        save_policy(again, make_policy(5), None, {"kind": "added"}, episodes=EPISODES)
+    assert sorted(p.name for p in outside.iterdir()) == before
+    assert len(Context.open(workspace, config).ledger) == 1
+
+
+def test_a_policy_file_linked_outside_is_never_written(workspace: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    ctx, entries = built(workspace, config, 1)
+    name = f"{entries[0].policy_hash}.json"
+    outside = tmp_path / "elsewhere" / name
+    data = _move_out(ctx.workspace.policies_dir / name, outside)
+    assert ctx.store.get(entries[0].policy_hash).hash == entries[0].policy_hash  # read through it
+    outside.write_bytes(b"damaged")
+    with pytest.raises(StoreError) as err:
+        ctx.store.put(make_policy(0))
+    assert str(err.value) == (f"policies/{name} resolves outside the workspace ({outside}): "
+                              "refusing to write through it")
+    assert outside.read_bytes() == b"damaged" and (ctx.workspace.policies_dir / name).is_symlink()
+    assert data != b"damaged"
+
+
+def test_outside_links_are_noted(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from policyledger_core.workspace import outside_links
+
+    ctx, entries = built(workspace, Path(os.environ["POLICYLEDGER_CONFIG_DIR"]), 2)
+    ledger_target = tmp_path / "elsewhere" / "ledger.json"
+    _move_out(ctx.workspace.ledger_path, ledger_target)
+    name = f"{entries[1].policy_hash}.json"
+    policy_target = tmp_path / "elsewhere" / name
+    _move_out(ctx.workspace.policies_dir / name, policy_target)
+    (ctx.workspace.policies_dir / f"{'0' * 64}.json").symlink_to("/dev/null")
+    notes = [f"ledger.json is a link to {ledger_target} outside the workspace: read, never written",
+             f"policies/{'0' * 64}.json is a link to /dev/null outside the workspace: read, never written",
+             f"policies/{name} is a link to {policy_target} outside the workspace: read, never written"]
+    assert outside_links(Workspace.open(workspace)) == sorted(notes)
+    capsys.readouterr()
+    for argv in (["list"], ["verify"]):
+        code, _, err = run(*argv, "--workspace", workspace)
+        assert code == 0, err
+        printed = capsys.readouterr().err.splitlines()
+        assert printed == [f"policyledger-cli: note: {n}" for n in sorted(notes)], printed
+    other = tmp_path / "policies-elsewhere"
+    ctx.workspace.policies_dir.rename(other)
+    ctx.workspace.policies_dir.symlink_to(other)
+    assert outside_links(Workspace.open(workspace))[1:] == [
+        f"policies is a link to {other} outside the workspace: read, never written"]
