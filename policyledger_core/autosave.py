@@ -6,13 +6,16 @@ One function serves the command line and the desktop app alike.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from policyledger_core.context import Context
-from policyledger_core.entry import Entry
-from policyledger_core.ledger import LedgerError
+from policyledger_core.entry import Entry, EntryError, parse_line
+from policyledger_core.ledger import MAX_LEDGER_BYTES, Ledger, LedgerError
+from policyledger_core.ledgerfile import scan
 from policyledger_core.policy import Policy
+from policyledger_core.safeio import read_regular
 from policyledger_core.training import TrainingResult
 from policyledger_core.verification import DEFAULT_EPISODES, VerificationReport, verify
 
@@ -27,6 +30,8 @@ class Saved:
     """False when the policy was already in the ledger (its first entry is returned)."""
     report: VerificationReport | None
     """The fresh replay, when one was run (not for a policy already recorded)."""
+    healed: bool = False
+    """True when the stored file was missing or damaged and now holds the policy's bytes."""
 
 
 def verification_fields(report: VerificationReport) -> dict[str, Any]:
@@ -51,12 +56,15 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
     When the append fails, the policy file is removed again (the workspace is as it was)
     unless ``keep_file``: a freshly trained policy is kept so that nothing learned is lost.
     """
-    existing = ctx.ledger.find_policy(policy.hash)
+    existing = ctx.ledger.find_policy(policy.hash) or recorded_in_chain(ctx.ledger, policy.hash)
     if existing is not None:
-        ctx.store.put(policy)  # heal a missing file; the entry already vouches for these bytes
-        return Saved(existing, policy, False, None)
+        # The entry vouches for these bytes (their hash is the file's name): a missing or
+        # damaged file is healed, and an audit's finding about it no longer holds.
+        healed = ctx.store.heal(policy)
+        _forget_problem_about(ctx.ledger, existing)
+        return Saved(existing, policy, False, None, healed)
     report = verify(policy, episodes)
-    had_file = ctx.store.contains(policy.hash)
+    had_file = os.path.lexists(ctx.store.path_of(policy.hash))  # damaged or not, never removed
     ctx.store.put(policy)
     fields = {"policy_hash": policy.hash, "config": policy.config.to_dict(),
               "verification": verification_fields(report), "training": training, "origin": origin}
@@ -68,6 +76,43 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
                 ctx.store.path_of(policy.hash).unlink()
         raise
     return Saved(entry, policy, created, report)
+
+
+def recorded_in_chain(ledger: Ledger, policy_hash: str) -> Entry | None:
+    """The first entry recording ``policy_hash`` whose hash chain is intact, also past a problem.
+
+    A problem found by an audit (a damaged policy file, a bad signature) makes the
+    ledger read-only from its entry on, but the entries after it are still bound
+    by the chain and the checkpoint: they may vouch for a policy's bytes.
+    """
+    if ledger.problem is None:
+        return None  # find_policy saw every entry
+    try:
+        data = read_regular(ledger.path, MAX_LEDGER_BYTES, ledger.path.name)
+    except OSError:
+        return None
+    entries = scan(data).entries  # up to the first entry whose hash or link is bad
+    seen = ledger.witness.hashes()
+    agree = next((i for i in range(min(len(seen), len(entries))) if seen[i] != entries[i].hash),
+                 len(entries))
+    index = next((i for i in range(agree) if entries[i].policy_hash == policy_hash), None)
+    if index is None:
+        return None
+    try:
+        return parse_line(entries[index].line[1:] if index else entries[index].line)
+    except EntryError:
+        return None
+
+
+def _forget_problem_about(ledger: Ledger, entry: Entry) -> None:
+    """Forget the audit's remembered problem if it was about this entry's (now healed) policy file."""
+    note = ledger.witness.recorded_problem()
+    if note is None:
+        return
+    index, reason, entry_hash = note
+    about_file = reason.startswith(f"policy {entry.policy_hash[:12]}: ")  # the store's messages
+    if (index, entry_hash) == (entry.index, entry.hash) and about_file:
+        ledger.forget_audit_problem()  # the next audit checks everything again
 
 
 def _recorded(ctx: Context, policy_hash: str) -> bool:

@@ -6,7 +6,9 @@ hex characters are ever opened, so no path is built from untrusted text.
 
 from __future__ import annotations
 
+import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from policyledger_core.atomic import write_atomic
@@ -41,15 +43,57 @@ class PolicyStore:
         return self.folder / f"{policy_hash}.json"
 
     def put(self, policy: Policy) -> str:
-        """Store a policy (atomic, idempotent); returns its hash."""
-        digest = policy.hash
-        path = self.path_of(digest)
-        if path.is_file() and self._matches(path, digest):
-            return digest
+        """Store a policy (atomic, idempotent); returns its hash. See :meth:`heal`."""
+        self.heal(policy)
+        return policy.hash
+
+    def heal(self, policy: Policy) -> bool:
+        """Make the policy's file hold its bytes; True when it was missing or damaged.
+
+        A damaged file is replaced atomically and kept beside it as
+        ``<name>.damaged-<UTC time>``; when the write fails it stays as it was.
+        """
+        path = self.path_of(policy.hash)
+        if path.is_file() and self._matches(path, policy.hash):
+            return False
         self._check_inside(path)
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, policy.canonical_bytes())
-        return digest
+        kept = self._keep_damaged(path) if os.path.lexists(path) else None
+        try:
+            write_atomic(path, policy.canonical_bytes())
+        except BaseException:
+            if kept is not None:
+                self._put_back(path, *kept)
+            raise
+        return True
+
+    def _keep_damaged(self, path: Path) -> tuple[Path, bool]:
+        """A second name for the damaged file; returns it and whether the file also stays in place."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        backup = path.with_name(f"{path.name}.damaged-{stamp}")
+        n = 1
+        while os.path.lexists(backup):
+            backup = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+            n += 1
+        try:
+            # A hard link: the damaged file keeps its name until the atomic replace, and a FIFO,
+            # a device or a huge file is never opened or copied.
+            os.link(path, backup, follow_symlinks=False)
+            return backup, True
+        except OSError:
+            os.rename(path, backup)  # a folder, or a file system without hard links
+            return backup, False
+
+    @staticmethod
+    def _put_back(path: Path, backup: Path, linked: bool) -> None:
+        """Undo :meth:`_keep_damaged` after a failed write: the folder is as it was."""
+        try:
+            if linked:
+                os.unlink(backup)
+            elif not os.path.lexists(path):
+                os.rename(backup, path)
+        except OSError:
+            pass  # the damaged copy stays under its second name: nothing is lost
 
     def contains(self, policy_hash: str) -> bool:
         """True when the file exists and its content matches its name."""

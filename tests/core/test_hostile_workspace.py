@@ -12,10 +12,12 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
 
+from policyledger_core.audit import audit
 from policyledger_core.autosave import save_policy
 from policyledger_core.cli import main
 from policyledger_core.context import Context
@@ -24,6 +26,7 @@ from policyledger_core.envconfig import preset
 from policyledger_core.ledger import Ledger, LedgerError
 from policyledger_core.policy import Policy
 from policyledger_core.store import StoreError
+from policyledger_core.training import run_to_end
 from policyledger_core.workspace import Workspace
 from tests.core.hostile import bounded, make_hostile
 
@@ -267,3 +270,86 @@ def test_outside_links_are_noted(workspace: Path, tmp_path: Path, capsys: pytest
     ctx.workspace.policies_dir.symlink_to(other)
     assert outside_links(Workspace.open(workspace))[1:] == [
         f"policies is a link to {other} outside the workspace: read, never written"]
+
+
+# -- re-adding a policy heals its damaged stored file -----------------------------------------------
+
+DAMAGED_NAME = re.compile(r"[0-9a-f]{64}\.json\.damaged-\d{8}T\d{6}Z(-\d+)?")
+
+
+def _damage(ctx: Context, entry: Entry) -> Path:
+    path = ctx.store.path_of(entry.policy_hash)
+    path.write_bytes(b'{"damaged": true}')
+    return path
+
+
+def _damaged_copies(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if ".damaged-" in p.name)
+
+
+def test_readding_heals_the_file_an_audit_found_damaged(workspace: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    ctx, entries = built(workspace, config, 3)
+    path = _damage(ctx, entries[1])
+    report = run_to_end(audit(Context.open(workspace, config).ledger, ctx.store))
+    assert report.problem is not None and report.problem.index == 1
+    again = Context.open(workspace, config)
+    assert again.ledger.problem is not None  # remembered: read-only until...
+    saved = save_policy(again, make_policy(1), None, {"kind": "added"}, episodes=EPISODES)
+    assert saved.healed and not saved.created and saved.report is None
+    assert saved.entry.index == 1 and saved.entry.hash == entries[1].hash
+    assert path.read_bytes() == make_policy(1).canonical_bytes()
+    [copy] = _damaged_copies(path.parent)
+    assert DAMAGED_NAME.fullmatch(copy.name) and copy.name.startswith(path.name)
+    assert copy.read_bytes() == b'{"damaged": true}'
+    assert again.ledger.problem is None  # ...the file it was about is healed: usable again
+    later = Context.open(workspace, config)
+    assert later.ledger.problem is None and len(later.ledger) == 3
+    assert run_to_end(audit(later.ledger, later.store)).ok
+    assert save_policy(later, make_policy(5), None, {"kind": "added"}, episodes=EPISODES).created
+
+
+def test_readding_past_a_problem_about_another_file_heals_but_stays_read_only(workspace: Path,
+                                                                              tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    ctx, entries = built(workspace, config, 3)
+    _damage(ctx, entries[0])
+    path = _damage(ctx, entries[2])
+    assert run_to_end(audit(Context.open(workspace, config).ledger, ctx.store)).problem is not None
+    again = Context.open(workspace, config)
+    assert again.ledger.problem is not None and again.ledger.problem.index == 0
+    saved = save_policy(again, make_policy(2), None, {"kind": "added"}, episodes=EPISODES)
+    assert saved.healed and not saved.created and saved.entry.hash == entries[2].hash
+    assert path.read_bytes() == make_policy(2).canonical_bytes() and len(_damaged_copies(path.parent)) == 1
+    for ledger in (again.ledger, Context.open(workspace, config).ledger):
+        assert ledger.problem is not None and ledger.problem.index == 0  # not this file's problem
+
+
+def test_a_failed_add_never_deletes_a_file_that_was_there(workspace: Path, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    ctx, _ = built(workspace, config, 2)
+    lines = ctx.workspace.ledger_path.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"timestamp":"2', b'"timestamp":"1', 1)  # entry 0 edited: read-only
+    ctx.workspace.ledger_path.write_bytes(b"\n".join(lines))
+    policy = make_policy(7)  # not recorded anywhere
+    path = ctx.store.path_of(policy.hash)
+    path.write_bytes(b"someone's bytes")
+    with pytest.raises(LedgerError, match="read-only"):
+        save_policy(Context.open(workspace, config), policy, None, {"kind": "added"}, episodes=EPISODES)
+    assert path.exists()
+    assert {p.read_bytes() for p in [path, *_damaged_copies(path.parent)]} >= {b"someone's bytes"}
+
+
+def test_cli_add_heals_the_stored_file(workspace: Path, tmp_path: Path) -> None:
+    _, entries = built(workspace, Path(os.environ["POLICYLEDGER_CONFIG_DIR"]), 3)
+    path = _damage(Context.open(workspace), entries[1])
+    code, out, _ = run("verify", "--workspace", workspace)
+    assert code == 1 and "entry 1" in out
+    genuine = tmp_path / "genuine.json"
+    genuine.write_bytes(make_policy(1).canonical_bytes())
+    code, out, err = run("add", genuine, "--workspace", workspace)
+    assert code == 0, (out, err)
+    assert out.startswith("healed the stored file of entry 1: policy ")
+    assert path.read_bytes() == make_policy(1).canonical_bytes()
+    code, out, err = run("verify", "--workspace", workspace)
+    assert code == 0, (out, err)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,10 @@ def test_put_heals_an_edited_file(store: PolicyStore) -> None:
     assert store.put(policy) == policy.hash
     assert path.read_bytes() == policy.canonical_bytes()
     assert store.contains(policy.hash)
-    assert folder_names(store) == [path.name]
+    [kept] = [n for n in folder_names(store) if n != path.name]  # the damaged file is kept beside it
+    assert re.fullmatch(rf"{path.name}\.damaged-\d{{8}}T\d{{6}}Z", kept)
+    assert (store.folder / kept).read_bytes() == policy.canonical_bytes() + b" "
+    assert store.hashes() == [policy.hash]
 
 
 @pytest.mark.parametrize("edit", ["trailing-space", "action-changed", "truncated", "empty", "swapped"])
@@ -303,3 +307,57 @@ def test_a_file_that_is_not_a_policy_file_is_refused_at_once(store: PolicyStore,
             bounded(lambda: call(policy.hash), fifo=path)  # noqa: B023 - called at once
         assert reason in str(err.value) and policy.hash[:12] in str(err.value)
         assert "\n" not in str(err.value)
+
+
+def test_heal_says_whether_it_replaced_a_file(store: PolicyStore) -> None:
+    policy = make_policy(16)
+    assert store.heal(policy)  # missing: written
+    assert not store.heal(policy)  # already right: untouched
+    store.path_of(policy.hash).write_bytes(b"x")
+    assert store.heal(policy) and store.heal(make_policy(17))
+    assert len(folder_names(store)) == 3
+
+
+def test_a_folder_where_the_file_should_be_is_moved_aside(store: PolicyStore) -> None:
+    policy = make_policy(18)
+    path = store.path_of(policy.hash)
+    (path / "inside").mkdir(parents=True)
+    assert store.heal(policy)
+    assert path.read_bytes() == policy.canonical_bytes()
+    [kept] = [store.folder / n for n in folder_names(store) if n != path.name]
+    assert (kept / "inside").is_dir()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "sparse"])
+def test_a_hostile_file_is_kept_aside_and_replaced(store: PolicyStore, kind: str) -> None:
+    policy = make_policy(19)
+    path = store.path_of(policy.hash)
+    make_hostile(path, kind)
+    assert bounded(lambda: store.heal(policy), fifo=path)
+    assert store.get(policy.hash) == policy
+    assert len(folder_names(store)) == 2
+
+
+def test_a_failed_heal_leaves_the_damaged_file_alone(store: PolicyStore,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = make_policy(20)
+    path = store.path_of(store.put(policy))
+    path.write_bytes(b"damaged")
+
+    def fail(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
+    with pytest.raises(OSError, match="No space left"):
+        store.heal(policy)
+    assert path.read_bytes() == b"damaged"
+    assert folder_names(store) == [path.name]
+
+
+def test_a_link_out_of_the_workspace_is_not_replaced(store: PolicyStore) -> None:
+    policy = make_policy(21)
+    path = store.path_of(policy.hash)
+    make_hostile(path, "dev-zero")
+    with pytest.raises(StoreError, match=r"resolves outside the workspace \(/dev/zero\)"):
+        store.heal(policy)
+    assert path.is_symlink() and folder_names(store) == [path.name]
