@@ -42,6 +42,13 @@ def open_context(args: argparse.Namespace) -> Context:
     ctx = Context.open(root)
     for note in outside_links(ctx.workspace):  # read through, never written: the user is told
         print(f"policyledger-cli: note: {note}", file=sys.stderr)
+
+    def warn(text: str) -> None:  # a checkpoint update skipped (config folder read-only or full)
+        print(f"policyledger-cli: warning: {text}", file=sys.stderr)
+
+    for text in ctx.ledger.warnings:  # those of opening, then each as it comes
+        warn(text)
+    ctx.ledger.witness.on_warning = warn
     return ctx
 
 

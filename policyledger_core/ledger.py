@@ -134,10 +134,22 @@ class Ledger:
             self._catch_up_witness()
 
     def _catch_up_witness(self) -> None:
-        """Record in the checkpoint every entry it lacks (after a crash or a failed write too)."""
+        """Record in the checkpoint every entry it lacks (after a crash or a failed write too).
+
+        Skipped with a warning when the config folder cannot be written: reading must
+        still work there (an append checked the checkpoint before writing).
+        """
         count, _ = self.witness.tail()
         if count < len(self._scanned):
-            self.witness.extend([e.hash for e in self._scanned[count:]], count)
+            try:
+                self.witness.extend([e.hash for e in self._scanned[count:]], count)
+            except OSError as exc:
+                self.witness.warn(exc, "the entries read now are not recorded as seen here")
+
+    @property
+    def warnings(self) -> list[str]:
+        """Checkpoint updates skipped so far (a read-only or full config folder), one line each."""
+        return self.witness.warnings
 
     def _remembered_problem(self) -> Problem | None:
         """A problem an earlier audit found here, if the entry it names is still the same."""
@@ -238,8 +250,8 @@ class Ledger:
         return entry, True
 
     def _check_can_write(self) -> None:
-        """Refuse before anything is written: a ledger.json that leads out of the workspace, or
-        that is a FIFO, a device or too large."""
+        """Refuse before anything is written: a ledger.json that leads out of the workspace or
+        is a FIFO, a device or too large, or a checkpoint that cannot be updated."""
         target = outside_target(self.path, self.workspace.root)
         if target is not None:
             raise LedgerError(f"{self.path.name} resolves outside the workspace ({target}): "
@@ -251,6 +263,11 @@ class Ledger:
         except OSError as exc:
             raise LedgerError(f"{describe(exc, self.path.name)}: refusing to write to it; "
                               "move it aside by hand") from None
+        try:
+            self.witness.check_writable()
+        except OSError as exc:  # an entry the checkpoint never records would look like a rewrite later
+            raise LedgerError(f"cannot update the checkpoint in {self.witness.path.parent} "
+                              f"({exc.strerror or exc}): nothing was written") from None
 
     def set_aside(self) -> list[SetAside]:
         """What can be read of the entries from the first problem on (empty when intact)."""

@@ -5,13 +5,17 @@ acknowledged or verified entry (``index hash``). Against it a truncated or
 rolled-back ledger, or a history rewritten with recomputed hashes, is caught,
 and the first entry that differs is named. Appending to it costs the same
 however long it is.
+
+Reading a ledger must work without a writable config folder (read-only, disk
+full): the updates a reading makes are then skipped with a warning line in
+:attr:`Witness.warnings`. An append checks first that the file can be written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from policyledger_core.atomic import write_atomic
@@ -27,6 +31,23 @@ class Witness:
         self.workspace_root = workspace_root
         self._hashes: list[str] = []
         self._read = 0  # bytes of the file already taken into _hashes
+        self.warnings: list[str] = []
+        """Updates skipped because the config folder cannot be written, one line each."""
+        self.on_warning: Callable[[str], None] | None = None
+        """Called with each new warning as it is added."""
+
+    def warn(self, exc: OSError, consequence: str) -> None:
+        """Note that an update was skipped (each distinct line once)."""
+        text = f"cannot update the checkpoint in {self.path.parent} ({exc.strerror or exc}); {consequence}"
+        if text not in self.warnings:
+            self.warnings.append(text)
+            if self.on_warning is not None:
+                self.on_warning(text)
+
+    def check_writable(self) -> None:
+        """Raise OSError unless the checkpoint can be appended to (opened as an append opens it)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
 
     def tail(self) -> tuple[int, str | None]:
         """(entries recorded, hash of the last one), reading only the end of the file.
@@ -39,7 +60,7 @@ class Witness:
                 size = f.seek(0, os.SEEK_END)
                 f.seek(max(0, size - 256))
                 chunk = f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no checkpoint (yet)
             return 0, None
         lines = chunk[: chunk.rfind(b"\n") + 1].split(b"\n")
         if len(lines) < 2:
@@ -57,7 +78,7 @@ class Witness:
         """
         try:
             size = self.path.stat().st_size
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             self._hashes, self._read = [], 0
             return self._hashes
         if size < self._read:
@@ -112,25 +133,35 @@ class Witness:
         self.forget_problem()
 
     def forget_problem(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        """Drop the remembered problem (best effort: skipped with a warning if it cannot be)."""
+        if not os.path.lexists(self.problem_path):
+            return  # nothing remembered: no need to touch the folder
+        try:
             self.problem_path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # nothing remembered
+        except OSError as exc:
+            self.warn(exc, "a problem remembered from an earlier audit stays until it can be cleared")
 
     @property
     def problem_path(self) -> Path:
         return self.path.with_suffix(".problem.json")
 
     def record_problem(self, index: int, reason: str, entry_hash: str | None) -> None:
-        """Remember a problem a full audit found (a bad signature, a missing policy file)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Remember a problem a full audit found (best effort: skipped with a warning if it cannot be)."""
         data = {"index": index, "reason": reason, "entry_hash": entry_hash}
-        write_atomic(self.problem_path, json.dumps(data).encode(), 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.problem_path, json.dumps(data).encode(), 0o600)
+        except OSError as exc:
+            self.warn(exc, "the problem found is not remembered after this run")
 
     def recorded_problem(self) -> tuple[int, str, str | None] | None:
         """The remembered problem: (index, reason, hash of the entry it was found at)."""
         try:
             data = json.loads(self.problem_path.read_bytes())
             return int(data["index"]), str(data["reason"]), data["entry_hash"]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (ValueError, KeyError, TypeError):
             return None  # an unreadable note: the next audit finds the problem again

@@ -9,10 +9,12 @@ suite.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -353,3 +355,136 @@ def test_cli_add_heals_the_stored_file(workspace: Path, tmp_path: Path) -> None:
     assert path.read_bytes() == make_policy(1).canonical_bytes()
     code, out, err = run("verify", "--workspace", workspace)
     assert code == 0, (out, err)
+
+
+# -- a config folder that cannot be written ---------------------------------------------------------
+
+_WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+ERRORS = {"read-only": (errno.EACCES, "Permission denied"),
+          "disk-full": (errno.ENOSPC, "No space left on device")}
+
+
+def unwritable(monkeypatch: pytest.MonkeyPatch, folder: Path, kind: str) -> None:
+    """Make writes under ``folder`` fail as on a read-only folder or a full disk (tests run as root)."""
+    code, text = ERRORS[kind]
+    real_open, real_mkdir, real_unlink = os.open, os.mkdir, os.unlink
+    real_rename, real_replace = os.rename, os.replace
+
+    def under(path: object) -> bool:
+        return isinstance(path, str | os.PathLike) and Path(os.fspath(path)).is_relative_to(folder)  # type: ignore[arg-type]
+
+    def fail(path: object) -> None:
+        if under(path):
+            raise OSError(code, text, os.fspath(path))  # type: ignore[arg-type]
+
+    def fake_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & _WRITES:
+            fail(path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    def fake_mkdir(path: object, *args: object, **kwargs: object) -> None:
+        fail(path)
+        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def fake_unlink(path: object, *args: object, **kwargs: object) -> None:
+        fail(path)
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def fake_move(real: Callable[..., None]) -> Callable[..., None]:
+        def move(src: object, dst: object, *args: object, **kwargs: object) -> None:
+            fail(src)
+            fail(dst)
+            real(src, dst, *args, **kwargs)
+        return move
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+    monkeypatch.setattr(os, "unlink", fake_unlink)
+    monkeypatch.setattr(os, "rename", fake_move(real_rename))
+    monkeypatch.setattr(os, "replace", fake_move(real_replace))
+
+
+def _config_that_cannot_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> Path:
+    """A fresh config folder (no checkpoint yet) set as the default, made unwritable."""
+    config = tmp_path / "unwritable-config"
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(config))
+    if kind == "file":
+        config.write_text("a file where the config folder should be")
+    else:
+        config.mkdir()
+        unwritable(monkeypatch, config, kind)
+    return config
+
+
+def _warnings(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("policyledger-cli: warning: ")]
+
+
+@pytest.mark.parametrize("kind", ["read-only", "disk-full", "file"])
+def test_reading_commands_work_without_a_writable_config(workspace: Path, tmp_path: Path, kind: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    _, entries = built(workspace, tmp_path / "writer-config", 2)
+    config = _config_that_cannot_be_written(tmp_path, monkeypatch, kind)
+    prefix = entries[0].policy_hash[:12]
+    capsys.readouterr()
+    for argv in (["list"], ["verify"], ["show", prefix], ["export", prefix, "-o", tmp_path / "b.json"]):
+        code, out, err = run(*argv, "--workspace", workspace)
+        assert code == 0, (argv, out, err)
+        warned = _warnings(capsys.readouterr().err)
+        assert len(warned) == 1, (argv, warned)
+        assert warned[0].startswith(f"policyledger-cli: warning: cannot update the checkpoint in {config}")
+    assert (tmp_path / "b.json").is_file()
+    ledger = Ledger.open(Workspace.open(workspace), config)
+    assert ledger.problem is None and len(ledger) == 2
+    assert len(ledger.warnings) == 1 and "cannot update the checkpoint" in ledger.warnings[0]
+    ledger.reload()
+    assert len(ledger.warnings) == 1  # the same reason is said once
+
+
+@pytest.mark.parametrize("kind", ["read-only", "disk-full", "file"])
+def test_verify_reports_a_problem_it_cannot_remember(workspace: Path, tmp_path: Path, kind: str,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    ctx, entries = built(workspace, tmp_path / "writer-config", 2)
+    _damage(ctx, entries[1])
+    _config_that_cannot_be_written(tmp_path, monkeypatch, kind)
+    capsys.readouterr()
+    code, out, err = run("verify", "--workspace", workspace)
+    assert code == 1 and "ledger problem at entry 1" in out, (out, err)
+    assert any("not remembered" in w for w in _warnings(capsys.readouterr().err))
+
+
+def _with_key(config: Path) -> None:
+    from policyledger_core.signing import Publisher
+
+    Publisher.load_or_create(config)
+
+
+@pytest.mark.parametrize("kind", ["read-only", "disk-full"])
+def test_appends_need_the_checkpoint_and_write_nothing_without_it(workspace: Path, tmp_path: Path,
+                                                                  kind: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    config = Path(os.environ["POLICYLEDGER_CONFIG_DIR"])
+    ctx, _ = built(workspace, config, 2)
+    _with_key(config)
+    before = ctx.workspace.ledger_path.read_bytes()
+    policies = sorted(p.name for p in ctx.workspace.policies_dir.iterdir())
+    unwritable(monkeypatch, config / "checkpoints", kind)
+    text = ERRORS[kind][1]
+    fresh = Context.open(workspace, config)
+    with pytest.raises(LedgerError) as err:
+        save_policy(fresh, make_policy(9), None, {"kind": "added"}, episodes=EPISODES)
+    assert str(err.value).startswith(f"cannot update the checkpoint in {config / 'checkpoints'} ({text})")
+    genuine = tmp_path / "new.json"
+    genuine.write_bytes(make_policy(9).canonical_bytes())
+    code, out, err_text = run("add", genuine, "--workspace", workspace)
+    assert code == 1 and "cannot update the checkpoint" in err_text, (out, err_text)
+    assert ctx.workspace.ledger_path.read_bytes() == before
+    assert sorted(p.name for p in ctx.workspace.policies_dir.iterdir()) == policies
+    ctx.workspace.ledger_path.write_bytes(before.replace(b'"timestamp":"2', b'"timestamp":"1', 1))
+    damaged = ctx.workspace.ledger_path.read_bytes()
+    with pytest.raises(LedgerError, match="cannot update the checkpoint"):
+        Ledger.open(Workspace.open(workspace), config).repair()
+    assert ctx.workspace.ledger_path.read_bytes() == damaged
+    assert not list(workspace.glob("ledger.json.damaged-*"))
