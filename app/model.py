@@ -62,7 +62,7 @@ class AppModel(QObject):
 
     def ranking(self) -> list[Row]:
         """The marketplace rows."""
-        return rank_ledger(self.ctx.ledger, self.own_key())
+        return rank_ledger(self.ctx.ledger, self.ctx.reproductions, self.own_key())
 
     def chain_status(self) -> str:
         problem = self.ctx.ledger.problem

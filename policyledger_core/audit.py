@@ -2,9 +2,11 @@
 
 Checks, in one pass per kind: the scan's header, hashes and links and the
 checkpoint (done when the ledger was opened); each entry's fields, types and
-canonical form; each referenced policy file (present, matches its hash, valid,
-same configuration as the entry); each signature (timed separately, it is the
-slow part); optionally a replay of every policy, whose digest must match.
+canonical form; the recorded figures that need no replay (ci95 from std and N,
+the fraction from mean and optimum, the optimum from value iteration); each
+referenced policy file (present, matches its hash, valid, same configuration
+as the entry); each signature (timed separately, it is the slow part);
+optionally a replay of every policy, which must reproduce every recorded figure.
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ from __future__ import annotations
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from policyledger_core.entry import EntryError
+from policyledger_core.figures import consistency_problem, replay_problem
 from policyledger_core.ledger import Ledger
 from policyledger_core.ledgerfile import Problem
 from policyledger_core.policy import Policy
 from policyledger_core.store import PolicyStore, StoreError
-from policyledger_core.verification import verify
+from policyledger_core.verification import VerificationReport, verify
+
+if TYPE_CHECKING:  # the reproductions module builds on this one
+    from policyledger_core.reproduced import Reproductions
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,16 @@ class _State:
     """What the checks share: each policy is loaded once and replayed once."""
 
     policies: dict[str, Policy] = field(default_factory=dict)
-    digests: dict[tuple[str, int], tuple[str, str]] = field(default_factory=dict)
+    reports: dict[tuple[str, int], VerificationReport] = field(default_factory=dict)
 _STEP = 1000  # entries between progress records
 
 
-def audit(ledger: Ledger, store: PolicyStore, replay: bool = False) -> Audit:
-    """Run every check; yields progress, returns the report. Marks the ledger on a problem."""
+def audit(ledger: Ledger, store: PolicyStore, replay: bool = False,
+          reproductions: Reproductions | None = None) -> Audit:
+    """Run every check; yields progress, returns the report. Marks the ledger on a problem.
+
+    With ``replay``, the entries that pass everything are remembered in ``reproductions``.
+    """
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     ledger.forget_audit_problem()  # re-checks everything; what it finds is recorded again
@@ -68,7 +79,8 @@ def audit(ledger: Ledger, store: PolicyStore, replay: bool = False) -> Audit:
     count = len(ledger)
     found: Problem | None = None
     state = _State()
-    stages = [("fields", _check_fields), ("policies", _check_policies), ("signatures", _check_signatures)]
+    stages = [("fields", _check_fields), ("policies", _check_policies), ("figures", _check_figures),
+              ("signatures", _check_signatures)]
     if replay:
         stages.append(("replay", _check_replay))
     for stage, check in stages:
@@ -85,8 +97,11 @@ def audit(ledger: Ledger, store: PolicyStore, replay: bool = False) -> Audit:
     if problems:
         found = min(problems, key=lambda p: p.index)
         ledger.mark_problem(found)
+    if replay and reproductions is not None:
+        good = count if found is None else found.index
+        reproductions.record([line.hash for line in ledger.scanned()[:good]])
     yield AuditProgress("done", count, count)
-    return AuditReport(count, found, seconds, len(state.digests))
+    return AuditReport(count, found, seconds, len(state.reports))
 
 
 def _check_fields(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
@@ -115,13 +130,24 @@ def _check_signatures(ledger: Ledger, store: PolicyStore, i: int, state: _State)
     return None if ledger.entry(i).signature_valid() else "signature does not verify with the entry's key"
 
 
+def check_entry(ledger: Ledger, store: PolicyStore, index: int) -> str | None:
+    """Every check of one entry, a replay included: the first reason it fails, or None."""
+    state = _State()
+    for check in (_check_fields, _check_policies, _check_figures, _check_signatures, _check_replay):
+        reason = check(ledger, store, index, state)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _check_figures(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
+    entry = ledger.entry(i)
+    return consistency_problem(entry.verification, entry.config)
+
+
 def _check_replay(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
     entry = ledger.entry(i)
-    claimed = entry.verification
-    key = (entry.policy_hash, int(claimed["episodes"]))
-    if key not in state.digests:
-        report = verify(state.policies[entry.policy_hash], key[1])
-        state.digests[key] = (report.replay_digest, report.suite)
-    if state.digests[key] != (claimed["replay_digest"], claimed["suite"]):
-        return "replay does not reproduce the recorded result"
-    return None
+    key = (entry.policy_hash, int(entry.verification["episodes"]))
+    if key not in state.reports:
+        state.reports[key] = verify(state.policies[entry.policy_hash], key[1])
+    return replay_problem(entry.verification, state.reports[key])

@@ -12,6 +12,7 @@ from typing import Any
 
 from policyledger_core.context import Context
 from policyledger_core.entry import Entry, EntryError, parse_line
+from policyledger_core.figures import verification_fields
 from policyledger_core.ledger import MAX_LEDGER_BYTES, Ledger, LedgerError
 from policyledger_core.ledgerfile import scan
 from policyledger_core.policy import Policy
@@ -32,13 +33,6 @@ class Saved:
     """The fresh replay, when one was run (not for a policy already recorded)."""
     healed: bool = False
     """True when the stored file was missing or damaged and now holds the policy's bytes."""
-
-
-def verification_fields(report: VerificationReport) -> dict[str, Any]:
-    """What an entry records of a verification report."""
-    return {"mean": report.mean, "std": report.std, "ci95": report.ci95,
-            "fraction_of_optimum": report.fraction_of_optimum, "optimum": report.optimum,
-            "episodes": report.episodes, "suite": report.suite, "replay_digest": report.replay_digest}
 
 
 def training_fields(result: TrainingResult, agent: int) -> dict[str, Any]:
@@ -75,6 +69,8 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
             with contextlib.suppress(OSError):
                 ctx.store.path_of(policy.hash).unlink()
         raise
+    if created:  # its figures are the replay just run here
+        ctx.reproductions.record([entry.hash])
     return Saved(entry, policy, created, report)
 
 

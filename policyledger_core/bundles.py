@@ -2,10 +2,10 @@
 
 Import trusts nothing: size and nesting, schema and types, finite numbers,
 the policy hash, the entry hash, the signature, the environment and its
-configuration are all checked, and then the policy is replayed; the claimed
-replay digest must come out exactly. Only then is anything written. Any
-failure raises :class:`BundleError` with a one-line reason, and the workspace
-is left byte for byte as it was.
+configuration are all checked, and then the policy is replayed; every claimed
+figure (mean, std, ci95, optimum, fraction, digest) must come out as claimed.
+Only then is anything written. Any failure raises :class:`BundleError` with a
+one-line reason, and the workspace is left byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from policyledger_core.autosave import Saved, save_policy
 from policyledger_core.canonical import JsonInputError, canonical_bytes, load_json_strict
 from policyledger_core.context import Context
 from policyledger_core.entry import Entry, EntryError, from_dict
+from policyledger_core.figures import replay_problem
 from policyledger_core.ledger import LedgerError
 from policyledger_core.policy import Policy, PolicyError
 from policyledger_core.store import StoreError
@@ -97,13 +98,9 @@ def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
         # A tiny suite has a tiny (or zero) confidence interval and would buy a top rank.
         raise BundleError(f"bundle: evaluation suite too small ({episodes} episodes, "
                           f"at least {DEFAULT_EPISODES})")
-    report = verify(policy, episodes)
-    if report.replay_digest != claimed["replay_digest"]:
-        if abs(report.mean - float(claimed["mean"])) > 1e-9:
-            raise BundleError(f"bundle: the claimed result does not reproduce (claimed mean "
-                              f"{float(claimed['mean']):.2f}, replay gives {report.mean:.2f})")
-        raise BundleError("bundle: the replay digest differs from the claimed one "
-                          "(per-episode returns do not reproduce)")
+    mismatch = replay_problem(claimed, verify(policy, episodes))
+    if mismatch is not None:
+        raise BundleError(f"bundle: {mismatch.replace('recorded', 'claimed', 1)} (figures not reproduced)")
 
 
 def import_bundle(ctx: Context, data: bytes) -> Saved:

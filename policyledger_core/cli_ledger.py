@@ -25,6 +25,7 @@ from policyledger_core.envconfig import PRESETS
 from policyledger_core.ledger import LedgerError
 from policyledger_core.marketplace import rank_ledger
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.reproduced import ReproduceReport, pending, reproduce
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
 from policyledger_core.signing import PublisherKeyError, key_id
 from policyledger_core.training import run_to_end
@@ -50,7 +51,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # No file and no checkpoint saying there was one: nothing to check, not an intact ledger.
     if ctx.ledger.problem is None and not ctx.workspace.ledger_path.exists():
         raise UsageError(f"no ledger in {ctx.workspace.root}")
-    report: AuditReport = run_to_end(audit(ctx.ledger, ctx.store, replay=args.replay))
+    report: AuditReport = run_to_end(audit(ctx.ledger, ctx.store, args.replay, ctx.reproductions))
     data = {"ok": report.ok, "entries": report.entries, "seconds": report.seconds,
             "replayed": report.replayed,
             "problem": None if report.problem is None else
@@ -85,7 +86,8 @@ def _own_key(ctx: Context) -> str | None:
 
 def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
-    rows = rank_ledger(ctx.ledger, _own_key(ctx), preset=args.preset)
+    replayed = _reproduce_pending(ctx, err)
+    rows = rank_ledger(ctx.ledger, ctx.reproductions, _own_key(ctx), preset=args.preset)
     lines = [f"{'#':>3} {'policy':12} {'preset':15} {'verified':>16} {'of opt':>7} {'n':>3} "
              f"{'publisher':16} origin"]
     for r in rows:
@@ -95,10 +97,31 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                      f"{who:16} {r.origin}")
     if ctx.ledger.problem is not None:
         lines.append(f"(only entries before the ledger problem are ranked: {ctx.ledger.problem})")
-    _emit(args, out, {"rows": [_row_dict(r) for r in rows],
+    _emit(args, out, {"rows": [_row_dict(r) for r in rows], "replayed_now": replayed,
                       "problem": None if ctx.ledger.problem is None else str(ctx.ledger.problem)},
           "\n".join(lines) + "\n")
     return EXIT_OK
+
+
+def _reproduce_pending(ctx: Context, err: TextIO) -> int:
+    """Replay the entries not yet reproduced here (once per user); returns how many were replayed."""
+    waiting = pending(ctx.ledger, ctx.reproductions)
+    show = err.isatty() and len(waiting) > 20
+    run = reproduce(ctx.ledger, ctx.store, ctx.reproductions, waiting)
+    while True:
+        try:
+            step = next(run)
+        except StopIteration as done:
+            report: ReproduceReport = done.value
+            break
+        if show and step.done % 20 == 0:
+            err.write(f"\rreplaying entries not yet reproduced here: {step.done}/{step.total}")
+            err.flush()
+    if show:
+        err.write("\n")
+    for warning in ctx.reproductions.warnings:
+        err.write(f"policyledger-cli: warning: {warning}\n")
+    return report.reproduced + (report.problem is not None)
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

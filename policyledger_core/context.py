@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from policyledger_core.ledger import Ledger
+from policyledger_core.reproduced import Reproductions
 from policyledger_core.signing import Publisher
 from policyledger_core.store import PolicyStore
 from policyledger_core.workspace import Workspace, config_dir
@@ -29,6 +30,11 @@ class Context:
     def publisher(self) -> Publisher:
         """This user's signing key, created on first use (the first append)."""
         return Publisher.load_or_create(self.config_dir)
+
+    @cached_property
+    def reproductions(self) -> Reproductions:
+        """The entries this user has reproduced by replay (what the marketplace may rank)."""
+        return Reproductions(self.config_dir)
 
     def own_public_key(self) -> str | None:
         """This user's public key if a key exists; looking never creates one."""

@@ -35,7 +35,7 @@ from policyledger_core.ledgerfile import (
     scan,
     set_aside,
 )
-from policyledger_core.safeio import check_path, describe, read_regular
+from policyledger_core.safeio import UnreadableFile, check_path, describe, read_regular
 from policyledger_core.signing import Publisher
 from policyledger_core.witness import Witness
 from policyledger_core.workspace import Workspace, outside_target
@@ -101,7 +101,7 @@ class Ledger:
         witnessed = self.witness.tail()  # before the bytes, as in _load
         try:
             tail = read_regular(self.path, MAX_LEDGER_BYTES, self.path.name, offset=start)
-        except OSError:
+        except (FileNotFoundError, UnreadableFile):
             self._load()  # gone, swapped for something else or grown too large: the full read says which
             return
         if not tail.startswith(last.line + b"\n"):
@@ -133,17 +133,20 @@ class Ledger:
         if self.problem is None:
             self._catch_up_witness()
 
-    def _catch_up_witness(self) -> None:
+    def _catch_up_witness(self, strict: bool = False) -> None:
         """Record in the checkpoint every entry it lacks (after a crash or a failed write too).
 
         Skipped with a warning when the config folder cannot be written: reading must
-        still work there (an append checked the checkpoint before writing).
+        still work there. An append (``strict``) fails instead: its entry is not
+        acknowledged until the checkpoint holds it.
         """
         count, _ = self.witness.tail()
         if count < len(self._scanned):
             try:
                 self.witness.extend([e.hash for e in self._scanned[count:]], count)
             except OSError as exc:
+                if strict:
+                    raise
                 self.witness.warn(exc, "the entries read now are not recorded as seen here")
 
     @property
@@ -246,7 +249,7 @@ class Ledger:
             entry = seal(body, publisher)
             self._check_can_write()
             self._write(entry)
-            self._catch_up_witness()
+            self._catch_up_witness(strict=True)
         return entry, True
 
     def _check_can_write(self) -> None:

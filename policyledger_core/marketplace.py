@@ -1,7 +1,8 @@
 """The marketplace: verified policies, ranked.
 
 Only entries before the ledger's first problem are ranked (a break in the
-chain ends what can be trusted). One row per policy (a policy's hash covers
+chain ends what can be trusted), and of those only the ones whose figures
+were reproduced by replay on this machine. One row per policy (a policy's hash covers
 its configuration, so this is one row per (policy, configuration)), described
 by its first entry, with the number of entries that reference it.
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from policyledger_core.entry import Entry
 from policyledger_core.envconfig import EnvConfig
 from policyledger_core.ledger import Ledger
+from policyledger_core.reproduced import Reproductions
 from policyledger_core.signing import key_id
 
 
@@ -62,19 +64,23 @@ def rank(entries: Iterable[Entry], own_key: str | None = None,
     return _ranked(first, counts, own_key, config, preset)
 
 
-def rank_ledger(ledger: Ledger, own_key: str | None = None, config: EnvConfig | None = None,
-                preset: str | None = None) -> list[Row]:
-    """Rank a ledger's usable entries, parsing only each policy's first entry.
+def rank_ledger(ledger: Ledger, reproductions: Reproductions, own_key: str | None = None,
+                config: EnvConfig | None = None, preset: str | None = None) -> list[Row]:
+    """Rank a ledger's usable entries whose figures were reproduced here, parsing only each policy's first.
 
-    The others only add to the count, which the fast scan already knows, so a
-    large ledger ranks in time proportional to its distinct policies.
+    A policy is described by its first entry; until that entry was reproduced
+    by replay on this machine (see :mod:`policyledger_core.reproduced`) it is
+    not ranked, whatever it claims. The other entries only add to the count,
+    which the fast scan already knows, so a large ledger ranks in time
+    proportional to its distinct policies.
     """
+    scanned = ledger.scanned()
     firsts: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for i, scanned in enumerate(ledger.scanned()):
-        counts[scanned.policy_hash] = counts.get(scanned.policy_hash, 0) + 1
-        firsts.setdefault(scanned.policy_hash, i)
-    first = {h: ledger.entry(i) for h, i in firsts.items()}
+    for i, line in enumerate(scanned):
+        counts[line.policy_hash] = counts.get(line.policy_hash, 0) + 1
+        firsts.setdefault(line.policy_hash, i)
+    first = {h: ledger.entry(i) for h, i in firsts.items() if scanned[i].hash in reproductions}
     return _ranked(first, counts, own_key, config, preset)
 
 

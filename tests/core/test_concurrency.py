@@ -12,9 +12,11 @@ import contextlib
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from policyledger_core import ledger as ledger_module
 from policyledger_core.audit import audit
 from policyledger_core.ledger import Ledger
 from policyledger_core.store import PolicyStore
@@ -96,20 +98,20 @@ def _another_process_appends_after_the_next_read(
         monkeypatch: pytest.MonkeyPatch, root: Path, config: Path) -> Iterator[list[tuple[int, str]]]:
     """Right after this process next reads ``ledger.json``, a worker (user ``config``) appends one entry."""
     path = Workspace.open(root).ledger_path
-    real = Path.read_bytes
+    real = ledger_module.read_regular
     appended: list[tuple[int, str]] = []
 
-    def read_then_let_another_process_append(self: Path) -> bytes:
-        data = real(self)
-        if self == path and not appended:
+    def read_then_let_another_process_append(file: Path, *args: Any, **kwargs: Any) -> bytes:
+        data = real(file, *args, **kwargs)
+        if file == path and not appended:
             appended.extend(run(root, config, "--count", "1"))
         return data
 
-    monkeypatch.setattr(Path, "read_bytes", read_then_let_another_process_append)
+    monkeypatch.setattr(ledger_module, "read_regular", read_then_let_another_process_append)
     try:
         yield appended
     finally:
-        monkeypatch.setattr(Path, "read_bytes", real)
+        monkeypatch.setattr(ledger_module, "read_regular", real)
     assert appended, "the other process did not append while the file was read"
 
 

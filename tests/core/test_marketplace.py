@@ -6,6 +6,7 @@ by the test, so every tie-break can be reached on purpose.
 
 from __future__ import annotations
 
+import math
 import random
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ from policyledger_core.marketplace import Row, rank
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.signing import Publisher, key_id
 from policyledger_core.training import run_to_end
-from policyledger_core.verification import suite_id
+from policyledger_core.verification import Z95, suite_id, suite_optimum
 
 STANDARD = PRESETS["standard"]
 CUSTOM = EnvConfig(horizon=30, escalation_prob=0.5)
@@ -39,9 +40,12 @@ def h(tag: str) -> str:
 
 
 def fields(policy_hash: str, mean: float, ci95: float, config: EnvConfig = STANDARD,
-           origin: dict[str, Any] | None = None, optimum: float = 110.0) -> dict[str, Any]:
+           origin: dict[str, Any] | None = None, optimum: float | None = None) -> dict[str, Any]:
+    """Made-up figures, consistent among themselves unless ``optimum`` is given."""
+    optimum = suite_optimum(config, 1000) if optimum is None else optimum
     return {"policy_hash": policy_hash, "config": config.to_dict(),
-            "verification": {"mean": mean, "std": 2.0, "ci95": ci95, "fraction_of_optimum": mean / optimum,
+            "verification": {"mean": mean, "std": ci95 * math.sqrt(1000) / Z95, "ci95": ci95,
+                             "fraction_of_optimum": mean / optimum,
                              "optimum": optimum, "episodes": 1000, "suite": suite_id(1000),
                              "replay_digest": sha256_hex(f"{policy_hash}{mean}".encode())},
             "training": None, "origin": origin or {"kind": "trained"}}
@@ -332,5 +336,5 @@ def test_rank_ledger_equals_rank_of_all_entries(tmp_path) -> None:
     ctx.ledger.append({k: first.body[k] for k in ("policy_hash", "config", "verification", "training",
                                                   "origin")}, ctx.publisher)  # a repeat of entry 1
     key = ctx.own_public_key()
-    assert rank_ledger(ctx.ledger, key) == rank(ctx.ledger.entries(), key)
-    assert [r.entries for r in rank_ledger(ctx.ledger, key) if r.first_index == 1] == [2]
+    assert rank_ledger(ctx.ledger, ctx.reproductions, key) == rank(ctx.ledger.entries(), key)
+    assert [r.entries for r in rank_ledger(ctx.ledger, ctx.reproductions, key) if r.first_index == 1] == [2]
