@@ -25,6 +25,7 @@ from policyledger_core.envconfig import PRESETS
 from policyledger_core.ledger import LedgerError
 from policyledger_core.marketplace import rank_ledger
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.recovery import RepairResult, repair
 from policyledger_core.reproduced import ReproduceReport, pending, reproduce
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
 from policyledger_core.signing import PublisherKeyError, key_id
@@ -200,15 +201,23 @@ def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     try:
-        backup = ctx.ledger.repair()
+        result: RepairResult = run_to_end(repair(ctx))
     except LedgerError as exc:
-        if ctx.ledger.problem is None and not ctx.ledger.torn_tail:  # as re-read under repair's lock
-            _emit(args, out, {"backup": None, "entries": len(ctx.ledger)},
+        if ctx.ledger.problem is None and not ctx.ledger.torn_tail:  # as re-read by the plan
+            _emit(args, out, {"backup": None, "entries": len(ctx.ledger), "kept": len(ctx.ledger),
+                              "recovered": [], "left_out": []},
                   f"nothing to repair: the ledger is intact ({len(ctx.ledger)} entries)\n")
             return EXIT_OK
         raise CommandFailed(str(exc)) from None
-    _emit(args, out, {"backup": str(backup), "entries": len(ctx.ledger)},
-          f"repaired: kept {len(ctx.ledger)} entries; the damaged file is kept at {backup}\n")
+    plan = result.plan
+    pairs = zip(plan.recovered, result.appended, strict=True)
+    data = {"backup": str(result.backup), "entries": len(ctx.ledger), "kept": plan.kept,
+            "recovered": [{"from_index": r.index, "from_hash": r.entry.hash, "entry_index": e.index,
+                           "entry_hash": e.hash} for r, e in pairs],
+            "left_out": [{"index": left.index, "reason": left.reason} for left in plan.left_out]}
+    text = "".join(f"repair {line}\n" for line in plan.lines())
+    text += f"repaired: {len(ctx.ledger)} entries now; the damaged file is kept at {result.backup}\n"
+    _emit(args, out, data, text)
     return EXIT_OK
 
 

@@ -30,7 +30,10 @@ ENTRY_VERSION = 1
 ENTRY_DOMAIN = b"policyledger/entry-v1\n"
 GENESIS = sha256_hex(b"policyledger/genesis-v1")
 """What the first entry's ``prev`` holds."""
-ORIGINS = ("trained", "added", "imported")
+ORIGINS = ("trained", "added", "imported", "recovered")
+_FROM = ("publisher", "entry_hash", "signature")
+"""What an imported or recovered entry records of the entry it came from."""
+_BACKUP_NAME = re.compile(r"ledger\.json\.damaged-[0-9TZ-]{1,40}")
 _HEX128 = re.compile(r"[0-9a-f]{128}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 LINE_HEAD = b'{"body":'
@@ -267,10 +270,16 @@ def _validate_training(value: object) -> None:
 def _validate_origin(value: object) -> None:
     if not isinstance(value, Mapping) or value.get("kind") not in ORIGINS:
         raise EntryError("origin.kind: expected one of " + ", ".join(ORIGINS))
-    if value["kind"] != "imported":
+    if value["kind"] in ("trained", "added"):
         _require_fields("origin", value, {"kind"})
         return
-    o = _require_fields("origin", value, {"kind", "publisher", "entry_hash", "signature"})
+    if value["kind"] == "recovered":  # re-chained by a repair: where it was found
+        o = _require_fields("origin", value, {"kind", "backup", "index", *_FROM})
+        if not isinstance(o["backup"], str) or not _BACKUP_NAME.fullmatch(o["backup"]):
+            raise EntryError("origin.backup: expected the name of a ledger.json.damaged-<time> file")
+        _require_int("origin.index", o["index"])
+    else:
+        o = _require_fields("origin", value, {"kind", *_FROM})
     _require_hash("origin.publisher", o["publisher"])
     _require_hash("origin.entry_hash", o["entry_hash"])
     if not isinstance(o["signature"], str) or not _HEX128.fullmatch(o["signature"]):

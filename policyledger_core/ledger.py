@@ -21,6 +21,7 @@ from typing import Any
 from filelock import FileLock
 
 from policyledger_core.atomic import fsync_dir, write_atomic
+from policyledger_core.canonical import sha256_hex
 from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, Entry, parse_line, seal, utc_now
 from policyledger_core.environment import ENV_ID
 from policyledger_core.ledgerfile import (
@@ -362,6 +363,12 @@ class Ledger:
 
     # -- repair -------------------------------------------------------------------------------
 
+    def _file_digest(self) -> str:
+        try:
+            return sha256_hex(read_regular(self.path, MAX_LEDGER_BYTES, self.path.name))
+        except FileNotFoundError:
+            return sha256_hex(b"")
+
     def _backup_path(self, kind: str = "damaged") -> Path:
         stamp = utc_now().replace(":", "").replace("-", "")
         backup = self.path.with_name(f"{self.path.name}.{kind}-{stamp}")
@@ -371,16 +378,21 @@ class Ledger:
             n += 1
         return backup
 
-    def repair(self) -> Path:
+    def repair(self, expect_digest: str | None = None) -> Path:
         """Keep the damaged file as a timestamped backup and continue from the last good entry.
 
-        Returns the backup's path. Only for a ledger with a problem or a torn tail.
+        Returns the backup's path. Only for a ledger with a problem or a torn tail;
+        with ``expect_digest``, only while the file's SHA-256 is still that (what a
+        plan was made from). :mod:`policyledger_core.recovery` re-chains the valid
+        entries that followed.
         """
         self._check_can_write()
         with self._lock:
             self._load()
             if self.problem is None and not self.torn_tail:
                 raise LedgerError("nothing to repair: the ledger is intact")
+            if expect_digest is not None and self._file_digest() != expect_digest:
+                raise LedgerError("the ledger changed since the repair was planned; plan it again")
             backup = self._backup_path()
             if self.path.exists():
                 shutil.copy2(self.path, backup)

@@ -39,7 +39,7 @@ class Row:
     entries: int
     first_index: int
     publisher: str
-    """Public key of whoever published the policy (the origin publisher for imports)."""
+    """Public key of whoever published the policy (the original publisher for imports and recoveries)."""
     own: bool
     origin: str
     timestamp: str
@@ -94,7 +94,7 @@ def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None
             continue
         v = entry.verification
         origin = entry.origin
-        publisher = origin["publisher"] if origin["kind"] == "imported" else entry.publisher
+        publisher = origin["publisher"] if origin["kind"] in ("imported", "recovered") else entry.publisher
         rows.append(Row(0, policy_hash, cfg, name, float(v["mean"]), float(v["ci95"]),
                         float(v["fraction_of_optimum"]), float(v["optimum"]), counts[policy_hash],
                         entry.index, publisher, publisher == own_key, origin["kind"], entry.timestamp))
