@@ -1,7 +1,8 @@
 """The Ledger tab: every entry of the chain, a full verification, and repair of a damaged ledger.
 
 The checks themselves are the core's :func:`~policyledger_core.audit.audit`,
-run in a worker thread; repair is :meth:`~policyledger_core.ledger.Ledger.repair`.
+run in a worker thread; repair is :mod:`~policyledger_core.recovery` (planned in a
+worker, shown, and carried out only after confirmation).
 This view only shows what they report.
 """
 
@@ -28,9 +29,12 @@ from PySide6.QtWidgets import (
 
 from app.ledger_table import COLUMNS, LedgerTableModel
 from app.model import AppModel
-from app.worker import GeneratorWorker, WorkerThread
+from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
 from policyledger_core.audit import AuditProgress, AuditReport, audit
+from policyledger_core.context import Context
 from policyledger_core.ledger import Ledger, LedgerError
+from policyledger_core.recovery import RepairPlan, apply_repair, plan_repair
+from policyledger_core.training import run_to_end
 
 BANNER_STYLE = ("QFrame#ledgerBanner { background: #b00020; border-radius: 4px; }"
                 " QFrame#ledgerBanner QLabel { color: white; font-weight: bold; }")
@@ -58,6 +62,8 @@ class LedgerTab(QWidget):
 
     verification_finished = Signal(object)
     """The :class:`~policyledger_core.audit.AuditReport`, or None when stopped or failed."""
+    repair_finished = Signal(object)
+    """The :class:`~policyledger_core.recovery.RepairResult`, or None when declined or failed."""
 
     def __init__(self, model: AppModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,6 +83,7 @@ class LedgerTab(QWidget):
         self._run_ledger: Ledger | None = None
         self._report: AuditReport | None = None
         self._own_change = False  # the change being announced is this tab's own verification
+        self._repair_task = BackgroundTask(self)
         self._layout()
         self.verify_button.clicked.connect(self.verify)
         self.repair_button.clicked.connect(self.repair)
@@ -238,33 +245,55 @@ class LedgerTab(QWidget):
     # -- repairing ----------------------------------------------------------------------------
 
     def repair(self) -> None:
-        """After confirmation, keep a backup of the damaged file and continue from the last good entry."""
-        ledger = self.model.ctx.ledger
-        problem = ledger.problem
-        if problem is None or self.running:
+        """Work out what a repair keeps, re-chains and leaves out (in the background), then ask."""
+        problem = self.model.ctx.ledger.problem
+        if problem is None or self.running or self._repair_task.busy:
             return
+        root, config = self.model.ctx.workspace.root, self.model.ctx.config_dir
+        self.repair_button.setEnabled(False)
+        self.summary.setText("Checking the entries after the damage, each on its own (replaying them)...")
+        # A context of its own: the worker never touches the ledger object the views read.
+        self._repair_task.start(lambda: run_to_end(plan_repair(Context.open(root, config))),
+                                self._on_repair_planned, self._on_repair_failed)
+
+    def _on_repair_planned(self, plan: RepairPlan) -> None:
+        problem = plan.problem
+        head = (f"Entry {problem.index} is bad: {problem.reason}.\n\n" if problem is not None
+                else "The last append never completed.\n\n")
         answer = QMessageBox.question(
             self, "Repair the ledger",
-            f"Entry {problem.index} is bad: {problem.reason}.\n\n"
-            "Repair keeps a backup copy of the current ledger file, sets aside the entries from "
-            f"{problem.index} on (they stay in the backup) and keeps the {problem.index} entries "
-            "before it; the ledger then accepts new entries again.\n\nRepair now?",
+            head + "Repair keeps a backup copy of the current ledger file, and then:\n"
+            + "".join(f"  - {line}\n" for line in plan.lines())
+            + "\nRecovered entries are signed again by your key and name the backup they came from."
+              "\n\nRepair now?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
+            self.summary.setText("Repair cancelled; nothing was changed.")
+            self.refresh()
+            self.repair_finished.emit(None)
             return
         try:
-            backup = ledger.repair()
+            result = apply_repair(self.model.ctx, plan)
         except (LedgerError, OSError) as exc:
-            self.summary.setText(f"Repair failed: {exc}")
+            self._on_repair_failed(str(exc))
             return
-        self.model.notify_changed()
-        self.summary.setText(f"Repaired: {len(ledger)} entries kept. The damaged file is kept as {backup}")
+        self.model.reload()
+        left = f", left out {len(plan.left_out)}" if plan.left_out else ""
+        self.summary.setText(f"Repaired: kept {plan.kept} entries, re-chained {len(result.appended)} as "
+                             f"recovered{left}. The damaged file is kept as {result.backup}")
+        self.repair_finished.emit(result)
+
+    def _on_repair_failed(self, message: str) -> None:
+        self.summary.setText(f"Repair failed: {message}")
+        self.refresh()
+        self.repair_finished.emit(None)
 
     # -- closing ------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop a running verification and wait for its thread (window closing)."""
+        """Stop a running verification or repair plan and wait for its thread (window closing)."""
+        self._repair_task.shutdown()
         run, self._run = self._run, None
         if run is None:
             return

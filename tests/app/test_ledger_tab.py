@@ -209,21 +209,27 @@ def test_bad_signature_found_only_by_the_audit(qtbot: Any, tab: LedgerTab, model
 # -- repairing --------------------------------------------------------------------------------
 
 
-def test_repair_keeps_a_backup_and_reopens_the_ledger(tab: LedgerTab, model: AppModel,
+def test_repair_keeps_a_backup_and_reopens_the_ledger(qtbot: Any, tab: LedgerTab, model: AppModel,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     _tamper_entry(model, 2)
     model.reload()
     damaged = model.ctx.workspace.ledger_path.read_bytes()
     asked = _set_answer(monkeypatch, QMessageBox.StandardButton.Yes)
-    tab.repair_button.click()
-    assert len(asked) == 1 and "backup" in asked[0] and "from 2 on" in asked[0]
+    with qtbot.waitSignal(tab.repair_finished, timeout=TIMEOUT_MS):
+        tab.repair_button.click()
+    assert len(asked) == 1 and "backup" in asked[0]
+    # The plan is shown before the user confirms: what is kept, re-chained and left out.
+    assert "keeps entries 0 to 1 as they are" in asked[0]
+    assert "re-chains 2 later valid entries as recovered: 3, 4" in asked[0]
+    assert "leaves out entry 2: hash does not match" in asked[0]
     backups = _backups(model)
     assert len(backups) == 1 and backups[0].read_bytes() == damaged
     assert str(backups[0]) in tab.summary.text()
     assert tab.banner.isHidden() and not model.ctx.ledger.read_only
-    assert tab.table_model.rowCount() == 2
+    assert tab.table_model.rowCount() == ENTRIES - 1  # the valid later entries were re-chained
+    assert [e.origin["kind"] for e in model.ctx.ledger.entries()[2:]] == ["recovered"] * (ENTRIES - 3)
     saved = save_policy(model.ctx, _policy(ENTRIES), None, {"kind": "added"}, episodes=EPISODES)
-    assert saved.created and saved.entry.index == 2
+    assert saved.created and saved.entry.index == ENTRIES - 1
 
 
 def test_repair_after_audit_problem(qtbot: Any, tab: LedgerTab, model: AppModel,
@@ -231,21 +237,23 @@ def test_repair_after_audit_problem(qtbot: Any, tab: LedgerTab, model: AppModel,
     _swap_signature(model, 3)
     _verify(qtbot, tab)
     _set_answer(monkeypatch, QMessageBox.StandardButton.Yes)
-    tab.repair()
+    with qtbot.waitSignal(tab.repair_finished, timeout=TIMEOUT_MS):
+        tab.repair()
     assert len(_backups(model)) == 1 and tab.banner.isHidden()
-    assert len(model.ctx.ledger) == 3
+    assert len(model.ctx.ledger) == ENTRIES - 1  # the bad signature is left out, the rest re-chained
     report = _verify(qtbot, tab)
-    assert report.ok and _statuses(tab) == ["valid"] * 3
+    assert report.ok and _statuses(tab) == ["valid"] * (ENTRIES - 1)
 
 
-def test_declining_repair_changes_nothing(tab: LedgerTab, model: AppModel,
+def test_declining_repair_changes_nothing(qtbot: Any, tab: LedgerTab, model: AppModel,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _tamper_entry(model, 2)
     model.reload()
     before = model.ctx.workspace.ledger_path.read_bytes()
     problem = model.ctx.ledger.problem
     asked = _set_answer(monkeypatch, QMessageBox.StandardButton.No)
-    tab.repair()
+    with qtbot.waitSignal(tab.repair_finished, timeout=TIMEOUT_MS):
+        tab.repair()
     assert len(asked) == 1
     assert model.ctx.workspace.ledger_path.read_bytes() == before and not _backups(model)
     assert model.ctx.ledger.problem == problem and tab.banner.isVisibleTo(tab)
