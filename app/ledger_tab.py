@@ -167,10 +167,12 @@ class LedgerTab(QWidget):
         """Run every check of the core's audit (and replays, when ticked) in a worker thread."""
         if self.running:
             return
-        ledger, store, replay = self.model.ctx.ledger, self.model.ctx.store, self.replay_check.isChecked()
+        ctx, replay = self.model.ctx, self.replay_check.isChecked()
+        ledger, store, reproductions = ctx.ledger, ctx.store, ctx.reproductions
 
         def factory(should_stop: Callable[[], bool]) -> Generator[Any, None, AuditReport | None]:
-            return _stoppable(audit(ledger, store, replay=replay), should_stop)
+            # With the replay, the core remembers the entries it reproduced: the marketplace ranks them.
+            return _stoppable(audit(ledger, store, replay=replay, reproductions=reproductions), should_stop)
 
         worker = GeneratorWorker(factory)
         worker.progressed.connect(self._on_worker_progressed)
@@ -217,6 +219,8 @@ class LedgerTab(QWidget):
         self.summary.setText(self._report_text(report))
         if report.problem is None:
             self.refresh()
+            if "replay" in report.seconds:
+                self.model.notify_reproduced()  # the marketplace ranks what was just reproduced
         else:
             self._own_change = True
             try:

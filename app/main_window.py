@@ -7,7 +7,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QTabWidget,
+    QWidget,
+)
 
 from app import settings
 from app.ledger_tab import LedgerTab
@@ -40,9 +48,17 @@ class MainWindow(QMainWindow):
         self._status_chain = QLabel(objectName="statusChain")
         for label in (self._status_workspace, self._status_entries, self._status_chain):
             self.statusBar().addPermanentWidget(label)
+        # Left of the status bar, one line; a long warning is cut (its tooltip has all of it) rather
+        # than widening the window.
+        self._status_warning = QLabel(objectName="statusWarning")
+        self._status_warning.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._status_warning.setStyleSheet("color: #8a4b00;")
+        self.statusBar().addWidget(self._status_warning, 1)
+        self._warned: list[str] = []
         self._menus()
         self.model.ledger_changed.connect(self._update_status)
         self.model.workspace_changed.connect(self._update_status)
+        self.model.reproductions_changed.connect(self._update_status)
         self._update_status()
         self._restore_state()
 
@@ -87,6 +103,18 @@ class MainWindow(QMainWindow):
         self._status_entries.setText(f"{len(ledger)} entries")
         self._status_chain.setText(self.model.chain_status())
         self._status_chain.setStyleSheet("" if ledger.problem is None else "color: #b00020;")
+        self._show_new_warnings()
+
+    def _show_new_warnings(self) -> None:
+        """Say once, in the status bar, each thing the config folder could not remember (no dialog)."""
+        # dict.fromkeys: the core may repeat a warning once per failed write
+        new = [w for w in dict.fromkeys(self.model.warnings()) if w not in self._warned]
+        if not new:
+            return
+        self._warned.extend(new)
+        text = "; ".join(self._warned)
+        self._status_warning.setText(f"Warning: {text}")
+        self._status_warning.setToolTip("\n".join(self._warned))
 
     def _restore_state(self) -> None:
         geometry = settings.read("window/geometry")

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -25,14 +26,17 @@ from app.marketplace_table import ALL_PRESETS, PresetCombo, RankingTable
 from app.model import AppModel
 from app.policy_detail import PolicyDetail
 from app.replay_dialog import ReplayDialog
-from app.worker import BackgroundTask
+from app.worker import BackgroundTask, GeneratorWorker, WorkerThread, stoppable
 from policyledger_core.atomic import write_atomic
 from policyledger_core.autosave import Saved, save_policy
 from policyledger_core.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
 from policyledger_core.comparison import reverify
-from policyledger_core.ledger import LedgerError
+from policyledger_core.entry import Entry
+from policyledger_core.figures import replay_problem
+from policyledger_core.ledger import Ledger, LedgerError
 from policyledger_core.marketplace import Row
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.reproduced import ReproduceProgress, ReproduceReport, reproduce
 from policyledger_core.store import StoreError
 from policyledger_core.verification import VerificationReport, verify
 
@@ -40,6 +44,9 @@ __all__ = ["ALL_PRESETS", "MarketplaceTab", "Refused"]
 BUNDLE_FILES = "PolicyLedger bundle (*.json);;All files (*)"
 TABLE_SHARE = 45
 """Percent of the tab's width the ranking table starts with; the detail panel gets the rest."""
+WAITING_LISTED = 20
+"""Waiting entries named in the ranking line's tooltip; the rest are counted."""
+ERROR_STYLE = "color: #b00020;"
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,15 @@ class Refused:
     """An expected refusal from the core (bad bundle, bad file, read-only ledger): its one-line reason."""
 
     reason: str
+
+
+def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport, str | None]:
+    """Replay ``policy`` on its entry's suite: the report, and the first recorded figure not reproduced."""
+    reproduced, report = reverify(policy, entry)
+    problem = replay_problem(entry.verification, report)
+    if problem is None and not reproduced:  # every figure matches, but of another policy's entry
+        problem = "the entry records another policy"
+    return report, problem
 
 
 def _refusing(call: Callable[[], Any]) -> Any:
@@ -70,6 +86,13 @@ class MarketplaceTab(QWidget):
         self.detail = PolicyDetail(self)
         self.status = QLabel("", objectName="marketplaceStatus")
         self.status.setWordWrap(True)
+        self.ranking_state = QLabel("", objectName="marketplaceRanking")
+        self.ranking_state.setWordWrap(True)
+        self.progress = QProgressBar(objectName="marketplaceProgress", textVisible=True)
+        keep_room = self.progress.sizePolicy()
+        keep_room.setRetainSizeWhenHidden(True)  # the table does not jump when a replay ends
+        self.progress.setSizePolicy(keep_room)
+        self.progress.hide()
         self.buttons: dict[str, QPushButton] = {}
         for name, text, slot in (
             ("exportButton", "&Export...", self.export_selected),
@@ -86,11 +109,17 @@ class MarketplaceTab(QWidget):
         self.replay_dialog: ReplayDialog | None = None
         self._task = BackgroundTask(self)
         self._task.changed.connect(self._update_buttons)
+        self._replay: WorkerThread | None = None
+        self._replay_ledger: Ledger | None = None
+        self._tried: tuple[Ledger, list[int]] | None = None
+        """The last replay's ledger and entries: the same ones are not tried again in a loop (a failure)."""
+        self._closing = False
         self._layout()
         self.preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
         self.model.ledger_changed.connect(self.refresh)
+        self.model.reproductions_changed.connect(self.refresh)
         self.refresh()
 
     def _layout(self) -> None:
@@ -105,6 +134,8 @@ class MarketplaceTab(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addLayout(filter_row)
+        left_layout.addWidget(self.ranking_state)
+        left_layout.addWidget(self.progress)
         left_layout.addWidget(self.table, 1)
         left_layout.addLayout(button_row)
         left_layout.addWidget(self.status)
@@ -122,20 +153,55 @@ class MarketplaceTab(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        """Re-rank from the ledger, keeping the selection and the preset filter."""
+        """Re-rank from the ledger, keeping the selection and the preset filter.
+
+        Only entries reproduced by replay on this machine are ranked; the others
+        are replayed in the background (never on a read-only ledger), and the
+        ranking is refreshed again when that replay ends.
+        """
         try:
-            rows = self.model.ranking()
+            rows, waiting = self.model.ranking(), self.model.waiting()
         except Exception as exc:  # a damaged workspace must not take the window down
-            rows = []
+            rows, waiting = [], []
             self._say(f"Could not read the ledger: {exc}", error=True)
         self.detail.policy_hash = None  # ranks may have moved: redraw the panel
         self.preset_combo.fill(rows)
         if self.table.set_rows(rows, self.preset_combo.preset):
             self._show_detail()
+        elif rows:
+            self.detail.clear("Select a policy to see its decisions and results.")
+        elif waiting:
+            self.detail.clear("The policies wait for their replay on this machine: each is ranked once "
+                              "its recorded figures are reproduced here.")
         else:
-            self.detail.clear("Select a policy to see its decisions and results." if rows else
-                              "No verified policies yet: train one, add a policy file or import a bundle.")
+            self.detail.clear("No verified policies yet: train one, add a policy file or import a bundle.")
+        self._show_ranking_state(len(rows), waiting)
+        self._reproduce_waiting(waiting)
         self._update_buttons()
+
+    def _show_ranking_state(self, ranked: int, waiting: list[int]) -> None:
+        """One line: how many policies are ranked, how many wait for their replay, the ledger's problem."""
+        ledger = self.model.ctx.ledger
+        parts = [f"{ranked} ranked (reproduced here)"]
+        if waiting:
+            parts.append(f"{len(waiting)} waiting for replay" + (" (not while read-only)" if ledger.read_only
+                                                                  else ""))
+        problem = ledger.problem
+        if problem is not None:
+            parts.append(f"read-only ledger, problem at entry {problem.index}: {problem.reason}")
+        self.ranking_state.setText(" \u00b7 ".join(parts))
+        self.ranking_state.setStyleSheet(ERROR_STYLE if problem is not None else "")
+        self.ranking_state.setToolTip(self._waiting_tip(waiting))
+
+    def _waiting_tip(self, waiting: list[int]) -> str:
+        if not waiting:
+            return "Every policy listed was reproduced by replay on this machine."
+        scanned = self.model.ctx.ledger.scanned()
+        lines = [f"#{i}  policy {scanned[i].policy_hash[:12]}"
+                 for i in waiting[:WAITING_LISTED] if i < len(scanned)]
+        more = len(waiting) - WAITING_LISTED
+        return ("Not ranked until reproduced by replay on this machine:\n" + "\n".join(lines)
+                + (f"\n... and {more} more" if more > 0 else ""))
 
     def visible_rows(self) -> list[Row]:
         """The rows in table order (after filter and sort)."""
@@ -196,7 +262,7 @@ class MarketplaceTab(QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet("color: #b00020;" if error else "")
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
 
     def _warn(self, title: str, text: str) -> None:
         self._say(text, error=True)
@@ -283,7 +349,7 @@ class MarketplaceTab(QWidget):
 
     @Slot()
     def reverify_selected(self) -> None:
-        """Replay the current policy in a worker; the core says whether its ledger entry is reproduced."""
+        """Replay the current policy in a worker; the core names the first recorded figure not reproduced."""
         row = self.current_row()
         if row is None or self._task.busy:
             return
@@ -294,22 +360,21 @@ class MarketplaceTab(QWidget):
             return
         claimed = str(entry.verification["replay_digest"])
         self._say(f"Re-verifying policy {row.policy_hash[:12]} by replay...")
-        self._start(lambda: reverify(ctx.store.get(row.policy_hash), entry),
+        self._start(lambda: _replayed_against(ctx.store.get(row.policy_hash), entry),
                     lambda result: self._on_reverified(row, claimed, result))
 
     def _on_reverified(self, row: Row, claimed: str,
-                       result: tuple[bool, VerificationReport] | Refused) -> None:
+                       result: tuple[VerificationReport, str | None] | Refused) -> None:
         if isinstance(result, Refused):
             self._say(f"Re-verify failed: {result.reason}", error=True)
             return
-        reproduced, report = result
-        if reproduced:
-            self._say(f"Policy {row.policy_hash[:12]}: reproduced (mean {report.mean:.2f} on "
-                      f"{report.episodes} episodes, replay digest {claimed[:12]} matches).")
+        report, problem = result
+        if problem is None:
+            self._say(f"Policy {row.policy_hash[:12]}: reproduced, every recorded figure matches the replay "
+                      f"(mean {report.mean:.2f} on {report.episodes} episodes, "
+                      f"replay digest {claimed[:12]}).")
         else:
-            self._say(f"Policy {row.policy_hash[:12]}: MISMATCH (replay gives mean {report.mean:.2f}, "
-                      f"digest {report.replay_digest[:12]} where the ledger records {claimed[:12]}).",
-                      error=True)
+            self._say(f"Policy {row.policy_hash[:12]}: MISMATCH: {problem}.", error=True)
 
     @Slot()
     def compare_selected(self) -> None:
@@ -344,8 +409,87 @@ class MarketplaceTab(QWidget):
     def busy(self) -> bool:
         return self._task.busy
 
+    # -- replaying the entries not yet reproduced here -------------------------------------------
+
+    @property
+    def reproducing(self) -> bool:
+        """A background replay of waiting entries is under way."""
+        return self._replay is not None
+
+    def _reproduce_waiting(self, waiting: list[int]) -> None:
+        """Replay ``waiting`` entries in a worker, one run at a time; the core records what it reproduces."""
+        ledger = self.model.ctx.ledger
+        if self._replay is not None:
+            if self._replay_ledger is not ledger:
+                self._replay.worker.stop()  # another workspace: its end starts this one's replay
+            return
+        tried = self._tried is not None and self._tried[0] is ledger and self._tried[1] == waiting
+        if self._closing or not waiting or ledger.read_only or tried:
+            return
+        store, reproductions = self.model.ctx.store, self.model.ctx.reproductions
+        worker = GeneratorWorker(lambda should_stop: stoppable(
+            reproduce(ledger, store, reproductions, waiting), should_stop))
+        worker.progressed.connect(self._on_replay_progressed)
+        worker.succeeded.connect(self._on_replay_succeeded)
+        worker.failed.connect(self._on_replay_failed)
+        self._replay_ledger, self._tried = ledger, (ledger, list(waiting))
+        self._show_progress(0, len(waiting))
+        self.progress.show()
+        self._replay = WorkerThread(worker, self)
+
+    def _show_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(min(done, total))
+        noun = "entry" if total == 1 else "entries"
+        self.progress.setFormat(f"Reproducing {min(done + 1, total)} of {total} {noun} on this machine\u2026")
+
+    def _end_replay(self) -> Ledger | None:
+        run, self._replay = self._replay, None
+        if run is not None:
+            run.thread.wait()  # the worker has emitted its last signal; its thread is ending
+        ledger, self._replay_ledger = self._replay_ledger, None
+        self.progress.hide()
+        return ledger
+
+    @Slot(list)
+    def _on_replay_progressed(self, records: list[ReproduceProgress]) -> None:
+        if self._replay is not None:  # not a record still queued when the window closed
+            self._show_progress(records[-1].done, records[-1].total)
+
+    @Slot(object)
+    def _on_replay_succeeded(self, report: ReproduceReport | None) -> None:
+        if self._replay is None:
+            return
+        ledger = self._end_replay()
+        if report is None or ledger is not self.model.ctx.ledger:  # stopped for another workspace
+            self.refresh()
+            return
+        problem = report.problem
+        if problem is not None:
+            self._say(f"The replay here does not reproduce entry {problem.index}: {problem.reason}. "
+                      "The ledger is read-only until repaired (Ledger tab).", error=True)
+            self.model.notify_changed()  # now read-only: the Ledger tab and status bar show it; this re-ranks
+            return
+        self.model.notify_reproduced()  # re-ranks; the window says if they could not be remembered
+
+    @Slot(str)
+    def _on_replay_failed(self, message: str) -> None:
+        if self._replay is None:
+            return
+        self._end_replay()
+        self._say(f"Replaying the waiting entries failed: {message}", error=True)
+        self.refresh()  # the same entries are not tried again until the ledger changes
+
     def shutdown(self) -> None:
-        """Stop any running task and wait for it (window closing)."""
+        """Stop any running task and the background replay, and wait for them (window closing)."""
+        self._closing = True
+        run, self._replay = self._replay, None
+        if run is not None:
+            for signal in (run.worker.progressed, run.worker.succeeded, run.worker.failed):
+                signal.disconnect()
+            run.stop_and_wait()  # stops after the entry under way; those reproduced are remembered
+            self._replay_ledger = None
+            self.progress.hide()
         self._task.shutdown()
         for dialog in (self.compare_dialog, self.replay_dialog):
             if dialog is not None:

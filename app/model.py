@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from policyledger_core.context import Context
 from policyledger_core.entry import Entry
 from policyledger_core.marketplace import Row, rank_ledger
+from policyledger_core.reproduced import pending
 from policyledger_core.signing import PublisherKeyError, key_id
 
 
@@ -17,6 +18,8 @@ class AppModel(QObject):
 
     ledger_changed = Signal()
     workspace_changed = Signal()
+    reproductions_changed = Signal()
+    """More entries were reproduced by replay here (the ledger itself is unchanged): re-rank."""
 
     def __init__(self, workspace: Path | None = None, config_dir: Path | None = None) -> None:
         super().__init__()
@@ -37,6 +40,10 @@ class AppModel(QObject):
     def notify_changed(self) -> None:
         """Tell every view that the ledger changed (an entry was appended here)."""
         self.ledger_changed.emit()
+
+    def notify_reproduced(self) -> None:
+        """Tell every view that entries were reproduced by replay here (by a Verify or the marketplace)."""
+        self.reproductions_changed.emit()
 
     @property
     def workspace_root(self) -> Path:
@@ -61,8 +68,16 @@ class AppModel(QObject):
         return self.ctx.ledger.entries()
 
     def ranking(self) -> list[Row]:
-        """The marketplace rows."""
+        """The marketplace rows: only entries reproduced by replay here."""
         return rank_ledger(self.ctx.ledger, self.ctx.reproductions, self.own_key())
+
+    def waiting(self) -> list[int]:
+        """Indexes of the entries the marketplace would rank once they are reproduced here."""
+        return pending(self.ctx.ledger, self.ctx.reproductions)
+
+    def warnings(self) -> list[str]:
+        """What could not be remembered in the config folder (checkpoint, reproductions), one line each."""
+        return [*self.ctx.ledger.warnings, *self.ctx.reproductions.warnings]
 
     def chain_status(self) -> str:
         problem = self.ctx.ledger.problem

@@ -93,6 +93,23 @@ class WorkerThread:
         return self.thread.wait(timeout_ms)
 
 
+def stoppable(run: Generator[Any, None, Any], should_stop: Callable[[], bool]) -> Generator[Any, None, Any]:
+    """``run``, abandoned between two of its records when asked to stop; then it returns None.
+
+    For core generators that take no ``should_stop`` themselves (a replay of
+    waiting entries): what they finished before stopping is kept.
+    """
+    while True:
+        try:
+            record = next(run)
+        except StopIteration as done:
+            return done.value
+        if should_stop():
+            run.close()
+            return None
+        yield record
+
+
 def one_step(call: Callable[[], Any]) -> Generator[None, None, Any]:
     """A plain call as a one-step generator, so GeneratorWorker can run it."""
     return call()

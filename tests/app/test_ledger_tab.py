@@ -36,6 +36,7 @@ from policyledger_core.envconfig import preset
 from policyledger_core.environment import ENV_ID
 from policyledger_core.ledgerfile import FOOTER, HEADER
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.reproduced import pending
 
 ENTRIES = 5
 EPISODES = 50  # verification episodes per saved policy: enough for a real entry, and fast
@@ -167,6 +168,20 @@ def test_verify_intact_ledger_marks_all_valid(qtbot: Any, tab: LedgerTab, replay
     assert tab.summary.text().startswith(f"Ledger intact: {ENTRIES} entries")
     assert ("policies replayed" in tab.summary.text()) == replay
     assert tab.progress.objectName() == "ledgerProgress" and tab.progress.value() == tab.progress.maximum()
+
+
+def test_verify_with_replay_marks_the_entries_reproduced_here(qtbot: Any, model: AppModel,
+                                                              tmp_path: Path) -> None:
+    other = AppModel(workspace=model.workspace_root, config_dir=tmp_path / "cfg-elsewhere")
+    widget = LedgerTab(other)
+    qtbot.addWidget(widget)
+    assert pending(other.ctx.ledger, other.ctx.reproductions) == list(range(ENTRIES))
+    assert _verify(qtbot, widget).ok
+    assert pending(other.ctx.ledger, other.ctx.reproductions) == list(range(ENTRIES))  # nothing replayed
+    with qtbot.waitSignal(other.reproductions_changed, timeout=TIMEOUT_MS):  # the marketplace re-ranks
+        assert _verify(qtbot, widget, replay=True).ok
+    assert pending(other.ctx.ledger, other.ctx.reproductions) == []
+    widget.shutdown()
 
 
 def test_tampered_ledger_shows_banner_and_problem_row(qtbot: Any, tab: LedgerTab, model: AppModel) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QLabel, QTableView
 
 from app.main_window import MainWindow
+from policyledger_core import audit
+from policyledger_core.policy import Policy
+from tests.app.conftest import HeldReplay
+
+TIMEOUT_MS = 20_000
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +54,10 @@ def test_object_names_tabs_and_menus(qtbot, tmp_path: Path) -> None:
 def test_first_launch_on_the_shipped_workspace(qtbot, shipped_copy: Path, tmp_path: Path) -> None:
     window = _window(qtbot, shipped_copy, tmp_path / "cfg")
     table = window.findChild(QTableView, "marketplaceTable")
-    assert table.model().rowCount() == 5  # one verified policy per preset
+    assert window.marketplace_tab.reproducing  # the start does not wait for the replay
+    assert table.model().rowCount() == 0  # nothing is ranked before it is reproduced here
+    qtbot.waitUntil(lambda: table.model().rowCount() == 5, timeout=TIMEOUT_MS)  # one policy per preset
+    assert not window.marketplace_tab.reproducing
     assert window.model.ctx.ledger.problem is None
     assert window._status_chain.text() == "chain verified"
     assert window._status_entries.text() == "5 entries"
@@ -67,13 +78,72 @@ def test_training_entry_appears_in_both_tables(qtbot, tmp_path: Path) -> None:
 
 def test_tampered_ledger_shows_the_problem(qtbot, shipped_copy: Path, tmp_path: Path) -> None:
     config = tmp_path / "cfg"
-    _window(qtbot, shipped_copy, config).close()  # pins the checkpoint
+    first = _window(qtbot, shipped_copy, config)  # pins the checkpoint, reproduces the entries here
+    qtbot.waitUntil(lambda: not first.marketplace_tab.reproducing, timeout=TIMEOUT_MS)
+    first.close()
     lines = (shipped_copy / "ledger.json").read_bytes().split(b"\n")
     lines[3] = lines[3].replace(b'"mean":', b'"mean":1', 1)  # entry 2
     (shipped_copy / "ledger.json").write_bytes(b"\n".join(lines))
     window = _window(qtbot, shipped_copy, config)
     assert window._status_chain.text() == "problem at entry 2"
     assert window.findChild(QTableView, "marketplaceTable").model().rowCount() == 2
+    assert not window.marketplace_tab.reproducing  # a read-only ledger is not replayed
+
+
+def test_a_replay_mismatch_shows_in_the_ledger_tab_and_status_bar(qtbot, shipped_copy: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    real_verify = audit.verify  # the core decides; forge what its replay of entry 2 gives
+    window = _window(qtbot, shipped_copy, tmp_path / "cfg")
+    forged = window.model.ctx.ledger.entry(2).policy_hash
+
+    def verify(policy: Policy, episodes: int = 1000) -> Any:
+        report = real_verify(policy, episodes)
+        return dataclasses.replace(report, mean=report.mean + 7) if policy.hash == forged else report
+
+    monkeypatch.setattr(audit, "verify", verify)
+    qtbot.waitUntil(lambda: not window.marketplace_tab.reproducing, timeout=TIMEOUT_MS)
+    assert window._status_chain.text() == "problem at entry 2"
+    ledger_tab = window.ledger_tab
+    assert ledger_tab.banner.isVisibleTo(ledger_tab) and "recorded mean" in ledger_tab.banner_text.text()
+    assert window.findChild(QTableView, "marketplaceTable").model().rowCount() == 2
+
+
+def test_closing_during_the_replay_stops_it(qtbot, shipped_copy: Path, tmp_path: Path,
+                                            held_replay: HeldReplay) -> None:
+    window = _window(qtbot, shipped_copy, tmp_path / "cfg")
+    thread = window.marketplace_tab._replay.thread
+    threading.Timer(0.2, held_replay.release.set).start()  # goes on while closing waits
+    window.close()
+    assert not thread.isRunning()
+
+
+def test_verify_with_replay_ranks_at_once(qtbot, shipped_copy: Path, tmp_path: Path,
+                                          held_replay: HeldReplay) -> None:
+    window = _window(qtbot, shipped_copy, tmp_path / "cfg")
+    table = window.findChild(QTableView, "marketplaceTable")
+    assert table.model().rowCount() == 0
+    window.ledger_tab.replay_check.setChecked(True)
+    with qtbot.waitSignal(window.ledger_tab.verification_finished, timeout=TIMEOUT_MS):
+        window.ledger_tab.verify()
+    assert table.model().rowCount() == 5  # the Verify replayed them all; the marketplace's own is still held
+    held_replay.release.set()
+    qtbot.waitUntil(lambda: not window.marketplace_tab.reproducing, timeout=TIMEOUT_MS)
+
+
+def test_an_unwritable_config_folder_is_said_once_in_the_status_bar(qtbot, shipped_copy: Path,
+                                                                    tmp_path: Path) -> None:
+    config = tmp_path / "cfg"
+    config.write_text("a file where the config folder should be\n")
+    window = _window(qtbot, shipped_copy, config)
+    warning = window.findChild(QLabel, "statusWarning")
+    assert warning is not None and "cannot update the checkpoint" in warning.text()
+    table = window.findChild(QTableView, "marketplaceTable")
+    qtbot.waitUntil(lambda: table.model().rowCount() == 5, timeout=TIMEOUT_MS)  # remembered in memory only
+    text = warning.text()
+    assert text.count("cannot update the checkpoint") == 1 and text.count("cannot remember reproduced") == 1
+    assert "\n" not in text and warning.toolTip()
+    window.model.notify_changed()
+    assert warning.text() == text
 
 
 def test_closing_during_training_chains_and_exits_cleanly(qtbot, tmp_path: Path) -> None:

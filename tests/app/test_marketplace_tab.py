@@ -17,20 +17,22 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QProgressBar, QPushButton
 
 from app.marketplace_tab import ALL_PRESETS, MarketplaceTab
 from app.marketplace_table import COLUMNS
 from app.model import AppModel
 from app.policy_detail import AXIS_TEXT, HEATMAP_OBS, HEATMAP_ROWS, RESULT_LABELS, observation_name
-from policyledger_core import comparison
+from policyledger_core import audit, comparison
 from policyledger_core import dynamics as dyn
 from policyledger_core.autosave import save_policy
 from policyledger_core.bundles import export_bundle
 from policyledger_core.envconfig import preset
 from policyledger_core.environment import CyberDefenseEnv
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.reproduced import pending
 from policyledger_core.verification import BASELINES, EVAL_SEED_BASE
+from tests.app.conftest import HeldReplay
 
 TIMEOUT_MS = 20_000
 FREE = [obs for obs in range(dyn.N_OBS) if obs not in TERMINAL_OBSERVATIONS]
@@ -390,6 +392,20 @@ def test_reverify_reproduces_and_reports_a_mismatch(qtbot: Any, tab: Marketplace
     assert threads == [threading.main_thread()] * 2
 
 
+def test_reverify_compares_every_recorded_figure(qtbot: Any, tab: MarketplaceTab, model: AppModel,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    select(tab, 1)
+    row = tab.current_row()
+    real_verify = comparison.verify  # same replay digest, another mean: the digest alone would pass it
+    monkeypatch.setattr(comparison, "verify", lambda policy, episodes=1000: dataclasses.replace(
+        real_verify(policy, episodes), mean=row.mean - 30))
+    button(tab, "reverifyButton").click()
+    wait_idle(qtbot, tab)
+    text = tab.status.text()
+    assert "MISMATCH" in text and f"recorded mean {row.mean:.2f}, replay gives {row.mean - 30:.2f}" in text
+    assert "\n" not in text and "reproduced" not in text
+
+
 def test_compare_dialog_lists_differing_observations(tab: MarketplaceTab, model: AppModel) -> None:
     rows = [r for r in tab.visible_rows() if r.preset == "standard"][:2]
     positions = [tab.visible_rows().index(r) for r in rows]
@@ -477,3 +493,128 @@ def test_shutdown_waits_for_a_running_import(qtbot: Any, tab: MarketplaceTab, mo
     assert tab.busy
     tab.shutdown()
     assert not tab.busy
+
+
+# -- reproduced here ------------------------------------------------------------------------------
+
+
+def elsewhere(model: AppModel, tmp_path: Path) -> AppModel:
+    """The same workspace seen by another user (another config folder): nothing is reproduced there yet."""
+    return AppModel(workspace=model.workspace_root, config_dir=tmp_path / "cfg-elsewhere")
+
+
+def progress_bar(tab: MarketplaceTab) -> QProgressBar:
+    found = tab.findChild(QProgressBar, "marketplaceProgress")
+    assert found is not None
+    return found
+
+
+def ranking_state(tab: MarketplaceTab) -> QLabel:
+    found = tab.findChild(QLabel, "marketplaceRanking")
+    assert found is not None
+    return found
+
+
+def test_waiting_entries_are_replayed_in_the_background_then_ranked(
+        qtbot: Any, model: AppModel, tmp_path: Path, held_replay: HeldReplay,
+        warnings_shown: list[str]) -> None:
+    other = elsewhere(model, tmp_path)
+    widget = make_tab(qtbot, other)
+    assert widget.reproducing
+    qtbot.waitUntil(lambda: held_replay.runs == [[0, 1, 2, 3]], timeout=TIMEOUT_MS)
+    assert widget.visible_rows() == []  # nothing is ranked before it is reproduced here
+    assert not progress_bar(widget).isHidden()
+    assert progress_bar(widget).text() == "Reproducing 1 of 4 entries on this machine\u2026"
+    assert ranking_state(widget).text() == "0 ranked (reproduced here) \u00b7 4 waiting for replay"
+    assert "replay" in widget.detail.message.text()
+
+    widget.refresh()
+    other.notify_changed()
+    assert held_replay.runs == [[0, 1, 2, 3]]  # a refresh while it runs starts no second replay
+    held_replay.release.set()
+    qtbot.waitUntil(lambda: not widget.reproducing, timeout=TIMEOUT_MS)
+    assert [r.policy_hash for r in widget.visible_rows()] == [r.policy_hash for r in model.ranking()]
+    assert ranking_state(widget).text() == "4 ranked (reproduced here)"
+    assert progress_bar(widget).isHidden()
+    assert held_replay.runs == [[0, 1, 2, 3]] and warnings_shown == []
+    assert pending(other.ctx.ledger, other.ctx.reproductions) == []
+
+    again = make_tab(qtbot, elsewhere(model, tmp_path))  # remembered: the next start replays nothing
+    assert not again.reproducing and len(again.visible_rows()) == 4
+    widget.shutdown()
+
+
+def test_waiting_policies_are_not_ranked_rows(qtbot: Any, model: AppModel, tmp_path: Path,
+                                              held_replay: HeldReplay) -> None:
+    other = elsewhere(model, tmp_path)
+    scanned = other.ctx.ledger.scanned()
+    other.ctx.reproductions.record([scanned[0].hash, scanned[2].hash])
+    widget = make_tab(qtbot, other)
+    qtbot.waitUntil(lambda: held_replay.runs == [[1, 3]], timeout=TIMEOUT_MS)
+    assert {r.policy_hash for r in widget.visible_rows()} == {scanned[0].policy_hash, scanned[2].policy_hash}
+    state = ranking_state(widget)
+    assert state.text() == "2 ranked (reproduced here) \u00b7 2 waiting for replay"
+    assert "#1" in state.toolTip() and scanned[1].policy_hash[:12] in state.toolTip()
+    assert "#3" in state.toolTip() and "#2" not in state.toolTip()
+    assert progress_bar(widget).text() == "Reproducing 1 of 2 entries on this machine\u2026"
+
+    held_replay.release.set()
+    qtbot.waitUntil(lambda: not widget.reproducing, timeout=TIMEOUT_MS)
+    assert len(widget.visible_rows()) == 4 and state.text() == "4 ranked (reproduced here)"
+    widget.shutdown()
+
+
+def test_the_ranking_follows_entries_reproduced_by_another_view(qtbot: Any, model: AppModel, tmp_path: Path,
+                                                                held_replay: HeldReplay) -> None:
+    other = elsewhere(model, tmp_path)
+    widget = make_tab(qtbot, other)
+    assert widget.visible_rows() == []
+    other.ctx.reproductions.record([line.hash for line in other.ctx.ledger.scanned()])  # as Verify does
+    other.notify_reproduced()
+    assert len(widget.visible_rows()) == 4  # while its own replay is still held
+    assert ranking_state(widget).text() == "4 ranked (reproduced here)"
+    held_replay.release.set()
+    qtbot.waitUntil(lambda: not widget.reproducing, timeout=TIMEOUT_MS)
+    assert held_replay.runs == [[0, 1, 2, 3]]
+    widget.shutdown()
+
+
+def test_a_replay_that_does_not_reproduce_makes_the_ledger_read_only(
+        qtbot: Any, model: AppModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        warnings_shown: list[str]) -> None:
+    forged = model.ctx.ledger.entry(2).policy_hash
+    real_verify = audit.verify  # the core decides; forge what its replay of entry 2 gives
+
+    def verify(policy: Policy, episodes: int = 1000) -> Any:
+        report = real_verify(policy, episodes)
+        return dataclasses.replace(report, mean=report.mean - 30) if policy.hash == forged else report
+
+    monkeypatch.setattr(audit, "verify", verify)
+    other = elsewhere(model, tmp_path)
+    widget = make_tab(qtbot, other)
+    with qtbot.waitSignal(other.ledger_changed, timeout=TIMEOUT_MS):  # the Ledger tab and status bar hear it
+        pass
+    problem = other.ctx.ledger.problem
+    assert other.ctx.ledger.read_only and problem is not None and problem.index == 2
+    assert problem.reason.startswith("recorded mean ") and ", replay gives " in problem.reason
+    assert not widget.reproducing and progress_bar(widget).isHidden()
+    assert sorted(r.first_index for r in widget.visible_rows()) == [0, 1]  # reproduced before it
+    assert "entry 2" in widget.status.text() and problem.reason in widget.status.text()
+    state = ranking_state(widget)
+    assert state.text().startswith("2 ranked (reproduced here)")
+    assert "read-only" in state.text() and problem.reason in state.text()
+    assert warnings_shown == []  # said in the tab, no message box
+
+    widget.refresh()  # a read-only ledger is not replayed again
+    assert not widget.reproducing
+
+
+def test_shutdown_stops_the_background_replay(qtbot: Any, model: AppModel, tmp_path: Path,
+                                              held_replay: HeldReplay) -> None:
+    other = elsewhere(model, tmp_path)
+    widget = make_tab(qtbot, other)
+    thread = widget._replay.thread
+    threading.Timer(0.2, held_replay.release.set).start()  # goes on while shutdown waits
+    widget.shutdown()
+    assert not thread.isRunning() and not widget.reproducing
+    assert len(pending(other.ctx.ledger, other.ctx.reproductions)) >= 3  # stopped after one entry at most
