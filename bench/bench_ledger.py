@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import tempfile
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from bench_learning import Figure, figure
 
 from policyledger_core.audit import audit
+from policyledger_core.autosave import save_policy
 from policyledger_core.context import Context
 from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
 from policyledger_core.envconfig import preset
@@ -20,16 +22,19 @@ from policyledger_core.ledger import Ledger
 from policyledger_core.ledgerfile import FOOTER, HEADER
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 from policyledger_core.training import run_to_end
+from policyledger_core.verification import Z95, suite_optimum
 
 SIZES = (100, 10_000, 100_000)
 APPENDS = 60
 
 
 def _fields(policy: Policy) -> dict[str, Any]:
+    """Figures consistent among themselves (what verify checks without a replay); the digest is made up."""
+    optimum = suite_optimum(policy.config, 1000)
     return {"policy_hash": policy.hash, "config": policy.config.to_dict(),
-            "verification": {"mean": 102.76, "std": 38.4, "ci95": 2.38, "fraction_of_optimum": 0.9466,
-                             "optimum": 108.56, "episodes": 1000, "suite": "eval-v1/n=1000",
-                             "replay_digest": "0" * 64},
+            "verification": {"mean": 102.76, "std": 38.4, "ci95": Z95 * 38.4 / math.sqrt(1000),
+                             "fraction_of_optimum": 102.76 / optimum, "optimum": optimum,
+                             "episodes": 1000, "suite": "eval-v1/n=1000", "replay_digest": "0" * 64},
             "training": None, "origin": {"kind": "added"}}
 
 
@@ -113,11 +118,57 @@ def bench_open_and_verify() -> Iterator[Figure]:
         yield figure("verify_chain_seconds_100k", report.seconds["chain"], "s", target=1.0,
                      higher_is_better=False, note="hashes, links and checkpoint")
         yield figure("verify_fields_seconds_100k", report.seconds["fields"], "s")
+        yield figure("verify_figures_seconds_100k", report.seconds["figures"], "s",
+                     note="ci95, fraction and optimum checked without a replay")
         yield figure("verify_policies_seconds_100k", report.seconds["policies"], "s")
         yield figure("verify_signatures_seconds_100k", report.seconds["signatures"], "s")
+
+
+def _real_ledger(root: Path, config: Path, count: int) -> Context:
+    """Up to ``count`` different policies saved the real way (replayed, figures recorded)."""
+    ctx = Context.open(root, config)
+    for i in range(count):
+        save_policy(ctx, _distinct_policy(i), None, {"kind": "added"})
+    return ctx
+
+
+def _digest_only(verification: Any, report: Any) -> str | None:
+    """What the replay check compared before every figure was: suite and digest."""
+    same = (verification["replay_digest"], verification["suite"]) == (report.replay_digest, report.suite)
+    return None if same else "replay does not reproduce the recorded result"
+
+
+def bench_verify_replay_figures() -> Iterator[Figure]:
+    """verify --replay with every figure checked, against the digest-only check of before."""
+    import policyledger_core.audit as audit_module
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = _real_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", 300)
+        timings: dict[str, list[float]] = {"figures": [], "digest": []}
+        real_replay, real_figures = audit_module.replay_problem, audit_module._check_figures
+        for _ in range(3):
+            for mode in ("digest", "figures"):
+                if mode == "digest":
+                    audit_module.replay_problem = _digest_only  # type: ignore[assignment]
+                    audit_module._check_figures = lambda *_args: None  # type: ignore[assignment]
+                try:
+                    ledger = Ledger.open(ctx.workspace, Path(tmp) / "cfg")
+                    start = time.perf_counter()
+                    report = run_to_end(audit(ledger, ctx.store, replay=True))
+                    timings[mode].append(time.perf_counter() - start)
+                    assert report.ok and report.replayed == len(ledger) > 50, report
+                finally:
+                    audit_module.replay_problem, audit_module._check_figures = real_replay, real_figures
+        best = {mode: min(values) for mode, values in timings.items()}
+        yield figure("verify_replay_seconds", best["figures"], "s", reference=best["digest"],
+                     reference_name="the same verify --replay comparing only the digest",
+                     entries=len(ctx.ledger))
+        yield figure("verify_replay_figures_overhead", best["figures"] / best["digest"], "ratio",
+                     target=1.10, higher_is_better=False)
 
 
 BENCHMARKS = {
     "ledger_append": bench_append,
     "ledger_open_verify": bench_open_and_verify,
+    "verify_replay_figures": bench_verify_replay_figures,
 }
