@@ -76,10 +76,11 @@ class Reproductions:
 
 def pending(ledger: Ledger, reproductions: Reproductions) -> list[int]:
     """Indexes of the entries the marketplace would show (each policy's first) not yet reproduced here."""
+    scanned = ledger.scanned()  # a copy per call: taken once
     firsts: dict[str, int] = {}
-    for i, scanned in enumerate(ledger.scanned()):
-        firsts.setdefault(scanned.policy_hash, i)
-    return sorted(i for i in firsts.values() if ledger.scanned()[i].hash not in reproductions)
+    for i, line in enumerate(scanned):
+        firsts.setdefault(line.policy_hash, i)
+    return sorted(i for i in firsts.values() if scanned[i].hash not in reproductions)
 
 
 @dataclass(frozen=True)
