@@ -37,6 +37,7 @@ from policyledger_core.ledger import Ledger, LedgerError
 from policyledger_core.marketplace import Row
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.reproduced import ReproduceProgress, ReproduceReport, reproduce
+from policyledger_core.safeio import describe, read_regular
 from policyledger_core.store import StoreError
 from policyledger_core.verification import VerificationReport, verify
 
@@ -293,7 +294,7 @@ class MarketplaceTab(QWidget):
     @Slot()
     def import_bundle(self) -> None:
         """Check a bundle (replay included) in a worker, then record it; a refusal changes nothing."""
-        picked = self._pick_file("Import policy", BUNDLE_FILES, MAX_BUNDLE_BYTES)
+        picked = self._pick_file("Import policy", BUNDLE_FILES, MAX_BUNDLE_BYTES, "imported")
         if picked is None:
             return
         name, data = picked
@@ -305,7 +306,8 @@ class MarketplaceTab(QWidget):
     @Slot()
     def add_policy_file(self) -> None:
         """Verify a bare policy JSON by replay and record it as ``added``."""
-        picked = self._pick_file("Add policy file", "Policy JSON (*.json);;All files (*)", MAX_POLICY_BYTES)
+        picked = self._pick_file("Add policy file", "Policy JSON (*.json);;All files (*)", MAX_POLICY_BYTES,
+                                 "added")
         if picked is None:
             return
         try:
@@ -318,19 +320,22 @@ class MarketplaceTab(QWidget):
         self._start(lambda: save_policy(ctx, policy, None, {"kind": "added"}),
                     lambda result: self._on_saved(result, "Add policy file", "Added"))
 
-    def _pick_file(self, title: str, filters: str, limit: int) -> tuple[str, bytes] | None:
-        """Ask for a file and read at most ``limit + 1`` bytes (so the core can say "too large")."""
+    def _pick_file(self, title: str, filters: str, limit: int, verb: str) -> tuple[str, bytes] | None:
+        """Ask for a file and read it: a regular file of at most ``limit`` bytes.
+
+        Never blocks on a FIFO or reads a device: the check comes before the read.
+        """
         if self._task.busy:
             self._say("Busy: wait for the running task to finish.", error=True)
             return None
         path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
         if not path:
             return None
+        name = Path(path).name
         try:
-            with open(path, "rb") as f:
-                return Path(path).name, f.read(limit + 1)
+            return name, read_regular(Path(path), limit, name)
         except OSError as exc:
-            self._warn(title, f"Cannot read {Path(path).name}: {exc.strerror or exc}")
+            self._warn(title, f"{describe(exc, name)}. Nothing was {verb}.")
             return None
 
     def _on_saved(self, result: Saved | Refused, title: str, verb: str) -> None:

@@ -11,6 +11,7 @@ from policyledger_core.entry import Entry
 from policyledger_core.marketplace import Row, rank_ledger
 from policyledger_core.reproduced import pending
 from policyledger_core.signing import PublisherKeyError, key_id
+from policyledger_core.workspace import outside_links
 
 
 class AppModel(QObject):
@@ -25,10 +26,12 @@ class AppModel(QObject):
         super().__init__()
         self._config_dir = config_dir
         self.ctx = Context.open(workspace, config_dir)
+        self._link_notes = outside_links(self.ctx.workspace)
 
     def open_workspace(self, root: Path) -> None:
         """Switch to another workspace folder."""
         self.ctx = Context.open(root, self._config_dir)
+        self._link_notes = outside_links(self.ctx.workspace)
         self.workspace_changed.emit()
         self.ledger_changed.emit()
 
@@ -76,8 +79,9 @@ class AppModel(QObject):
         return pending(self.ctx.ledger, self.ctx.reproductions)
 
     def warnings(self) -> list[str]:
-        """What could not be remembered in the config folder (checkpoint, reproductions), one line each."""
-        return [*self.ctx.ledger.warnings, *self.ctx.reproductions.warnings]
+        """One line each: links out of the workspace (read, never written), and what could not
+        be remembered in the config folder (checkpoint, reproductions)."""
+        return [*self._link_notes, *self.ctx.ledger.warnings, *self.ctx.reproductions.warnings]
 
     def chain_status(self) -> str:
         problem = self.ctx.ledger.problem

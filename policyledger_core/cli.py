@@ -14,7 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from policyledger_core import cli_ledger
-from policyledger_core.cli_common import EXIT_FAILED, EXIT_USAGE, CommandFailed, UsageError, add_common
+from policyledger_core.cli_common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+    add_common,
+)
 from policyledger_core.cli_learning import cmd_optimum, cmd_train
 from policyledger_core.entry import MAX_WHOLE
 from policyledger_core.envconfig import PRESETS, ConfigError
@@ -115,6 +122,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return _report(_message(exc), EXIT_FAILED, as_json, out, err)
     except _USAGE as exc:
         return _report(_message(exc), EXIT_USAGE, as_json, out, err)
+    except KeyboardInterrupt:
+        # Ctrl-C outside training (which stops and saves instead): stop with one line. The
+        # ledger is safe here as after a kill: an append is whole or a torn tail.
+        return _report("interrupted", EXIT_INTERRUPTED, as_json, out, err)
 
 
 def _report(message: str, code: int, as_json: bool, out: TextIO, err: TextIO) -> int:

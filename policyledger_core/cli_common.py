@@ -12,6 +12,7 @@ from policyledger_core.store import is_hash
 from policyledger_core.workspace import Workspace, outside_links
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 
 
 class UsageError(Exception):

@@ -47,11 +47,15 @@ def _read_input(path: Path, limit: int) -> bytes:
         raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    ctx = open_context(args)
-    # No file and no checkpoint saying there was one: nothing to check, not an intact ledger.
+def _require_ledger(ctx: Context) -> None:
+    """No file and no checkpoint saying there was one: nothing to check, not an intact ledger."""
     if ctx.ledger.problem is None and not ctx.workspace.ledger_path.exists():
         raise UsageError(f"no ledger in {ctx.workspace.root}")
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    _require_ledger(ctx)
     report: AuditReport = run_to_end(audit(ctx.ledger, ctx.store, args.replay, ctx.reproductions))
     data = {"ok": report.ok, "entries": report.entries, "seconds": report.seconds,
             "replayed": report.replayed,
@@ -200,6 +204,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
+    _require_ledger(ctx)
     try:
         result: RepairResult = run_to_end(repair(ctx))
     except LedgerError as exc:

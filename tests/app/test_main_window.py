@@ -169,3 +169,17 @@ def test_ui_state_is_remembered_in_qsettings(qtbot, tmp_path: Path) -> None:
     assert '"seed": 1234' in str(settings.value("training/form"))
     again = _window(qtbot, tmp_path / "ws", tmp_path / "cfg")
     assert again.tabs.currentIndex() == 2 and again.training_tab.form.seed.value() == 1234
+
+
+def test_a_ledger_linked_from_outside_the_workspace_is_said_in_the_status_bar(
+        qtbot, shipped_copy: Path, tmp_path: Path) -> None:
+    """Read through the link, never written: the user is told once, as the CLI tells it."""
+    outside = tmp_path / "elsewhere.json"
+    (shipped_copy / "ledger.json").rename(outside)
+    (shipped_copy / "ledger.json").symlink_to(outside)
+    window = _window(qtbot, shipped_copy, tmp_path / "cfg")
+    warning = window.findChild(QLabel, "statusWarning")
+    assert warning is not None
+    assert warning.text() == (f"Warning: ledger.json is a link to {outside} outside the workspace: "
+                              "read, never written")
+    qtbot.waitUntil(lambda: not window.marketplace_tab.reproducing, timeout=TIMEOUT_MS)

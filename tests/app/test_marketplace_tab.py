@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -618,3 +619,18 @@ def test_shutdown_stops_the_background_replay(qtbot: Any, model: AppModel, tmp_p
     widget.shutdown()
     assert not thread.isRunning() and not widget.reproducing
     assert len(pending(other.ctx.ledger, other.ctx.reproductions)) >= 3  # stopped after one entry at most
+
+
+@pytest.mark.parametrize("action", ["import_bundle", "add_policy_file"])
+def test_picking_a_fifo_or_device_is_refused_at_once(tab: MarketplaceTab, tmp_path: Path, action: str,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     warnings_shown: list[str]) -> None:
+    """A FIFO opened for reading would block the window for ever; /dev/zero would fill memory."""
+    fifo = tmp_path / "bundle.json"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), (Path("/dev/zero"), "a character device")):
+        patch_dialogs(monkeypatch, path)
+        getattr(tab, action)()
+        assert not tab.busy
+        nothing = "imported" if action == "import_bundle" else "added"
+        assert warnings_shown[-1] == f"{path.name}: not a regular file ({kind}). Nothing was {nothing}."

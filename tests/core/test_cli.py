@@ -127,10 +127,11 @@ def test_the_largest_population_the_core_accepts_is_not_a_usage_error(
     (ConfigError("seed: expected a whole number in [0, 2**63)"), 2),
     (PublisherKeyError("publisher key /k.pem: not an Ed25519 private key"), 2),
     (FileNotFoundError(2, "No such file or directory", "/missing.json"), 2),
+    (KeyboardInterrupt(), 130),
 ])
-def test_each_error_has_its_documented_exit_code(error: Exception, code: int,
+def test_each_error_has_its_documented_exit_code(error: BaseException, code: int,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """0 done; 1 a check failed or an input was rejected; 2 bad usage or unreadable input."""
+    """0 done; 1 a check failed or an input was rejected; 2 bad usage or unreadable input; 130 Ctrl-C."""
     def fail(*args: object) -> NoReturn:
         raise error
 
@@ -139,7 +140,9 @@ def test_each_error_has_its_documented_exit_code(error: Exception, code: int,
     assert run("list", "--json") == (code, json.dumps({"error": _message(error), "exit": code}) + "\n", "")
 
 
-def _message(error: Exception) -> str:
+def _message(error: BaseException) -> str:
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
     return "No such file or directory: /missing.json" if isinstance(error, OSError) else str(error)
 
 

@@ -253,14 +253,16 @@ def test_verify_an_intact_ledger_exits_0(ws: Path) -> None:
     assert code == 0 and err == "" and "ledger intact: 2 entries" in out
 
 
-def test_verify_a_folder_without_a_ledger_exits_2(ws: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["verify", "repair"])
+def test_verify_or_repair_a_folder_without_a_ledger_exits_2(ws: Path, tmp_path: Path, command: str) -> None:
     ws.mkdir()
     (ws / "policies").mkdir()
     for folder in (ws, tmp_path / "missing"):
-        assert run_error("verify", "--workspace", folder, expect=2) == \
+        assert run_error(command, "--workspace", folder, expect=2) == \
             f"policyledger-cli: no ledger in {folder}\n"
-        assert run_json("verify", "--workspace", folder, expect=2) == \
+        assert run_json(command, "--workspace", folder, expect=2) == \
             {"error": f"no ledger in {folder}", "exit": 2}
+    assert sorted(p.name for p in ws.iterdir()) == ["policies"]  # nothing was created
 
 
 def test_verify_a_deleted_ledger_seen_here_before_names_entry_0(ws: Path, trained: dict[str, Any]) -> None:
