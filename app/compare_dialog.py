@@ -1,6 +1,7 @@
 """Compare 2-4 marketplace policies: metrics side by side, differing decisions, paired evaluation.
 
-The comparisons themselves are the core's (:mod:`policyledger_core.comparison`); this dialog shows them.
+The comparisons themselves are the core's (:mod:`policyledger_core.verify.comparison`); this
+dialog shows them.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.policy_detail import ACTION_COLOURS, ACTION_TEXT, observation_name
-from policyledger_core import dynamics as dyn
-from policyledger_core.comparison import (
+from policyledger_core.policy import Policy
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.verify.comparison import (
     NON_TERMINAL_OBSERVATIONS,
     PairedEvaluation,
     differing_among,
     paired_evaluation,
 )
-from policyledger_core.marketplace import Row
-from policyledger_core.policy import Policy
-from policyledger_core.verification import VerificationReport
+from policyledger_core.verify.suite import VerificationReport
+from policyledger_core.workspace.marketplace import Row
 
 LETTERS = "ABCD"
 

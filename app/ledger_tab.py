@@ -1,7 +1,7 @@
 """The Ledger tab: every entry of the chain, a full verification, and repair of a damaged ledger.
 
-The checks themselves are the core's :func:`~policyledger_core.audit.audit`,
-run in a worker thread; repair is :mod:`~policyledger_core.recovery` (planned in a
+The checks themselves are the core's :func:`~policyledger_core.workspace.audit.audit`,
+run in a worker thread; repair is :mod:`~policyledger_core.workspace.recovery` (planned in a
 worker, shown, and carried out only after confirmation).
 This view only shows what they report.
 """
@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 from app.ledger_table import COLUMNS, LedgerTableModel
 from app.model import AppModel
 from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
-from policyledger_core.audit import AuditProgress, AuditReport, audit
-from policyledger_core.context import Context
-from policyledger_core.ledger import Ledger, LedgerError
-from policyledger_core.recovery import RepairPlan, apply_repair, plan_repair
-from policyledger_core.training import run_to_end
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.chain import Ledger, LedgerError
+from policyledger_core.workspace.audit import AuditProgress, AuditReport, audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.recovery import RepairPlan, apply_repair, plan_repair
 
 BANNER_STYLE = ("QFrame#ledgerBanner { background: #b00020; border-radius: 4px; }"
                 " QFrame#ledgerBanner QLabel { color: white; font-weight: bold; }")
@@ -61,9 +61,9 @@ class LedgerTab(QWidget):
     """List the ledger's entries, verify all of them, and repair a damaged ledger."""
 
     verification_finished = Signal(object)
-    """The :class:`~policyledger_core.audit.AuditReport`, or None when stopped or failed."""
+    """The :class:`~policyledger_core.workspace.audit.AuditReport`, or None when stopped or failed."""
     repair_finished = Signal(object)
-    """The :class:`~policyledger_core.recovery.RepairResult`, or None when declined or failed."""
+    """The :class:`~policyledger_core.workspace.recovery.RepairResult`, or None when declined or failed."""
 
     def __init__(self, model: AppModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)

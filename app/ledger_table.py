@@ -8,7 +8,7 @@ marked "after the problem" (a repair sets them aside).
 Rows are built on demand in :meth:`LedgerTableModel.data` from ``Ledger.entry``
 (parsed once and cached by the core), so a ledger of 100,000 entries costs
 only the rows on screen. Every verdict shown comes from the core: the
-ledger's ``problem`` and the last :class:`~policyledger_core.audit.AuditReport`.
+ledger's ``problem`` and the last :class:`~policyledger_core.workspace.audit.AuditReport`.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from policyledger_core.audit import AuditReport
-from policyledger_core.entry import Entry, EntryError
-from policyledger_core.ledger import Ledger
-from policyledger_core.ledgerfile import Problem, SetAside
-from policyledger_core.signing import key_id
+from policyledger_core.ledger.chain import Ledger
+from policyledger_core.ledger.entry import Entry, EntryError
+from policyledger_core.ledger.layout import Problem, SetAside
+from policyledger_core.ledger.signing import key_id
+from policyledger_core.workspace.audit import AuditReport
 
 COLUMNS = ("#", "Time", "Policy", "Verified reward", "Entry hash", "Previous hash", "Publisher", "Status")
 INDEX, TIME, POLICY, REWARD, HASH, PREV, PUBLISHER, STATUS = range(len(COLUMNS))

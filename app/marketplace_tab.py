@@ -28,18 +28,18 @@ from app.policy_detail import PolicyDetail
 from app.replay_dialog import ReplayDialog
 from app.worker import BackgroundTask, GeneratorWorker, WorkerThread, stoppable
 from policyledger_core.atomic import write_atomic
-from policyledger_core.autosave import Saved, save_policy
-from policyledger_core.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
-from policyledger_core.comparison import reverify
-from policyledger_core.entry import Entry
-from policyledger_core.figures import replay_problem
-from policyledger_core.ledger import Ledger, LedgerError
-from policyledger_core.marketplace import Row
+from policyledger_core.ledger.chain import Ledger, LedgerError
+from policyledger_core.ledger.entry import Entry
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
-from policyledger_core.reproduced import ReproduceProgress, ReproduceReport, reproduce
 from policyledger_core.safeio import describe, read_regular
-from policyledger_core.store import StoreError
-from policyledger_core.verification import VerificationReport, verify
+from policyledger_core.verify.comparison import reverify
+from policyledger_core.verify.figures import replay_problem
+from policyledger_core.verify.suite import VerificationReport, verify
+from policyledger_core.workspace.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
+from policyledger_core.workspace.marketplace import Row
+from policyledger_core.workspace.publish import Saved, save_policy
+from policyledger_core.workspace.reproduced import ReproduceProgress, ReproduceReport, reproduce
+from policyledger_core.workspace.store import StoreError
 
 __all__ = ["ALL_PRESETS", "MarketplaceTab", "Refused"]
 BUNDLE_FILES = "PolicyLedger bundle (*.json);;All files (*)"

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableView
 
 from policyledger_core.canonical import canonical_bytes, sha256_hex
-from policyledger_core.marketplace import Row
+from policyledger_core.workspace.marketplace import Row
 
 Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from policyledger_core.context import Context
-from policyledger_core.entry import Entry
-from policyledger_core.marketplace import Row, rank_ledger
-from policyledger_core.reproduced import pending
-from policyledger_core.signing import PublisherKeyError, key_id
-from policyledger_core.workspace import outside_links
+from policyledger_core.ledger.entry import Entry
+from policyledger_core.ledger.signing import PublisherKeyError, key_id
+from policyledger_core.paths import outside_links
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.marketplace import Row, rank_ledger
+from policyledger_core.workspace.reproduced import pending
 
 
 class AppModel(QObject):

@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from policyledger_core import dynamics as dyn
-from policyledger_core.marketplace import Row
 from policyledger_core.policy import Policy
-from policyledger_core.verification import BASELINES, VerificationReport
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.verify.suite import BASELINES, VerificationReport
+from policyledger_core.workspace.marketplace import Row
 
 ACTION_COLOURS = ("#c8c8c8", "#56b4e9", "#e69f00", "#d55e00", "#0072b2")
 """One colour per action (Okabe-Ito, readable with colour-blindness), by action index."""

@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.policy_detail import ACTION_COLOURS, ACTION_TEXT
-from policyledger_core import dynamics as dyn
-from policyledger_core.episode import EpisodeTrack, StepRecord, evaluation_seed
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-from policyledger_core.verification import DEFAULT_EPISODES
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.verify.episode import EpisodeTrack, StepRecord, evaluation_seed
+from policyledger_core.verify.suite import DEFAULT_EPISODES
 
 PLAY_INTERVAL_MS = 300
 MAX_OFFSET = 2**31 - 1  # QSpinBox is 32-bit; every seed from EVAL_SEED_BASE up is free of training

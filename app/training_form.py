@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from policyledger_core.envconfig import PRESETS, ConfigError, EnvConfig, preset
-from policyledger_core.hyper import DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
+from policyledger_core.learn.hyper import DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
+from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig, preset
 
 ALGORITHMS = {"Q-learning": "q", "Double Q-learning": "double-q"}
 _FLOATS = {  # field: (label, minimum, maximum, decimals, step)

@@ -28,10 +28,10 @@ from app.training_form import TrainingForm
 from app.training_job import Columns, pack
 from app.training_plots import TrainingPlots
 from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
-from policyledger_core.autosave import Saved, save_all_agents, save_training
-from policyledger_core.hyper import Algorithm, Hyperparameters
-from policyledger_core.population import train_agents
-from policyledger_core.training import TrainingResult
+from policyledger_core.learn.hyper import Algorithm, Hyperparameters
+from policyledger_core.learn.population import train_agents
+from policyledger_core.learn.single import TrainingResult
+from policyledger_core.workspace.publish import Saved, save_all_agents, save_training
 
 
 def _save(model: AppModel, result: TrainingResult, chain_all: bool) -> list[Saved]:
@@ -43,7 +43,7 @@ class TrainingTab(QWidget):
     """Train an agent or a population and watch it learn."""
 
     training_finished = Signal(object)
-    """A list of :class:`~policyledger_core.autosave.Saved` once the policy is chained."""
+    """A list of :class:`~policyledger_core.workspace.publish.Saved` once the policy is chained."""
 
     def __init__(self, model: AppModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -12,12 +12,11 @@ import gymnasium as gym
 import numpy as np
 
 import policyledger_core  # noqa: F401  (registers the environment)
-from policyledger_core import verification
-from policyledger_core.envconfig import PRESETS, preset
-from policyledger_core.environment import ENV_ID
-from policyledger_core.hyper import Hyperparameters, hyper_preset
-from policyledger_core.population import train_population
-from policyledger_core.training import run_to_end, train
+from policyledger_core.learn.hyper import Hyperparameters, hyper_preset
+from policyledger_core.learn.population import train_population
+from policyledger_core.learn.single import run_to_end, train
+from policyledger_core.sim.config import ENV_ID, PRESETS, preset
+from policyledger_core.verify import suite as verification
 
 Figure = dict[str, Any]
 

@@ -12,17 +12,16 @@ from typing import Any
 
 from bench_learning import Figure, figure
 
-from policyledger_core.audit import audit
-from policyledger_core.autosave import save_policy
-from policyledger_core.context import Context
-from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
-from policyledger_core.envconfig import preset
-from policyledger_core.environment import ENV_ID
-from policyledger_core.ledger import Ledger
-from policyledger_core.ledgerfile import FOOTER, HEADER
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.chain import Ledger
+from policyledger_core.ledger.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
+from policyledger_core.ledger.layout import FOOTER, HEADER
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-from policyledger_core.training import run_to_end
-from policyledger_core.verification import Z95, suite_optimum
+from policyledger_core.sim.config import ENV_ID, preset
+from policyledger_core.verify.suite import Z95, suite_optimum
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import save_policy
 
 SIZES = (100, 10_000, 100_000)
 APPENDS = 60
@@ -140,7 +139,7 @@ def _digest_only(verification: Any, report: Any) -> str | None:
 
 def bench_verify_replay_figures() -> Iterator[Figure]:
     """verify --replay with every figure checked, against the digest-only check of before."""
-    import policyledger_core.audit as audit_module
+    import policyledger_core.workspace.audit as audit_module
 
     with tempfile.TemporaryDirectory() as tmp:
         ctx = _real_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", 300)

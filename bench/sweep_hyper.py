@@ -47,11 +47,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.hyper import HYPER_PRESETS, Algorithm, Hyperparameters
+from policyledger_core.learn.hyper import HYPER_PRESETS, Algorithm, Hyperparameters
+from policyledger_core.learn.single import TrainingResult, run_to_end, train
 from policyledger_core.policy import Policy
-from policyledger_core.training import TrainingResult, run_to_end, train
-from policyledger_core.verification import reference, suite_uniforms, verify
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.verify.suite import reference, suite_uniforms, verify
 
 QUALITY_STANDARD = 0.98
 QUALITY_EVERY = 0.95

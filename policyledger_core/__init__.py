@@ -1,8 +1,8 @@
-"""PolicyLedger's core: environment, training, verification, ledger. Never imports Qt."""
+"""PolicyLedger's core: the task, learning, verification, the ledger, workspaces. Never imports Qt.
 
-from policyledger_core.environment import ENV_ID, register
+Importing the package loads no Gymnasium and registers nothing; the task registers
+itself with Gymnasium when :mod:`policyledger_core.sim.environment` is imported.
+"""
 
 __version__ = "0.1.0"
-__all__ = ["ENV_ID", "__version__"]
-
-register()
+__all__ = ["__version__"]

@@ -24,6 +24,14 @@ def canonical_bytes(value: Any) -> bytes:
 _HEX_DIGITS = b"0123456789abcdef"
 
 
+HASH_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def is_hash(text: object) -> bool:
+    """True for exactly 64 lowercase hexadecimal characters (a SHA-256 as written)."""
+    return isinstance(text, str) and HASH_RE.fullmatch(text) is not None
+
+
 def is_hex(data: bytes, length: int) -> bool:
     """True for exactly ``length`` lowercase hex digits (fast: no regex, no decoding)."""
     return len(data) == length and not data.translate(None, _HEX_DIGITS)

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from policyledger_core import dynamics as dyn
 from policyledger_core.canonical import canonical_bytes, field_problem, load_json_strict, sha256_hex
-from policyledger_core.envconfig import ConfigError, EnvConfig
-from policyledger_core.environment import ENV_ID
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
 
 SCHEMA = "policyledger/policy"
 SCHEMA_VERSION = 1

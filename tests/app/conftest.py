@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app import marketplace_tab
-from policyledger_core.reproduced import ReproduceProgress, ReproduceReport
+from policyledger_core.workspace.reproduced import ReproduceProgress, ReproduceReport
 
 HOLD_SECONDS = 20.0
 """A held replay goes on by itself after this long, so a failing test cannot hang its teardown."""

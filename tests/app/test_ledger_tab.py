@@ -30,13 +30,12 @@ from app.ledger_table import (
     short,
 )
 from app.model import AppModel
-from policyledger_core.autosave import save_policy
-from policyledger_core.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
-from policyledger_core.envconfig import preset
-from policyledger_core.environment import ENV_ID
-from policyledger_core.ledgerfile import FOOTER, HEADER
+from policyledger_core.ledger.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
+from policyledger_core.ledger.layout import FOOTER, HEADER
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.reproduced import pending
+from policyledger_core.sim.config import ENV_ID, preset
+from policyledger_core.workspace.publish import save_policy
+from policyledger_core.workspace.reproduced import pending
 
 ENTRIES = 5
 EPISODES = 50  # verification episodes per saved policy: enough for a real entry, and fast

@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel, QTableView
 
 from app.main_window import MainWindow
-from policyledger_core import audit
 from policyledger_core.policy import Policy
+from policyledger_core.workspace import audit
 from tests.app.conftest import HeldReplay
 
 TIMEOUT_MS = 20_000

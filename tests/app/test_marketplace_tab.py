@@ -24,15 +24,16 @@ from app.marketplace_tab import ALL_PRESETS, MarketplaceTab
 from app.marketplace_table import COLUMNS
 from app.model import AppModel
 from app.policy_detail import AXIS_TEXT, HEATMAP_OBS, HEATMAP_ROWS, RESULT_LABELS, observation_name
-from policyledger_core import audit, comparison
-from policyledger_core import dynamics as dyn
-from policyledger_core.autosave import save_policy
-from policyledger_core.bundles import export_bundle
-from policyledger_core.envconfig import preset
-from policyledger_core.environment import CyberDefenseEnv
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.reproduced import pending
-from policyledger_core.verification import BASELINES, EVAL_SEED_BASE
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import preset
+from policyledger_core.sim.environment import CyberDefenseEnv
+from policyledger_core.verify import comparison
+from policyledger_core.verify.suite import BASELINES, EVAL_SEED_BASE
+from policyledger_core.workspace import audit
+from policyledger_core.workspace.bundles import export_bundle
+from policyledger_core.workspace.publish import save_policy
+from policyledger_core.workspace.reproduced import pending
 from tests.app.conftest import HeldReplay
 
 TIMEOUT_MS = 20_000

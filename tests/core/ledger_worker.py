@@ -36,17 +36,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from policyledger_core.audit import audit
-from policyledger_core.autosave import verification_fields
-from policyledger_core.context import Context
-from policyledger_core.entry import GENESIS
-from policyledger_core.envconfig import PRESETS
-from policyledger_core.ledger import Ledger
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.chain import Ledger
+from policyledger_core.ledger.entry import GENESIS
+from policyledger_core.paths import Workspace
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-from policyledger_core.store import PolicyStore
-from policyledger_core.training import run_to_end
-from policyledger_core.verification import verify
-from policyledger_core.workspace import Workspace
+from policyledger_core.sim.config import PRESETS
+from policyledger_core.verify.suite import verify
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import verification_fields
+from policyledger_core.workspace.store import PolicyStore
 
 VERIFY_EPISODES = 50
 WORKER = Path(__file__).resolve()
@@ -58,7 +58,7 @@ def sample_policy() -> Policy:
 
 
 def entry_fields(policy: Policy) -> dict[str, Any]:
-    """What :func:`policyledger_core.autosave.save_policy` appends for ``policy`` (verified once)."""
+    """What :func:`policyledger_core.workspace.publish.save_policy` appends for ``policy`` (verified once)."""
     report = verify(policy, VERIFY_EPISODES)
     return {"policy_hash": policy.hash, "config": policy.config.to_dict(),
             "verification": verification_fields(report), "training": None, "origin": {"kind": "added"}}

@@ -20,10 +20,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyledger_core import bundles
-from policyledger_core import dynamics as dyn
-from policyledger_core.autosave import save_policy, training_fields
-from policyledger_core.bundles import (
+from policyledger_core.canonical import canonical_bytes, sha256_hex
+from policyledger_core.learn.hyper import DEFAULT_HYPER, hyper_preset
+from policyledger_core.learn.single import run_to_end, train
+from policyledger_core.ledger.entry import MAX_LINE_BYTES, hash_body
+from policyledger_core.ledger.signing import Publisher
+from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.sim.optimum import solve
+from policyledger_core.verify.suite import DEFAULT_EPISODES, suite_id, verify
+from policyledger_core.workspace import bundles
+from policyledger_core.workspace.bundles import (
     MAX_BUNDLE_BYTES,
     MAX_REPLAY_EPISODES,
     BundleError,
@@ -31,17 +39,9 @@ from policyledger_core.bundles import (
     export_bundle,
     import_bundle,
 )
-from policyledger_core.canonical import canonical_bytes, sha256_hex
-from policyledger_core.context import Context
-from policyledger_core.entry import MAX_LINE_BYTES, hash_body
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.hyper import DEFAULT_HYPER, hyper_preset
-from policyledger_core.marketplace import rank
-from policyledger_core.optimum import solve
-from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.signing import Publisher
-from policyledger_core.training import run_to_end, train
-from policyledger_core.verification import DEFAULT_EPISODES, suite_id, verify
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.marketplace import rank
+from policyledger_core.workspace.publish import save_policy, training_fields
 
 EPISODES = DEFAULT_EPISODES  # imports refuse smaller suites; replays are cheap once the suite is cached
 NON_TERMINAL = min(set(range(108)) - TERMINAL_OBSERVATIONS)

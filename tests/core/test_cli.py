@@ -10,14 +10,15 @@ from typing import NoReturn
 
 import pytest
 
-from policyledger_core import cli_learning, cli_ledger
-from policyledger_core.cli import main
-from policyledger_core.cli_common import CommandFailed, UsageError
-from policyledger_core.envconfig import ConfigError
-from policyledger_core.ledger import LedgerError
-from policyledger_core.population import MAX_AGENTS
-from policyledger_core.signing import PublisherKeyError
-from policyledger_core.store import StoreError
+from policyledger_core.cli import learning as cli_learning
+from policyledger_core.cli import ledger as cli_ledger
+from policyledger_core.cli.common import CommandFailed, UsageError
+from policyledger_core.cli.main import main
+from policyledger_core.learn.population import MAX_AGENTS
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.ledger.signing import PublisherKeyError
+from policyledger_core.sim.config import ConfigError
+from policyledger_core.workspace.store import StoreError
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -147,7 +148,7 @@ def _message(error: BaseException) -> str:
 
 
 def test_console_script_runs_without_traceback() -> None:
-    done = subprocess.run([sys.executable, "-m", "policyledger_core.cli", "train", "--seed", "x"],
+    done = subprocess.run([sys.executable, "-m", "policyledger_core.cli.main", "train", "--seed", "x"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

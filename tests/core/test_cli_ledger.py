@@ -16,15 +16,15 @@ from typing import Any, NoReturn
 
 import pytest
 
-from policyledger_core import cli_learning
 from policyledger_core.canonical import canonical_bytes
-from policyledger_core.cli import main
-from policyledger_core.context import Context
-from policyledger_core.entry import hash_body
-from policyledger_core.envconfig import PRESETS
+from policyledger_core.cli import learning as cli_learning
+from policyledger_core.cli.main import main
+from policyledger_core.ledger.entry import hash_body
+from policyledger_core.ledger.signing import KEY_FILE, Publisher
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.signing import KEY_FILE, Publisher
-from policyledger_core.verification import verify
+from policyledger_core.sim.config import PRESETS
+from policyledger_core.verify.suite import verify
+from policyledger_core.workspace.context import Context
 
 STANDARD = PRESETS["standard"]
 NON_TERMINAL = sorted(set(range(108)) - TERMINAL_OBSERVATIONS)

@@ -13,9 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policyledger_core import dynamics as dyn
-from policyledger_core.autosave import save_policy
-from policyledger_core.comparison import (
+from policyledger_core.ledger.entry import Entry, seal
+from policyledger_core.ledger.signing import Publisher
+from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.sim.environment import CyberDefenseEnv
+from policyledger_core.verify.comparison import (
     NON_TERMINAL_OBSERVATIONS,
     differing_among,
     differing_observations,
@@ -25,13 +29,9 @@ from policyledger_core.comparison import (
     reverify,
     suite_returns_tenths,
 )
-from policyledger_core.context import Context
-from policyledger_core.entry import Entry, seal
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.environment import CyberDefenseEnv
-from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.signing import Publisher
-from policyledger_core.verification import Z95, reference, suite_id, suite_seeds, verify
+from policyledger_core.verify.suite import Z95, reference, suite_id, suite_seeds, verify
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import save_policy
 
 STANDARD = PRESETS["standard"]
 FREE = list(NON_TERMINAL_OBSERVATIONS)

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from policyledger_core import ledger as ledger_module
-from policyledger_core.audit import audit
-from policyledger_core.ledger import Ledger
-from policyledger_core.store import PolicyStore
-from policyledger_core.training import run_to_end
-from policyledger_core.witness import Witness
-from policyledger_core.workspace import Workspace
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger import chain as ledger_module
+from policyledger_core.ledger.chain import Ledger
+from policyledger_core.ledger.checkpoint import Witness
+from policyledger_core.paths import Workspace
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.store import PolicyStore
 from tests.core.ledger_worker import acks, check_json, check_ledger, finish, run, start
 
 PER_CHILD = 200

@@ -30,15 +30,15 @@ from typing import Any
 
 import pytest
 
-from policyledger_core.autosave import save_policy
-from policyledger_core.context import Context
-from policyledger_core.entry import Entry
-from policyledger_core.envconfig import PRESETS
-from policyledger_core.ledger import Ledger, LedgerError
-from policyledger_core.ledgerfile import FOOTER, HEADER
+from policyledger_core.ledger.chain import Ledger, LedgerError
+from policyledger_core.ledger.checkpoint import Witness
+from policyledger_core.ledger.entry import Entry
+from policyledger_core.ledger.layout import FOOTER, HEADER
+from policyledger_core.paths import Workspace
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-from policyledger_core.witness import Witness
-from policyledger_core.workspace import Workspace
+from policyledger_core.sim.config import PRESETS
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import save_policy
 from tests.core.ledger_worker import (
     acks,
     check_json,
@@ -66,7 +66,7 @@ def _dirs(base: Path) -> tuple[Path, Path]:
 
 def _torn_tail_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "policyledger_core.ledger" and "incomplete trailing entry" in r.getMessage()]
+            if r.name == "policyledger_core.ledger.chain" and "incomplete trailing entry" in r.getMessage()]
 
 
 # -- SIGKILL at random moments --------------------------------------------------------------------
@@ -129,7 +129,7 @@ def test_a_crash_in_the_middle_of_the_ledger_write_is_dropped_and_overwritten(
     data = (root / "ledger.json").read_bytes()
     assert not data.endswith(FOOTER), "the write should have been cut short"
 
-    caplog.set_level(logging.WARNING, logger="policyledger_core.ledger")
+    caplog.set_level(logging.WARNING, logger="policyledger_core.ledger.chain")
     ledger = check_ledger(root, config, acked)
     assert ledger.torn_tail
     assert _torn_tail_warnings(caplog), "dropping a torn tail must be logged"
@@ -429,7 +429,7 @@ def test_a_partial_write_is_undone_before_the_error_goes_up(
     monkeypatch.setattr(os, "pwrite", real)
     assert os.strerror(errno.ENOSPC) in str(info.value), "a short write is a full disk and says so"
     assert ctx.ledger.path.read_bytes() == before, "the half-written entry is undone: valid JSON again"
-    caplog.set_level(logging.WARNING, logger="policyledger_core.ledger")
+    caplog.set_level(logging.WARNING, logger="policyledger_core.ledger.chain")
     reopened = Ledger.open(Workspace.open(ctx.workspace.root), ctx.config_dir)
     assert reopened.problem is None and len(reopened) == 3
     _recovers(ctx, fields, acked, before)

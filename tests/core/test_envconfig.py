@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from policyledger_core.canonical import canonical_bytes
-from policyledger_core.envconfig import PRESETS, ConfigError, EnvConfig, preset
+from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig, preset
 
 FIELDS = ("horizon", "severity_probs", "escalation_prob", "type_probs", "high_confidence_probs")
 

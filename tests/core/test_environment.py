@@ -23,10 +23,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import policyledger_core  # noqa: F401  (importing the package registers the environment)
-from policyledger_core import dynamics as dyn
-from policyledger_core.envconfig import PRESETS, ConfigError, EnvConfig
-from policyledger_core.environment import ENV_ID, CyberDefenseEnv
-from policyledger_core.replay import observation_decider, replay
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import ENV_ID, PRESETS, ConfigError, EnvConfig
+from policyledger_core.sim.environment import CyberDefenseEnv
+from policyledger_core.sim.replay import observation_decider, replay
 
 # --- factor values of spec section 1 and actions of section 2 -----------------------------
 LOW, MEDIUM, HIGH = 0, 1, 2

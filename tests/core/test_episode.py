@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from policyledger_core import dynamics as dyn
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.environment import CyberDefenseEnv
-from policyledger_core.episode import EpisodeTrack, evaluation_seed
 from policyledger_core.policy import MYOPIC_ACTIONS
-from policyledger_core.replay import observation_decider, replay
-from policyledger_core.verification import EVAL_SEED_BASE, suite_uniforms
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.sim.environment import CyberDefenseEnv
+from policyledger_core.sim.replay import observation_decider, replay
+from policyledger_core.verify.episode import EpisodeTrack, evaluation_seed
+from policyledger_core.verify.suite import EVAL_SEED_BASE, suite_uniforms
 
 STANDARD = PRESETS["standard"]
 IGNORE = (0,) * dyn.N_OBS  # loses the system in many episodes: ends early

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from policyledger_core.audit import audit
-from policyledger_core.autosave import save_policy
-from policyledger_core.cli import main
-from policyledger_core.context import Context
-from policyledger_core.figures import consistency_problem, replay_problem, verification_fields
-from policyledger_core.marketplace import rank_ledger
-from policyledger_core.reproduced import Reproductions, pending, reproduce
-from policyledger_core.training import run_to_end
-from policyledger_core.verification import DEFAULT_EPISODES, Z95, verify
+from policyledger_core.cli.main import main
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.verify.figures import consistency_problem, replay_problem, verification_fields
+from policyledger_core.verify.suite import DEFAULT_EPISODES, Z95, verify
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.marketplace import rank_ledger
+from policyledger_core.workspace.publish import save_policy
+from policyledger_core.workspace.reproduced import Reproductions, pending, reproduce
 from tests.core.test_ledger import make_policy
 
 EPISODES = 50

@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from policyledger_core.audit import audit
-from policyledger_core.autosave import save_policy
-from policyledger_core.cli import main
-from policyledger_core.context import Context
-from policyledger_core.entry import Entry
-from policyledger_core.envconfig import preset
-from policyledger_core.ledger import Ledger, LedgerError
+from policyledger_core.cli.main import main
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.chain import Ledger, LedgerError
+from policyledger_core.ledger.entry import Entry
+from policyledger_core.paths import Workspace
 from policyledger_core.policy import Policy
-from policyledger_core.store import StoreError
-from policyledger_core.training import run_to_end
-from policyledger_core.workspace import Workspace
+from policyledger_core.sim.config import preset
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import save_policy
+from policyledger_core.workspace.store import StoreError
 from tests.core.hostile import bounded, make_hostile
 
 EPISODES = 50
@@ -108,7 +108,7 @@ def test_hostile_ledger_opens_read_only_and_repair_refuses(workspace: Path, tmp_
 
 
 def test_sparse_ledger_bound() -> None:
-    from policyledger_core.ledger import MAX_LEDGER_BYTES
+    from policyledger_core.ledger.chain import MAX_LEDGER_BYTES
 
     assert MAX_LEDGER_BYTES == 1 << 30
 
@@ -200,7 +200,7 @@ def test_a_dangling_ledger_link_out_of_the_workspace_is_refused(workspace: Path,
 
 
 def test_links_inside_the_workspace_are_fine(workspace: Path, tmp_path: Path) -> None:
-    from policyledger_core.workspace import outside_links
+    from policyledger_core.paths import outside_links
 
     config = tmp_path / "config"
     ctx, _ = built(workspace, config, 1)
@@ -248,7 +248,7 @@ def test_a_policy_file_linked_outside_is_never_written(workspace: Path, tmp_path
 
 
 def test_outside_links_are_noted(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from policyledger_core.workspace import outside_links
+    from policyledger_core.paths import outside_links
 
     ctx, entries = built(workspace, Path(os.environ["POLICYLEDGER_CONFIG_DIR"]), 2)
     ledger_target = tmp_path / "elsewhere" / "ledger.json"
@@ -456,7 +456,7 @@ def test_verify_reports_a_problem_it_cannot_remember(workspace: Path, tmp_path: 
 
 
 def _with_key(config: Path) -> None:
-    from policyledger_core.signing import Publisher
+    from policyledger_core.ledger.signing import Publisher
 
     Publisher.load_or_create(config)
 

@@ -27,25 +27,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyledger_core import entry as entry_module
-from policyledger_core.audit import AuditReport, audit
-from policyledger_core.autosave import save_policy, verification_fields
 from policyledger_core.canonical import canonical_bytes, sha256_hex
-from policyledger_core.context import Context
-from policyledger_core.entry import GENESIS, Entry, EntryError, hash_body, seal
-from policyledger_core.envconfig import preset
-from policyledger_core.ledger import Ledger, LedgerError
-from policyledger_core.ledgerfile import EMPTY, FOOTER, HEADER, Problem
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger import entry as entry_module
+from policyledger_core.ledger.chain import Ledger, LedgerError
+from policyledger_core.ledger.checkpoint import Witness
+from policyledger_core.ledger.entry import GENESIS, Entry, EntryError, hash_body, seal
+from policyledger_core.ledger.layout import EMPTY, FOOTER, HEADER, Problem
+from policyledger_core.ledger.signing import KEY_FILE, Publisher
+from policyledger_core.paths import LEDGER_FILE, Workspace
 from policyledger_core.policy import Policy
-from policyledger_core.signing import KEY_FILE, Publisher
-from policyledger_core.training import run_to_end
-from policyledger_core.verification import verify
-from policyledger_core.witness import Witness
-from policyledger_core.workspace import LEDGER_FILE, Workspace
+from policyledger_core.sim.config import preset
+from policyledger_core.verify.suite import verify
+from policyledger_core.workspace.audit import AuditReport, audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import save_policy, verification_fields
 
 EPISODES = 50
 N_ENTRIES = 6
-LEDGER_LOG = "policyledger_core.ledger"
+LEDGER_LOG = "policyledger_core.ledger.chain"
 
 
 # -- building real ledgers ------------------------------------------------------------------------
@@ -953,10 +953,10 @@ def test_witness_and_key_live_in_the_config_dir(built: Built) -> None:
 
 def _ledger_of_distinct_policies(tmp_path: Path, count: int) -> tuple[Any, Path]:
     """A workspace with ``count`` added policies (one changed action each) and its config folder."""
-    from policyledger_core.autosave import save_policy
-    from policyledger_core.context import Context
-    from policyledger_core.envconfig import preset as env_preset
     from policyledger_core.policy import MYOPIC_ACTIONS, Policy
+    from policyledger_core.sim.config import preset as env_preset
+    from policyledger_core.workspace.context import Context
+    from policyledger_core.workspace.publish import save_policy
 
     config = tmp_path / "cfg"
     ctx = Context.open(tmp_path / "ws", config)
@@ -970,9 +970,9 @@ def _ledger_of_distinct_policies(tmp_path: Path, count: int) -> tuple[Any, Path]
 
 def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
     """A bad signature is invisible to the fast scan; the audit's finding is remembered per user."""
-    from policyledger_core.audit import audit
-    from policyledger_core.ledger import Ledger, LedgerError
-    from policyledger_core.training import run_to_end
+    from policyledger_core.learn.single import run_to_end
+    from policyledger_core.ledger.chain import Ledger, LedgerError
+    from policyledger_core.workspace.audit import audit
 
     ctx, config = _ledger_of_distinct_policies(tmp_path, 3)
     path = ctx.workspace.ledger_path
@@ -997,7 +997,7 @@ def test_a_problem_found_by_an_audit_survives_a_restart(tmp_path: Path) -> None:
 
 def test_set_aside_reads_what_it_can_after_the_problem(tmp_path: Path) -> None:
     """For display only: entries from the first problem on, read without trusting them."""
-    from policyledger_core.ledger import Ledger
+    from policyledger_core.ledger.chain import Ledger
 
     ctx, config = _ledger_of_distinct_policies(tmp_path, 4)
     assert Ledger.open(ctx.workspace, config).set_aside() == []

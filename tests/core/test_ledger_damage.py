@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from policyledger_core.context import Context
-from policyledger_core.ledger import LedgerError
-from policyledger_core.ledgerfile import FOOTER, HEADER
-from policyledger_core.workspace import LEDGER_FILE
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.ledger.layout import FOOTER, HEADER
+from policyledger_core.paths import LEDGER_FILE
+from policyledger_core.workspace.context import Context
 from tests.core import test_ledger as base
 from tests.core.test_ledger import (
     N_ENTRIES,

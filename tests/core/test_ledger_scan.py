@@ -14,9 +14,9 @@ import random
 
 import pytest
 
-from policyledger_core import ledgerfile
-from policyledger_core.entry import ENTRY_DOMAIN, GENESIS
-from policyledger_core.ledgerfile import Scan, scan
+from policyledger_core.ledger import layout as ledgerfile
+from policyledger_core.ledger.entry import ENTRY_DOMAIN, GENESIS
+from policyledger_core.ledger.layout import Scan, scan
 from tests.core import test_ledger as base
 from tests.core.test_ledger import Built
 

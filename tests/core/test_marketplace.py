@@ -16,16 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyledger_core.audit import audit
 from policyledger_core.canonical import sha256_hex
-from policyledger_core.context import Context
-from policyledger_core.entry import Entry
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.marketplace import Row, rank
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.entry import Entry
+from policyledger_core.ledger.signing import Publisher, key_id
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.signing import Publisher, key_id
-from policyledger_core.training import run_to_end
-from policyledger_core.verification import Z95, suite_id, suite_optimum
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.verify.suite import Z95, suite_id, suite_optimum
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.marketplace import Row, rank
 
 STANDARD = PRESETS["standard"]
 CUSTOM = EnvConfig(horizon=30, escalation_prob=0.5)
@@ -319,11 +319,11 @@ def test_entries_after_a_bad_signature_are_not_ranked_once_audited(alice: User) 
 
 def test_rank_ledger_equals_rank_of_all_entries(tmp_path) -> None:
     """The fast ranking (first entries parsed only) gives the same rows as ranking every entry."""
-    from policyledger_core.autosave import save_policy
-    from policyledger_core.context import Context
-    from policyledger_core.envconfig import preset as env_preset
-    from policyledger_core.marketplace import rank, rank_ledger
     from policyledger_core.policy import MYOPIC_ACTIONS, Policy
+    from policyledger_core.sim.config import preset as env_preset
+    from policyledger_core.workspace.context import Context
+    from policyledger_core.workspace.marketplace import rank, rank_ledger
+    from policyledger_core.workspace.publish import save_policy
 
     ctx = Context.open(tmp_path / "ws", tmp_path / "cfg")
     base = list(MYOPIC_ACTIONS)

@@ -11,10 +11,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from policyledger_core import dynamics as dyn
-from policyledger_core import optimum
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.replay import Decide, observation_decider, random_decider, replay
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim import optimum
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.sim.replay import Decide, observation_decider, random_decider, replay
 
 EPISODES = 20_000
 PRESET_NAMES = list(PRESETS)

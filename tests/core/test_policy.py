@@ -20,8 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.environment import ENV_ID
 from policyledger_core.policy import (
     MAX_POLICY_BYTES,
     MYOPIC_ACTIONS,
@@ -32,6 +30,7 @@ from policyledger_core.policy import (
     PolicyError,
     greedy_policy,
 )
+from policyledger_core.sim.config import ENV_ID, PRESETS, EnvConfig
 
 STANDARD = PRESETS["standard"]
 LOW, MEDIUM, HIGH = 0, 1, 2

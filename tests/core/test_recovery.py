@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from policyledger_core.audit import audit
-from policyledger_core.cli import main
-from policyledger_core.context import Context
-from policyledger_core.ledger import LedgerError
-from policyledger_core.marketplace import rank_ledger
-from policyledger_core.recovery import apply_repair, plan_repair, repair
-from policyledger_core.training import run_to_end
-from policyledger_core.verification import verify
-from policyledger_core.workspace import LEDGER_FILE
+from policyledger_core.cli.main import main
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.paths import LEDGER_FILE
+from policyledger_core.verify.suite import verify
+from policyledger_core.workspace.audit import audit
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.marketplace import rank_ledger
+from policyledger_core.workspace.recovery import apply_repair, plan_repair, repair
 from tests.core import test_ledger as base
 from tests.core.test_ledger import (
     EPISODES,

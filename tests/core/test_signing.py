@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from policyledger_core.canonical import sha256_hex
-from policyledger_core.context import Context
-from policyledger_core.signing import (
+from policyledger_core.ledger.signing import (
     KEY_FILE,
     SIGNATURE_DOMAIN,
     Publisher,
@@ -29,6 +28,7 @@ from policyledger_core.signing import (
     key_id,
     verify_signature,
 )
+from policyledger_core.workspace.context import Context
 
 HASH = sha256_hex(b"an entry body")
 

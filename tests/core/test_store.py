@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from policyledger_core import atomic
-from policyledger_core.canonical import canonical_bytes
-from policyledger_core.envconfig import preset
+from policyledger_core.canonical import canonical_bytes, is_hash
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.store import PolicyStore, StoreError, is_hash
+from policyledger_core.sim.config import preset
+from policyledger_core.workspace.store import PolicyStore, StoreError
 from tests.core.hostile import bounded, make_hostile
 
 

@@ -19,20 +19,21 @@ from typing import TypeVar
 import numpy as np
 import pytest
 
-from policyledger_core import dynamics as dyn
-from policyledger_core import training, verification
-from policyledger_core.envconfig import PRESETS, ConfigError, EnvConfig
-from policyledger_core.environment import CyberDefenseEnv
-from policyledger_core.hyper import (
+from policyledger_core.learn import single as training
+from policyledger_core.learn.hyper import (
     DEFAULT_HYPER,
     HYPER_PRESETS,
     MAX_SEED,
     Hyperparameters,
     hyper_preset,
 )
+from policyledger_core.learn.population import train_population
+from policyledger_core.learn.single import EpisodeRecord, TrainingResult, run_to_end, train
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
-from policyledger_core.population import train_population
-from policyledger_core.training import EpisodeRecord, TrainingResult, run_to_end, train
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig
+from policyledger_core.sim.environment import CyberDefenseEnv
+from policyledger_core.verify import suite as verification
 
 STANDARD = PRESETS["standard"]
 SHORT = PRESETS["short-burst"]

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 from gymnasium.utils import seeding
 
-from policyledger_core import dynamics as dyn
-from policyledger_core import verification
-from policyledger_core.envconfig import PRESETS, EnvConfig
-from policyledger_core.environment import CyberDefenseEnv
-from policyledger_core.optimum import solve
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
-from policyledger_core.verification import BASELINES, suite_seeds, suite_uniforms, verify
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.sim.environment import CyberDefenseEnv
+from policyledger_core.sim.optimum import solve
+from policyledger_core.verify import suite as verification
+from policyledger_core.verify.suite import BASELINES, suite_seeds, suite_uniforms, verify
 
 STANDARD = PRESETS["standard"]
 N = 200  # suite size for the episode-by-episode Gymnasium checks
@@ -142,7 +142,7 @@ def test_replay_digest_is_the_same_in_a_fresh_process() -> None:
     code = (
         "import json, sys\n"
         "from policyledger_core.policy import Policy\n"
-        "from policyledger_core.verification import verify\n"
+        "from policyledger_core.verify.suite import verify\n"
         "policy = Policy.from_json(sys.stdin.buffer.read())\n"
         f"print(verify(policy, {N}).replay_digest)\n"
     )

@@ -1,0 +1,1 @@
+"""``policyledger-cli``: the parser and dispatch in :mod:`.main`, one module per command group."""

@@ -1,0 +1,249 @@
+"""``policyledger-cli`` commands on the ledger: verify, list, show, export, import, add, repair."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from policyledger_core.atomic import write_atomic
+from policyledger_core.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandFailed,
+    UsageError,
+    add_common,
+    open_context,
+    resolve_prefix,
+)
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.ledger.signing import PublisherKeyError, key_id
+from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
+from policyledger_core.sim.config import PRESETS
+from policyledger_core.workspace.audit import AuditReport, audit
+from policyledger_core.workspace.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.marketplace import rank_ledger
+from policyledger_core.workspace.publish import save_policy
+from policyledger_core.workspace.recovery import RepairResult, repair
+from policyledger_core.workspace.reproduced import ReproduceReport, pending, reproduce
+
+
+def _emit(args: argparse.Namespace, out: TextIO, data: dict[str, Any], text: str) -> None:
+    out.write(json.dumps(data, sort_keys=True) + "\n" if args.json else text)
+
+
+def _read_input(path: Path, limit: int) -> bytes:
+    try:
+        return read_regular(path, limit)  # a FIFO or a device is refused, never waited on
+    except FileTooLarge as exc:
+        raise CommandFailed(str(exc)) from None
+    except NotARegularFile as exc:
+        raise UsageError(f"{path}: cannot read: {exc.reason}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _require_ledger(ctx: Context) -> None:
+    """No file and no checkpoint saying there was one: nothing to check, not an intact ledger."""
+    if ctx.ledger.problem is None and not ctx.workspace.ledger_path.exists():
+        raise UsageError(f"no ledger in {ctx.workspace.root}")
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    _require_ledger(ctx)
+    report: AuditReport = run_to_end(audit(ctx.ledger, ctx.store, args.replay, ctx.reproductions))
+    data = {"ok": report.ok, "entries": report.entries, "seconds": report.seconds,
+            "replayed": report.replayed,
+            "problem": None if report.problem is None else
+            {"index": report.problem.index, "reason": report.problem.reason}}
+    if report.problem is None:
+        text = f"ledger intact: {report.entries} entries, chain, signatures and policy files verified"
+        text += f", {report.replayed} policies replayed\n" if args.replay else "\n"
+    else:
+        index = report.problem.index
+        intact = f"entries 0..{index - 1} are intact" if index > 0 else "no entry is intact"
+        text = (f"ledger problem at entry {index}: {report.problem.reason}\n"
+                f"{intact}; run 'policyledger-cli repair' to continue from there (a backup is kept)\n")
+    _emit(args, out, data, text)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    return {"rank": row.rank, "policy_hash": row.policy_hash, "preset": row.preset,
+            "config": row.config.to_dict(), "verified_reward": row.mean, "ci95": row.ci95,
+            "ci95_low": row.ci_low, "fraction_of_optimum": row.fraction_of_optimum,
+            "entries": row.entries, "first_entry": row.first_index, "publisher": row.publisher,
+            "publisher_id": row.publisher_id, "own": row.own, "origin": row.origin,
+            "timestamp": row.timestamp}
+
+
+def _own_key(ctx: Context) -> str | None:
+    try:
+        return ctx.own_public_key()
+    except (PublisherKeyError, OSError):  # no usable key: nothing is "own"
+        return None
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    replayed = _reproduce_pending(ctx, err)
+    rows = rank_ledger(ctx.ledger, ctx.reproductions, _own_key(ctx), preset=args.preset)
+    lines = [f"{'#':>3} {'policy':12} {'preset':15} {'verified':>16} {'of opt':>7} {'n':>3} "
+             f"{'publisher':16} origin"]
+    for r in rows:
+        who = "you" if r.own else r.publisher_id
+        lines.append(f"{r.rank:>3} {r.policy_hash[:12]} {r.preset or 'custom':15} "
+                     f"{r.mean:8.2f} +/-{r.ci95:5.2f} {r.fraction_of_optimum:7.1%} {r.entries:>3} "
+                     f"{who:16} {r.origin}")
+    if ctx.ledger.problem is not None:
+        lines.append(f"(only entries before the ledger problem are ranked: {ctx.ledger.problem})")
+    _emit(args, out, {"rows": [_row_dict(r) for r in rows], "replayed_now": replayed,
+                      "problem": None if ctx.ledger.problem is None else str(ctx.ledger.problem)},
+          "\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+def _reproduce_pending(ctx: Context, err: TextIO) -> int:
+    """Replay the entries not yet reproduced here (once per user); returns how many were replayed."""
+    waiting = pending(ctx.ledger, ctx.reproductions)
+    show = err.isatty() and len(waiting) > 20
+    run = reproduce(ctx.ledger, ctx.store, ctx.reproductions, waiting)
+    while True:
+        try:
+            step = next(run)
+        except StopIteration as done:
+            report: ReproduceReport = done.value
+            break
+        if show and step.done % 20 == 0:
+            err.write(f"\rreplaying entries not yet reproduced here: {step.done}/{step.total}")
+            err.flush()
+    if show:
+        err.write("\n")
+    for warning in ctx.reproductions.warnings:
+        err.write(f"policyledger-cli: warning: {warning}\n")
+    return report.reproduced + (report.problem is not None)
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    policy_hash = resolve_prefix(ctx, args.hash_prefix)
+    entries = [e for e in ctx.ledger.entries() if e.policy_hash == policy_hash]
+    data = {"policy_hash": policy_hash, "entries": [e.to_dict() for e in entries]}
+    first = entries[0]
+    v = first.verification
+    text = (f"policy {policy_hash}\n"
+            f"preset {first.config.preset_name() or 'custom'}; verified {v['mean']:.2f} +/- {v['ci95']:.2f} "
+            f"on {v['suite']}, {v['fraction_of_optimum']:.1%} of the optimum\n")
+    for e in entries:
+        text += (f"entry {e.index}  {e.timestamp}  {e.origin['kind']:8}  publisher {key_id(e.publisher)}  "
+                 f"hash {e.hash[:16]}\n")
+    _emit(args, out, data, text)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    policy_hash = resolve_prefix(ctx, args.hash_prefix)
+    try:
+        data = export_bundle(ctx, policy_hash)
+    except BundleError as exc:
+        raise CommandFailed(str(exc)) from None
+    target: Path = args.output
+    if target.is_dir():
+        raise UsageError(f"-o: {target} is a folder")
+    try:
+        write_atomic(target, data)
+    except OSError as exc:
+        raise UsageError(f"-o: cannot write {target} ({exc.strerror})") from None
+    _emit(args, out, {"policy_hash": policy_hash, "file": str(target), "bytes": len(data)},
+          f"exported {policy_hash[:12]} to {target}\n")
+    return EXIT_OK
+
+
+def _saved_dict(saved: Any) -> dict[str, Any]:
+    return {"policy_hash": saved.policy.hash, "entry_index": saved.entry.index,
+            "entry_hash": saved.entry.hash, "new_entry": saved.created,
+            "verified_reward": saved.entry.verification["mean"]}
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    data = _read_input(args.file, MAX_BUNDLE_BYTES)
+    try:
+        saved = import_bundle(ctx, data)
+    except BundleError as exc:
+        raise CommandFailed(f"rejected: {exc}") from None
+    note = "imported as" if saved.created else "already recorded as"
+    _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy "
+          f"{saved.policy.hash[:12]}, replay reproduced {saved.entry.verification['mean']:.2f}\n")
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    data = _read_input(args.file, MAX_POLICY_BYTES)
+    try:
+        policy = Policy.from_json(data)
+        saved = save_policy(ctx, policy, None, {"kind": "added"})
+    except PolicyError as exc:
+        raise CommandFailed(f"rejected: {exc}") from None
+    except LedgerError as exc:
+        raise CommandFailed(str(exc)) from None
+    note = ("added as" if saved.created else "healed the stored file of" if saved.healed
+            else "already recorded as")
+    v = saved.entry.verification
+    _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy {policy.hash[:12]}, "
+          f"verified {v['mean']:.2f} +/- {v['ci95']:.2f} ({v['fraction_of_optimum']:.1%} of the optimum)\n")
+    return EXIT_OK
+
+
+def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    _require_ledger(ctx)
+    try:
+        result: RepairResult = run_to_end(repair(ctx))
+    except LedgerError as exc:
+        if ctx.ledger.problem is None and not ctx.ledger.torn_tail:  # as re-read by the plan
+            _emit(args, out, {"backup": None, "entries": len(ctx.ledger), "kept": len(ctx.ledger),
+                              "recovered": [], "left_out": []},
+                  f"nothing to repair: the ledger is intact ({len(ctx.ledger)} entries)\n")
+            return EXIT_OK
+        raise CommandFailed(str(exc)) from None
+    plan = result.plan
+    pairs = zip(plan.recovered, result.appended, strict=True)
+    data = {"backup": str(result.backup), "entries": len(ctx.ledger), "kept": plan.kept,
+            "recovered": [{"from_index": r.index, "from_hash": r.entry.hash, "entry_index": e.index,
+                           "entry_hash": e.hash} for r, e in pairs],
+            "left_out": [{"index": left.index, "reason": left.reason} for left in plan.left_out]}
+    text = "".join(f"repair {line}\n" for line in plan.lines())
+    text += f"repaired: {len(ctx.ledger)} entries now; the damaged file is kept at {result.backup}\n"
+    _emit(args, out, data, text)
+    return EXIT_OK
+
+
+def register(commands: Any) -> dict[str, Any]:
+    """Add the ledger commands to the parser; returns name -> function."""
+    v = commands.add_parser("verify", help="check the whole ledger (exit 1 on a problem)")
+    v.add_argument("--replay", action="store_true", help="also replay every policy and compare digests")
+    ls = commands.add_parser("list", help="the marketplace ranking")
+    ls.add_argument("--preset", choices=list(PRESETS), help="only this environment preset")
+    sh = commands.add_parser("show", help="one policy with its entries")
+    sh.add_argument("hash_prefix")
+    ex = commands.add_parser("export", help="write a policy bundle")
+    ex.add_argument("hash_prefix")
+    ex.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    im = commands.add_parser("import", help="check a bundle by replay, then record it")
+    im.add_argument("file", type=Path)
+    ad = commands.add_parser("add", help="validate, verify and record a bare policy file")
+    ad.add_argument("file", type=Path)
+    commands.add_parser("repair", help="keep a backup of a damaged ledger and continue from its "
+                                       "last good entry")
+    for p in (v, ls, sh, ex, im, ad, commands.choices["repair"]):
+        add_common(p)
+    return {"verify": cmd_verify, "list": cmd_list, "show": cmd_show, "export": cmd_export,
+            "import": cmd_import, "add": cmd_add, "repair": cmd_repair}

@@ -1,0 +1,145 @@
+"""``policyledger-cli``: the headless command line.
+
+Exit codes: 0 done; 1 a check failed or an input was rejected; 2 bad usage or
+unreadable input. An error is one line on stderr, or with ``--json`` one object
+on stdout; never a traceback for a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+from policyledger_core.cli import ledger as cli_ledger
+from policyledger_core.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CommandFailed,
+    UsageError,
+    add_common,
+)
+from policyledger_core.cli.learning import cmd_optimum, cmd_train
+from policyledger_core.learn.hyper import ALGORITHMS, DEFAULT_HYPER, HYPER_PRESETS, MAX_SEED
+from policyledger_core.learn.population import MAX_AGENTS
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.ledger.entry import MAX_WHOLE
+from policyledger_core.ledger.signing import PublisherKeyError
+from policyledger_core.sim.config import PRESETS, ConfigError
+from policyledger_core.workspace.store import StoreError
+
+Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _whole(low: int, high: int, high_text: str | None = None) -> Callable[[str], int]:
+    """A whole number in [low, high]: the core's own limits, checked before any work starts."""
+    def parse(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        if digits.isdigit() and len(digits) > 40:  # far out of range; int() may refuse it anyway
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high_text or high}, "
+                                             f"got a number with {len(digits)} digits")
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r:.40}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high_text or high}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
+    """The argument parser of every command, and the function of each."""
+    parser = _Parser(prog="policyledger-cli", description=(__doc__ or "").splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tr = commands.add_parser("train", help="train, verify by replay, save and chain a policy")
+    tr.add_argument("--preset", default="standard", choices=list(PRESETS), help="environment preset")
+    tr.add_argument("--hyper", default=DEFAULT_HYPER, choices=list(HYPER_PRESETS),
+                    help=f"hyperparameter preset (default {DEFAULT_HYPER})")
+    tr.add_argument("--algorithm", default="q", choices=list(ALGORITHMS))
+    tr.add_argument("--episodes", type=_whole(1, MAX_WHOLE, "2**63 - 1"),  # what an entry records
+                    help="episodes per agent (default: the preset's)")
+    tr.add_argument("--seed", type=_whole(0, MAX_SEED, "2**63 - 1"),
+                    help="root seed, 0 <= seed < 2**63 (default: the preset's)")
+    tr.add_argument("--agents", type=_whole(1, MAX_AGENTS), default=1,
+                    help=f"population size K, 1 to {MAX_AGENTS} (default 1)")
+    tr.add_argument("--chain-all", action="store_true",
+                    help="with --agents K: chain every agent's policy, not only the best")
+    add_common(tr)
+    opt = commands.add_parser("optimum", help="the optimal expected return and the baselines")
+    opt.add_argument("--preset", default="standard", choices=list(PRESETS))
+    add_common(opt)  # --workspace is accepted for uniformity; the optimum needs no workspace
+    table: dict[str, Command] = {"train": cmd_train, "optimum": cmd_optimum}
+    table.update(cli_ledger.register(commands))
+    return parser, table
+
+
+_FAILED = (CommandFailed, LedgerError, StoreError)
+"""A check failed or an input was rejected: a damaged ledger or policy store, a refused file."""
+_USAGE = (UsageError, ConfigError, PublisherKeyError, OSError)
+"""Bad usage or unreadable input: a bad option, a missing file, not a folder, no ledger."""
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split("\n"))  # one line, whatever the exception held
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """``--json`` among the options (not after ``--``): read before parsing, which may fail."""
+    options = argv[: argv.index("--")] if "--" in argv else argv
+    return "--json" in options
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command; returns the exit code.
+
+    An error is one line on stderr, or with ``--json`` one object ``{"error", "exit"}``
+    on stdout and nothing on stderr; never a traceback for a user error.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    words = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(words)
+    try:
+        parser, table = build_parser()
+        args = parser.parse_args(words)
+        as_json = args.json  # parsed: an abbreviation such as --js counts too
+        return table[args.command](args, out, err)
+    except _FAILED as exc:
+        return _report(_message(exc), EXIT_FAILED, as_json, out, err)
+    except _USAGE as exc:
+        return _report(_message(exc), EXIT_USAGE, as_json, out, err)
+    except KeyboardInterrupt:
+        # Ctrl-C outside training (which stops and saves instead): stop with one line. The
+        # ledger is safe here as after a kill: an append is whole or a torn tail.
+        return _report("interrupted", EXIT_INTERRUPTED, as_json, out, err)
+
+
+def _report(message: str, code: int, as_json: bool, out: TextIO, err: TextIO) -> int:
+    if as_json:
+        out.write(json.dumps({"error": message, "exit": code}, sort_keys=True) + "\n")
+    else:
+        err.write(f"policyledger-cli: {message}\n")
+    return code
+
+
+def entry_point() -> NoReturn:
+    """Console-script entry: exit with :func:`main`'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

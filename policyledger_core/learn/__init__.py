@@ -1,0 +1,1 @@
+"""Learning: hyperparameters, the single-agent and population trainers."""

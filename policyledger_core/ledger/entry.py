@@ -1,0 +1,291 @@
+"""Ledger entries: what one line of ``ledger.json`` records, its hash and its signature.
+
+An entry's hash is SHA-256 over a domain-separation prefix and the entry's
+canonical JSON (the body: everything but hash and signature); the first entry
+chains to :data:`GENESIS`. The signature (Ed25519) covers the hash. On disk an
+entry is one line, the canonical JSON of ``{"body", "hash", "signature"}``,
+so the body's bytes can be cut out of the line and hashed as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property, lru_cache
+from typing import Any
+
+from policyledger_core.canonical import (
+    JsonInputError,
+    canonical_bytes,
+    is_hash,
+    is_hex,
+    load_json_strict,
+    sha256_hex,
+)
+from policyledger_core.learn.hyper import ALGORITHMS, Hyperparameters
+from policyledger_core.ledger.signing import Publisher, verify_signature
+from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
+
+ENTRY_SCHEMA = "policyledger/entry"
+ENTRY_VERSION = 1
+ENTRY_DOMAIN = b"policyledger/entry-v1\n"
+GENESIS = sha256_hex(b"policyledger/genesis-v1")
+"""What the first entry's ``prev`` holds."""
+ORIGINS = ("trained", "added", "imported", "recovered")
+_FROM = ("publisher", "entry_hash", "signature")
+"""What an imported or recovered entry records of the entry it came from."""
+_BACKUP_NAME = re.compile(r"ledger\.json\.damaged-[0-9TZ-]{1,40}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+LINE_HEAD = b'{"body":'
+_LINE_TAIL = len(b',"hash":"') + 64 + len(b'","signature":"') + 128 + len(b'"}')
+MAX_LINE_BYTES = 16 * 1024
+MAX_WHOLE = 2**63 - 1  # the largest index, episode count, seed or agent count an entry records
+
+
+class EntryError(ValueError):
+    """An entry that is malformed or does not check out; the message says which field."""
+
+
+def utc_now() -> str:
+    """The current UTC time, to the second, as recorded in entries."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hash_body(body_bytes: bytes) -> str:
+    """The entry hash of canonical body bytes."""
+    return sha256_hex(ENTRY_DOMAIN + body_bytes)
+
+
+@dataclass(frozen=True, eq=False)
+class Entry:
+    """A sealed entry: validated body, its canonical bytes, hash and signature."""
+
+    body: dict[str, Any]
+    body_bytes: bytes
+    hash: str
+    signature: str
+
+    @property
+    def index(self) -> int:
+        return int(self.body["index"])
+
+    @property
+    def prev(self) -> str:
+        return str(self.body["prev"])
+
+    @property
+    def policy_hash(self) -> str:
+        return str(self.body["policy_hash"])
+
+    @property
+    def publisher(self) -> str:
+        return str(self.body["publisher"])
+
+    @cached_property
+    def config(self) -> EnvConfig:
+        return _config_of(canonical_bytes(self.body["config"]))
+
+    @property
+    def verification(self) -> dict[str, Any]:
+        return dict(self.body["verification"])
+
+    @property
+    def origin(self) -> dict[str, Any]:
+        return dict(self.body["origin"])
+
+    @property
+    def timestamp(self) -> str:
+        return str(self.body["timestamp"])
+
+    def line(self) -> bytes:
+        """The entry's line in ``ledger.json`` (no newline)."""
+        return (LINE_HEAD + self.body_bytes + b',"hash":"' + self.hash.encode()
+                + b'","signature":"' + self.signature.encode() + b'"}')
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (as in bundles)."""
+        return {"body": self.body, "hash": self.hash, "signature": self.signature}
+
+    def signature_valid(self) -> bool:
+        """True when the publisher named in the body signed this hash."""
+        return verify_signature(self.publisher, self.hash, self.signature)
+
+
+def seal(body: dict[str, Any], publisher: Publisher) -> Entry:
+    """Validate a body, hash it and sign it with the publisher's key."""
+    validate_body(body)
+    if body["publisher"] != publisher.public_hex:
+        raise EntryError("publisher: the body names another key than the signer's")
+    data = canonical_bytes(body)
+    digest = hash_body(data)
+    entry = Entry(body, data, digest, publisher.sign(digest))
+    if len(entry.line()) > MAX_LINE_BYTES:
+        raise EntryError(f"entry: longer than {MAX_LINE_BYTES} bytes")
+    return entry
+
+
+def split_line(line: bytes) -> tuple[bytes, str, str]:
+    """Cut a ledger line into body bytes, hash and signature, without parsing JSON."""
+    if len(line) > MAX_LINE_BYTES:
+        raise EntryError(f"entry: line longer than {MAX_LINE_BYTES} bytes")
+    tail = line[-_LINE_TAIL:]
+    if not line.startswith(LINE_HEAD) or len(line) <= len(LINE_HEAD) + _LINE_TAIL or \
+            not tail.startswith(b',"hash":"') or not tail.endswith(b'"}'):
+        raise EntryError("entry: not a ledger line")
+    digest, signature = tail[9:73], tail[88:216]
+    if tail[73:88] != b'","signature":"' or not is_hex(digest, 64) or not is_hex(signature, 128):
+        raise EntryError("entry: malformed hash or signature")
+    return line[len(LINE_HEAD):-_LINE_TAIL], digest.decode("ascii"), signature.decode("ascii")
+
+
+def parse_line(line: bytes) -> Entry:
+    """Parse and fully validate one ledger line (hash included, signature not)."""
+    body_bytes, digest, signature = split_line(line)
+    try:
+        # No depth walk: validate_body checks the shape of every field, and the line is bounded.
+        body = load_json_strict(body_bytes, max_bytes=MAX_LINE_BYTES, max_depth=None)
+    except JsonInputError as exc:
+        raise EntryError(f"entry: {exc}") from None
+    return _checked(body, body_bytes, digest, signature)
+
+
+def from_dict(data: object) -> Entry:
+    """An entry given as parsed JSON (bundles): validated, hash recomputed and checked."""
+    if not isinstance(data, Mapping) or set(data) != {"body", "hash", "signature"}:
+        raise EntryError("entry: expected an object with body, hash and signature")
+    digest, signature = data["hash"], data["signature"]
+    if not is_hash(digest):
+        raise EntryError("entry.hash: expected 64 lowercase hex characters")
+    if not isinstance(signature, str) or not _HEX128.fullmatch(signature):
+        raise EntryError("entry.signature: expected 128 lowercase hex characters")
+    body = data["body"]
+    try:
+        body_bytes = canonical_bytes(body)
+    except (TypeError, ValueError):
+        raise EntryError("entry.body: not canonical JSON data") from None
+    return _checked(body, body_bytes, digest, signature)
+
+
+def _checked(body: Any, body_bytes: bytes, digest: str, signature: str) -> Entry:
+    validate_body(body)
+    if canonical_bytes(body) != body_bytes:
+        raise EntryError("entry: body is not in canonical form")
+    if hash_body(body_bytes) != digest:
+        raise EntryError("entry: hash does not match its content")
+    return Entry(dict(body), body_bytes, digest, signature)
+
+
+# -- field validation ---------------------------------------------------------------------------
+
+_BODY_FIELDS = {"schema", "version", "index", "timestamp", "policy_hash", "env_id", "config",
+                "verification", "training", "origin", "publisher", "prev"}
+_VERIFICATION_NUMBERS = ("mean", "std", "ci95", "fraction_of_optimum", "optimum")
+_TRAINING_FIELDS = {"algorithm", "hyperparameters", "episodes", "seed", "training_reward", "agents"}
+
+
+def _require_int(name: str, value: object, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_WHOLE:
+        raise EntryError(f"{name}: expected a whole number from {low} to 2**63 - 1")
+    return value
+
+
+def _require_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EntryError(f"{name}: expected a finite number")
+    if (isinstance(value, int) and abs(value) > 10**15) or not math.isfinite(value):
+        raise EntryError(f"{name}: expected a finite number of sane size")
+    return float(value)
+
+
+def _require_hash(name: str, value: object) -> str:
+    if not is_hash(value):
+        raise EntryError(f"{name}: expected 64 lowercase hex characters")
+    return str(value)
+
+
+def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise EntryError(f"{name}: expected an object")
+    if set(value) != fields:
+        odd = sorted(set(value) ^ fields)[0]
+        raise EntryError(f"{name}.{odd}: {'unknown' if odd in value else 'missing'} field")
+    return value
+
+
+def validate_body(body: object) -> None:
+    """Check every field and type of an entry body; raises :class:`EntryError`."""
+    b = _require_fields("entry", body, _BODY_FIELDS)
+    if b["schema"] != ENTRY_SCHEMA or type(b["version"]) is not int or b["version"] != ENTRY_VERSION:
+        raise EntryError("entry: unknown schema or version")
+    _require_int("index", b["index"])
+    if not isinstance(b["timestamp"], str) or not _TIMESTAMP.fullmatch(b["timestamp"]):
+        raise EntryError("timestamp: expected YYYY-MM-DDTHH:MM:SSZ")
+    _require_hash("policy_hash", b["policy_hash"])
+    _require_hash("publisher", b["publisher"])
+    _require_hash("prev", b["prev"])
+    if b["env_id"] != ENV_ID:
+        raise EntryError(f"env_id: unknown environment {b['env_id']!r:.60}")
+    try:
+        _config_of(canonical_bytes(b["config"]))
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise EntryError(f"config.{exc}") from None
+    _validate_verification(b["verification"])
+    _validate_training(b["training"])
+    _validate_origin(b["origin"])
+
+
+@lru_cache(maxsize=64)
+def _config_of(data: bytes) -> EnvConfig:
+    """Validated configuration by its canonical bytes: a ledger repeats a few configurations."""
+    return EnvConfig.from_dict(json.loads(data))
+
+
+def _validate_verification(value: object) -> None:
+    fields = {*_VERIFICATION_NUMBERS, "episodes", "suite", "replay_digest"}
+    v = _require_fields("verification", value, fields)
+    for name in _VERIFICATION_NUMBERS:
+        _require_number(f"verification.{name}", v[name])
+    _require_int("verification.episodes", v["episodes"], 1)
+    if not isinstance(v["suite"], str) or len(v["suite"]) > 64:
+        raise EntryError("verification.suite: expected a short string")
+    _require_hash("verification.replay_digest", v["replay_digest"])
+
+
+def _validate_training(value: object) -> None:
+    if value is None:
+        return
+    t = _require_fields("training", value, _TRAINING_FIELDS)
+    if t["algorithm"] not in ALGORITHMS:
+        raise EntryError("training.algorithm: unknown algorithm")
+    try:
+        Hyperparameters.from_dict(t["hyperparameters"])
+    except (ConfigError, TypeError) as exc:
+        raise EntryError(f"training.hyperparameters.{exc}") from None
+    _require_int("training.episodes", t["episodes"])
+    _require_int("training.seed", t["seed"])
+    _require_int("training.agents", t["agents"], 1)
+    _require_number("training.training_reward", t["training_reward"])
+
+
+def _validate_origin(value: object) -> None:
+    if not isinstance(value, Mapping) or value.get("kind") not in ORIGINS:
+        raise EntryError("origin.kind: expected one of " + ", ".join(ORIGINS))
+    if value["kind"] in ("trained", "added"):
+        _require_fields("origin", value, {"kind"})
+        return
+    if value["kind"] == "recovered":  # re-chained by a repair: where it was found
+        o = _require_fields("origin", value, {"kind", "backup", "index", *_FROM})
+        if not isinstance(o["backup"], str) or not _BACKUP_NAME.fullmatch(o["backup"]):
+            raise EntryError("origin.backup: expected the name of a ledger.json.damaged-<time> file")
+        _require_int("origin.index", o["index"])
+    else:
+        o = _require_fields("origin", value, {"kind", *_FROM})
+    _require_hash("origin.publisher", o["publisher"])
+    _require_hash("origin.entry_hash", o["entry_hash"])
+    if not isinstance(o["signature"], str) or not _HEX128.fullmatch(o["signature"]):
+        raise EntryError("origin.signature: expected 128 lowercase hex characters")

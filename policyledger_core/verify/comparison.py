@@ -1,0 +1,150 @@
+"""Comparing policies and re-checking a recorded result, by replay on the evaluation suite.
+
+Two action tables of one configuration play exactly the same evaluation
+episodes (seeds ``2**63 + i``), so their per-episode returns can be paired:
+the mean of the differences equals the difference of the means, and its
+confidence interval is much narrower than the two intervals taken apart.
+Returns stay exact integer tenths until the final division.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from policyledger_core.ledger.entry import Entry
+from policyledger_core.policy import TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.sim import dynamics as dyn
+from policyledger_core.sim.config import EnvConfig
+from policyledger_core.sim.replay import observation_decider, replay
+from policyledger_core.verify.suite import DEFAULT_EPISODES, Z95, VerificationReport, suite_uniforms, verify
+
+IntArray = npt.NDArray[np.int64]
+Actions = Sequence[int] | IntArray
+"""An observation-indexed action table (108 actions)."""
+
+NON_TERMINAL_OBSERVATIONS = tuple(obs for obs in range(dyn.N_OBS) if obs not in TERMINAL_OBSERVATIONS)
+"""The observations a policy acts on (health CRITICAL ends the episode)."""
+
+
+def _table(actions: Actions) -> IntArray:
+    table = np.asarray(actions, dtype=np.int64)
+    if table.shape != (dyn.N_OBS,) or table.min() < 0 or table.max() >= dyn.N_ACTIONS:
+        raise ValueError(f"actions: expected {dyn.N_OBS} actions 0..{dyn.N_ACTIONS - 1}")
+    return table
+
+
+def suite_returns_tenths(config: EnvConfig, actions: Actions, episodes: int = DEFAULT_EPISODES) -> IntArray:
+    """Per-episode returns (integer tenths) of an action table on the evaluation suite."""
+    decide = observation_decider(_table(actions))
+    return replay(config, suite_uniforms(config, episodes), decide).returns_tenths
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Two action tables on the same episodes: each mean and the mean per-episode difference (a - b)."""
+
+    mean_a: float
+    mean_b: float
+    mean_diff: float
+    ci95: float
+    """Half-width of the 95% confidence interval of ``mean_diff`` (normal approximation)."""
+    episodes: int
+
+    @property
+    def ci_low(self) -> float:
+        return self.mean_diff - self.ci95
+
+    @property
+    def ci_high(self) -> float:
+        return self.mean_diff + self.ci95
+
+    @property
+    def better(self) -> Literal["a", "b"] | None:
+        """Which table the interval shows to be better; None when it contains 0."""
+        if self.ci_low > 0:
+            return "a"
+        if self.ci_high < 0:
+            return "b"
+        return None
+
+
+def paired_from_returns(tenths_a: IntArray, tenths_b: IntArray) -> PairedResult:
+    """Pair two equally long per-episode return arrays (integer tenths) of the same episodes."""
+    if tenths_a.shape != tenths_b.shape or tenths_a.ndim != 1 or len(tenths_a) == 0:
+        raise ValueError("returns: expected two non-empty arrays of the same episodes")
+    n = len(tenths_a)
+    diff = tenths_a.astype(np.int64) - tenths_b.astype(np.int64)
+    std = float((diff / 10.0).std(ddof=1)) if n > 1 else 0.0
+    return PairedResult(mean_a=int(tenths_a.sum()) / (10 * n), mean_b=int(tenths_b.sum()) / (10 * n),
+                        mean_diff=int(diff.sum()) / (10 * n), ci95=Z95 * std / math.sqrt(n), episodes=n)
+
+
+def paired_difference(config: EnvConfig, actions_a: Actions, actions_b: Actions,
+                      episodes: int = DEFAULT_EPISODES) -> PairedResult:
+    """Replay two action tables on the same ``episodes`` evaluation episodes of ``config`` and pair them."""
+    return paired_from_returns(suite_returns_tenths(config, actions_a, episodes),
+                               suite_returns_tenths(config, actions_b, episodes))
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The paired result of policies ``first`` and ``second`` (indexes into the compared list)."""
+
+    first: int
+    second: int
+    result: PairedResult | None
+    """None when the two have different configurations: they play different episodes."""
+
+
+@dataclass(frozen=True)
+class PairedEvaluation:
+    """Every policy's suite mean and every pair of policies, in order (0, 1), (0, 2), ..., (1, 2), ..."""
+
+    episodes: int
+    means: list[float]
+    pairs: list[Pair]
+
+
+def paired_evaluation(policies: Sequence[Policy], episodes: int = DEFAULT_EPISODES) -> PairedEvaluation:
+    """Replay each policy once on its configuration's suite; pair those sharing a configuration."""
+    tenths = [suite_returns_tenths(p.config, p.actions, episodes) for p in policies]
+    means = [int(t.sum()) / (10 * episodes) for t in tenths]
+    pairs = [Pair(i, j, paired_from_returns(tenths[i], tenths[j])
+                  if policies[i].config == policies[j].config else None)
+             for i in range(len(policies)) for j in range(i + 1, len(policies))]
+    return PairedEvaluation(episodes, means, pairs)
+
+
+def differing_observations(a: Policy, b: Policy) -> list[int]:
+    """Non-terminal observations on which ``a`` and ``b`` take different actions, ascending."""
+    return [obs for obs in NON_TERMINAL_OBSERVATIONS if a.actions[obs] != b.actions[obs]]
+
+
+def differing_among(policies: Sequence[Policy]) -> list[int]:
+    """Non-terminal observations on which the policies do not all take the same action, ascending."""
+    if not policies:
+        return []
+    first = policies[0]
+    found: set[int] = set()
+    for other in policies[1:]:
+        found.update(differing_observations(first, other))
+    return sorted(found)
+
+
+def reverify(policy: Policy, entry: Entry) -> tuple[bool, VerificationReport]:
+    """Replay ``policy`` on the suite its ledger ``entry`` names; True when the entry's result is reproduced.
+
+    Reproduced means: the entry is about this policy, and the replay gives the
+    recorded suite and replay digest (so every per-episode return matches).
+    """
+    claimed = entry.verification
+    report = verify(policy, int(claimed["episodes"]))
+    reproduced = (entry.policy_hash == policy.hash and report.suite == claimed["suite"]
+                  and report.replay_digest == claimed["replay_digest"])
+    return reproduced, report

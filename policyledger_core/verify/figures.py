@@ -1,0 +1,100 @@
+"""Every figure an entry records, bound to its replay: nothing that ranks a policy is taken on trust.
+
+An entry records its verification figures (mean, std, ci95, episodes, suite,
+replay digest, optimum, fraction of the optimum). Two checks bind them:
+
+- :func:`consistency_problem` needs no replay of the policy: the suite is the
+  one its episode count names, ci95 follows from std and N, the fraction from
+  mean and optimum, and the optimum is the optimal policy's mean on that suite
+  (value iteration, cached per configuration).
+- :func:`replay_problem` compares every recorded figure with a fresh replay.
+
+Figures computed from exact integer returns (mean, optimum, fraction, digest)
+must be equal; std and ci95 come from a floating-point sum whose last bits may
+differ between numpy builds, so they must agree to :data:`SPREAD_TOLERANCE`
+(relative), far below any digit a person reads. Messages read like
+"recorded mean 124.80, replay gives 94.80".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from policyledger_core.sim.config import EnvConfig
+from policyledger_core.verify.suite import MAX_EPISODES, Z95, VerificationReport, suite_id, suite_optimum
+
+SPREAD_TOLERANCE = 1e-12
+"""Relative difference allowed for std and ci95 (float summation order), and for nothing else."""
+FIGURES = ("episodes", "suite", "mean", "std", "ci95", "optimum", "fraction_of_optimum", "replay_digest")
+"""Every figure an entry records, in the order a difference is reported."""
+_SPREAD = ("std", "ci95")
+_LABELS = {"episodes": "episode count", "fraction_of_optimum": "fraction of the optimum",
+           "replay_digest": "replay digest"}
+
+
+def show(a: Any, b: Any) -> tuple[str, str]:
+    """The two values as text, with just enough digits to tell them apart (two at least)."""
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        if isinstance(a, int) and isinstance(b, int):
+            return str(a), str(b)
+        for digits in range(2, 18):
+            left, right = f"{float(a):.{digits}f}", f"{float(b):.{digits}f}"
+            if left != right:
+                return left, right
+        return repr(float(a)), repr(float(b))
+    return str(a)[:70], str(b)[:70]
+
+
+def _differ(name: str, recorded: Any, computed: object) -> bool:
+    if isinstance(computed, float):
+        value = float(recorded)  # a hand-made entry may write 95 for 95.0
+        if name in _SPREAD:
+            scale = max(abs(value), abs(computed), 1e-300)
+            return abs(value - computed) > SPREAD_TOLERANCE * scale
+        return value != computed
+    return bool(recorded != computed)
+
+
+def _mismatch(name: str, recorded: Any, computed: Any, source: str) -> str:
+    left, right = show(float(recorded) if isinstance(computed, float) else recorded, computed)
+    return f"recorded {name} {left}, {source} gives {right}"
+
+
+def consistency_problem(verification: Mapping[str, Any], config: EnvConfig) -> str | None:
+    """What is wrong with recorded figures that can be seen without replaying the policy, or None."""
+    v = verification
+    episodes = int(v["episodes"])
+    if episodes > MAX_EPISODES:
+        return f"recorded episodes {episodes}, at most {MAX_EPISODES} can be replayed"
+    if v["suite"] != suite_id(episodes):
+        return _mismatch("suite", v["suite"], suite_id(episodes), f"an episode count of {episodes}")
+    ci95 = Z95 * float(v["std"]) / math.sqrt(episodes)
+    if float(v["std"]) < 0 or _differ("ci95", float(v["ci95"]), ci95):
+        source = f"std {float(v['std']):.2f} over {episodes} episodes"
+        return _mismatch("ci95", float(v["ci95"]), ci95, source)
+    optimum = suite_optimum(config, episodes)
+    if _differ("optimum", float(v["optimum"]), optimum):
+        return _mismatch("optimum", float(v["optimum"]), optimum, "value iteration")
+    fraction = float(v["mean"]) / optimum
+    if _differ("fraction_of_optimum", float(v["fraction_of_optimum"]), fraction):
+        return _mismatch("fraction of the optimum", float(v["fraction_of_optimum"]), fraction,
+                         "mean / optimum")
+    return None
+
+
+def replay_problem(verification: Mapping[str, Any], report: VerificationReport) -> str | None:
+    """The first recorded figure that the fresh replay ``report`` does not reproduce, or None."""
+    fresh = verification_fields(report)
+    for name in FIGURES:
+        if _differ(name, verification[name], fresh[name]):
+            return _mismatch(_LABELS.get(name, name), verification[name], fresh[name], "replay")
+    return None
+
+
+def verification_fields(report: VerificationReport) -> dict[str, Any]:
+    """What an entry records of a verification report."""
+    return {"mean": report.mean, "std": report.std, "ci95": report.ci95,
+            "fraction_of_optimum": report.fraction_of_optimum, "optimum": report.optimum,
+            "episodes": report.episodes, "suite": report.suite, "replay_digest": report.replay_digest}
