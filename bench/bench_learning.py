@@ -11,7 +11,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import policyledger_core  # noqa: F401  (registers the environment)
+import policyledger_core.sim.environment  # noqa: F401  (registers the environment with Gymnasium)
 from policyledger_core.learn.hyper import Hyperparameters, hyper_preset
 from policyledger_core.learn.population import train_population
 from policyledger_core.learn.single import run_to_end, train

@@ -133,7 +133,7 @@ def _real_ledger(root: Path, config: Path, count: int) -> Context:
 
 def _digest_only(verification: Any, report: Any) -> str | None:
     """What the replay check compared before every figure was: suite and digest."""
-    same = (verification["replay_digest"], verification["suite"]) == (report.replay_digest, report.suite)
+    same = (verification.replay_digest, verification.suite) == (report.replay_digest, report.suite)
     return None if same else "replay does not reproduce the recorded result"
 
 

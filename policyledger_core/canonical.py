@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from policyledger_core.errors import Rejected
+
 
 def canonical_bytes(value: Any) -> bytes:
     """Serialise ``value`` as sorted, compact, ASCII-only JSON with no NaN or Infinity.
@@ -53,7 +55,7 @@ def field_problem(where: str, data: object, expected: set[str]) -> str | None:
     return f"{missing[0]}: missing" if missing else None
 
 
-class JsonInputError(ValueError):
+class JsonInputError(Rejected, ValueError):
     """Input that is not acceptable JSON for PolicyLedger; the message says why."""
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policyledger_core.canonical import canonical_bytes, field_problem, load_json_strict, sha256_hex
+from policyledger_core.errors import Rejected
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
 
@@ -30,7 +31,7 @@ SCHEMA_VERSION = 1
 MAX_POLICY_BYTES = 64 * 1024
 
 
-class PolicyError(ValueError):
+class PolicyError(Rejected, ValueError):
     """A policy that cannot be accepted; the message says which field and why."""
 
 

@@ -13,12 +13,14 @@ import os
 import stat
 from pathlib import Path
 
+from policyledger_core.errors import BadInput
+
 _OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
                | getattr(os, "O_CLOEXEC", 0))
 _CHUNK = 1 << 20
 
 
-class UnreadableFile(OSError):
+class UnreadableFile(BadInput, OSError):
     """A file that is refused before its content is read; ``str()`` is one line naming it."""
 
     def __init__(self, name: str, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""Test isolation: no test touches the shipped workspace or the real home.
+"""Test isolation: no test touches the shipped workspace or the real home, and nothing is left behind.
 
 Set at import time, before any QApplication or platformdirs lookup exists.
 """
@@ -6,6 +6,7 @@ Set at import time, before any QApplication or platformdirs lookup exists.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,16 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME
 os.environ["POLICYLEDGER_CONFIG_DIR"] = str(_SANDBOX / "config")
 os.environ["POLICYLEDGER_WORKSPACE"] = str(_SANDBOX / "default-workspace")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every tmp_path lives in the sandbox, so removing it at the end leaves the temporary folder as it was.
+    if config.option.basetemp is None:
+        config.option.basetemp = str(_SANDBOX / "pytest")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SANDBOX, ignore_errors=True)
 
 
 @pytest.fixture

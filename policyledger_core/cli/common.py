@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from policyledger_core.canonical import is_hash
+from policyledger_core.errors import BadInput, Rejected
 from policyledger_core.paths import Workspace, outside_links
 from policyledger_core.workspace.context import Context
 
@@ -15,11 +16,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
 
 
-class UsageError(Exception):
+class UsageError(BadInput):
     """Bad usage or unreadable input: exit 2 with this one-line message."""
 
 
-class CommandFailed(Exception):
+class CommandFailed(Rejected):
     """The command ran but the answer is no (a check failed, a bundle was rejected): exit 1."""
 
 

@@ -10,17 +10,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, TextIO, cast
 
-import numpy as np
-
 from policyledger_core.cli.common import EXIT_OK, open_for_append
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
-from policyledger_core.policy import MYOPIC_ACTIONS
 from policyledger_core.sim.config import EnvConfig, preset
-from policyledger_core.sim.optimum import expected_return, expected_return_random, solve
-from policyledger_core.verify.suite import BASELINES, DEFAULT_EPISODES, reference, verify
-from policyledger_core.workspace.publish import save_all_agents, save_training
+from policyledger_core.sim.optimum import solve
+from policyledger_core.verify.suite import BASELINES, DEFAULT_EPISODES, exact_baselines, reference, verify
+from policyledger_core.workspace.publish import publish_run
 
 
 class _Interrupt:
@@ -85,15 +82,15 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         signal.signal(signal.SIGINT, previous)
         if show is not None:
             err.write("\n")
-    saved = save_all_agents(ctx, result) if args.chain_all else [save_training(ctx, result)]
-    best = saved[0] if not args.chain_all else saved[result.best_agent]
+    published = publish_run(ctx, result, "all" if args.chain_all else "best")
+    best = published.best
     policy = best.policy
     report = best.report or verify(policy)
     summary = {
         "entry_index": best.entry.index,
         "entry_hash": best.entry.hash,
         "new_entry": best.created,
-        "entries_created": sum(s.created for s in saved),
+        "entries_created": published.entries_created,
         "policy_hash": policy.hash,
         "verified_reward": report.mean,
         "ci95": report.ci95,
@@ -144,10 +141,7 @@ def _best_baseline(baselines: dict[str, float]) -> str:
 def cmd_optimum(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = preset(args.preset)
     ref = reference(config)
-    exact = {"random": expected_return_random(config)}
-    for action, name in enumerate(BASELINES[1:6]):
-        exact[name] = expected_return(config, np.full(108, action, dtype=np.int64))
-    exact["myopic"] = expected_return(config, np.array(MYOPIC_ACTIONS, dtype=np.int64))
+    exact = exact_baselines(config)
     data = {"preset": args.preset, "config": config.to_dict(), "optimum_expected": solve(config).value,
             "optimum": ref.optimum, "suite_episodes": DEFAULT_EPISODES,
             "baselines": ref.baselines, "baselines_expected": exact}

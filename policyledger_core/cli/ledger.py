@@ -137,10 +137,10 @@ def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     first = entries[0]
     v = first.verification
     text = (f"policy {policy_hash}\n"
-            f"preset {first.config.preset_name() or 'custom'}; verified {v['mean']:.2f} +/- {v['ci95']:.2f} "
-            f"on {v['suite']}, {v['fraction_of_optimum']:.1%} of the optimum\n")
+            f"preset {first.config.preset_name() or 'custom'}; verified {v.mean:.2f} +/- {v.ci95:.2f} "
+            f"on {v.suite}, {v.fraction_of_optimum:.1%} of the optimum\n")
     for e in entries:
-        text += (f"entry {e.index}  {e.timestamp}  {e.origin['kind']:8}  publisher {key_id(e.publisher)}  "
+        text += (f"entry {e.index}  {e.timestamp}  {e.origin.kind:8}  publisher {key_id(e.publisher)}  "
                  f"hash {e.hash[:16]}\n")
     _emit(args, out, data, text)
     return EXIT_OK
@@ -168,7 +168,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _saved_dict(saved: Any) -> dict[str, Any]:
     return {"policy_hash": saved.policy.hash, "entry_index": saved.entry.index,
             "entry_hash": saved.entry.hash, "new_entry": saved.created,
-            "verified_reward": saved.entry.verification["mean"]}
+            "verified_reward": saved.entry.verification.mean}
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -180,7 +180,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise CommandFailed(f"rejected: {exc}") from None
     note = "imported as" if saved.created else "already recorded as"
     _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy "
-          f"{saved.policy.hash[:12]}, replay reproduced {saved.entry.verification['mean']:.2f}\n")
+          f"{saved.policy.hash[:12]}, replay reproduced {saved.entry.verification.mean:.2f}\n")
     return EXIT_OK
 
 
@@ -198,7 +198,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else "already recorded as")
     v = saved.entry.verification
     _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy {policy.hash[:12]}, "
-          f"verified {v['mean']:.2f} +/- {v['ci95']:.2f} ({v['fraction_of_optimum']:.1%} of the optimum)\n")
+          f"verified {v.mean:.2f} +/- {v.ci95:.2f} ({v.fraction_of_optimum:.1%} of the optimum)\n")
     return EXIT_OK
 
 

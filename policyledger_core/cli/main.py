@@ -15,21 +15,17 @@ from typing import NoReturn, TextIO
 
 from policyledger_core.cli import ledger as cli_ledger
 from policyledger_core.cli.common import (
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    CommandFailed,
     UsageError,
     add_common,
 )
 from policyledger_core.cli.learning import cmd_optimum, cmd_train
+from policyledger_core.errors import PolicyLedgerError
 from policyledger_core.learn.hyper import ALGORITHMS, DEFAULT_HYPER, HYPER_PRESETS, MAX_SEED
 from policyledger_core.learn.population import MAX_AGENTS
-from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.entry import MAX_WHOLE
-from policyledger_core.ledger.signing import PublisherKeyError
-from policyledger_core.sim.config import PRESETS, ConfigError
-from policyledger_core.workspace.store import StoreError
+from policyledger_core.sim.config import PRESETS
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -83,12 +79,6 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     return parser, table
 
 
-_FAILED = (CommandFailed, LedgerError, StoreError)
-"""A check failed or an input was rejected: a damaged ledger or policy store, a refused file."""
-_USAGE = (UsageError, ConfigError, PublisherKeyError, OSError)
-"""Bad usage or unreadable input: a bad option, a missing file, not a folder, no ledger."""
-
-
 def _message(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
@@ -118,9 +108,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = parser.parse_args(words)
         as_json = args.json  # parsed: an abbreviation such as --js counts too
         return table[args.command](args, out, err)
-    except _FAILED as exc:
-        return _report(_message(exc), EXIT_FAILED, as_json, out, err)
-    except _USAGE as exc:
+    except PolicyLedgerError as exc:  # each kind carries its exit code (1 rejected, 2 bad usage or input)
+        return _report(_message(exc), exc.exit_code, as_json, out, err)
+    except OSError as exc:  # a missing file, not a folder, no permission: unusable input
         return _report(_message(exc), EXIT_USAGE, as_json, out, err)
     except KeyboardInterrupt:
         # Ctrl-C outside training (which stops and saves instead): stop with one line. The

@@ -21,6 +21,7 @@ from policyledger_core.learn.single import (
     EXPLORE_STREAM,
     EXPLORE_UNIFORMS,
     ROLLING,
+    UPDATE_B_FROM,
     PopulationRecord,
     StopCheck,
     TrainingResult,
@@ -40,7 +41,7 @@ class _ChunkOutcomes:
     """What a chunk of episodes holds that does not depend on the agents' choices.
 
     Arrays are laid out (episode, step, agent): the observation base (alert
-    and duration flag; add health * 4) and the step's outcome key (see
+    and duration; add health * HEALTH_STRIDE) and the step's outcome key (see
     :func:`policyledger_core.sim.dynamics.outcome_keys`), pre-multiplied by the
     number of (action, health) pairs.
     """
@@ -55,23 +56,15 @@ class _ChunkOutcomes:
             env_rngs[k].random(out=env_u[k])
             explore_rngs[k].random(out=explore[k])
         codes = dyn.schedule_codes(config, env_u)
-        # Duration is LONG at step t exactly when the LONG_AFTER steps before it were all
-        # MEDIUM or HIGH (the counter of spec 4.3), so it needs no step-by-step loop.
-        attack = codes >= 6
-        long_ = np.zeros(codes.shape, dtype=bool)
-        n = dyn.LONG_AFTER
-        if horizon > n:
-            long_[..., n:] = attack[..., n - 1:-1]
-            for back in range(2, n + 1):
-                long_[..., n:] &= attack[..., n - back:horizon - back]
+        # One step past the horizon (never used as a state) keeps the loop free of a bounds test.
         obs_base = np.zeros((*codes.shape[:-1], horizon + 1), dtype=np.int64)
-        obs_base[..., :horizon] = dyn.ALERT_OBS_BASE[codes] + long_
+        obs_base[..., :horizon] = dyn.observation_bases(codes)
         # Stored (episode, step, agent): a step's values for all agents are contiguous.
         self.obs_base = _steps_major(obs_base)
         self.key = _steps_major(dyn.outcome_keys(codes, env_u) * dyn.PAIRS)
         self.explore = _steps_major(explore[..., 0])
-        self.random_action = _steps_major((explore[..., 1] * 5.0).astype(np.int64))
-        self.use_b = _steps_major(explore[..., 2] >= 0.5)
+        self.random_action = _steps_major((explore[..., 1] * dyn.N_ACTIONS).astype(np.int64))
+        self.use_b = _steps_major(explore[..., 2] >= UPDATE_B_FROM)
 
 
 def _steps_major(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -167,11 +160,11 @@ class _PopulationRun:
             action = np.where(explore[t], random_action[t], rows.argmax(axis=1))
             # An agent that already finished (health CRITICAL) may point past its
             # pair; what it reads is ignored, clipping only keeps the index valid.
-            pick = key[t] + action * 2 + health
+            pick = key[t] + action * dyn.N_LIVE_HEALTH + health
             final = t == horizon - 1
             tenths = (dyn.OUTCOME_TENTHS_LAST if final else dyn.OUTCOME_TENTHS).take(pick, mode="clip")
             health = dyn.OUTCOME_HEALTH.take(pick, mode="clip")
-            row_next = row_a + obs_base[t + 1] + health * 4
+            row_next = row_a + obs_base[t + 1] + health * dyn.HEALTH_STRIDE
             if double:
                 # One table learns, judged by the other at its own greedy action.
                 shift = np.where(use_b[t], table_rows, 0)

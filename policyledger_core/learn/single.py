@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from operator import add
 from typing import TypeVar
 
 import numpy as np
@@ -31,6 +32,8 @@ from policyledger_core.sim.config import EnvConfig
 ENV_STREAM = 1
 EXPLORE_STREAM = 2
 EXPLORE_UNIFORMS = 3  # per step: explore?, random action, which table (Double Q)
+UPDATE_B_FROM = 0.5
+"""Double Q updates table B when the step's table uniform is at least this, else table A."""
 ROLLING = 100
 CHUNK_STEPS = 1 << 14  # agent-steps of uniforms drawn at once; results do not depend on it
 
@@ -136,8 +139,10 @@ class _ScalarRun:
         self.env_rng = stream(hyper.seed, ENV_STREAM, 0)
         self.explore_rng = stream(hyper.seed, EXPLORE_STREAM, 0)
         self.alphas: list[float] = hyper.alpha_table().tolist()
-        self.base: list[int] = dyn.ALERT_OBS_BASE.tolist()
-        self.reward: list[list[int]] = dyn.REWARD_TENTHS.tolist()
+        # The dynamics' step outcomes by (outcome key, action, health), as lists for fast indexing.
+        self.health_out: list[int] = dyn.OUTCOME_HEALTH.tolist()
+        self.tenths_mid: list[int] = dyn.OUTCOME_TENTHS.tolist()
+        self.tenths_last: list[int] = dyn.OUTCOME_TENTHS_LAST.tolist()
 
     def run(self, should_stop: StopCheck | None) -> Training:
         cfg, hyper = self.config, self.hyper
@@ -150,13 +155,13 @@ class _ScalarRun:
         while hyper.episodes is None or episode < hyper.episodes:
             n = chunk if hyper.episodes is None else min(chunk, hyper.episodes - episode)
             env_u = dyn.draw_episode_uniforms(self.env_rng, cfg, n)
-            codes = dyn.schedule_codes(cfg, env_u).tolist()
-            defence = env_u[:, :, 4].tolist()
-            change = env_u[:, :, 5].tolist()
+            codes = dyn.schedule_codes(cfg, env_u)
+            bases = dyn.observation_bases(codes).tolist()
+            keys = (dyn.outcome_keys(codes, env_u) * dyn.PAIRS).tolist()
             explore = self.explore_rng.random((n, horizon, EXPLORE_UNIFORMS)).tolist()
             for j in range(n):
                 eps = hyper.epsilon(episode)
-                tenths, steps, counts = self._episode(codes[j], defence[j], change[j], explore[j], eps)
+                tenths, steps, counts = self._episode(bases[j], keys[j], explore[j], eps)
                 steps_total += steps
                 if len(recent) == ROLLING:
                     recent_sum -= recent[0]
@@ -172,50 +177,50 @@ class _ScalarRun:
                 break
         return self._result(episode, steps_total, recent_sum / max(len(recent), 1) / 10.0, stopped)
 
-    def _episode(self, codes: list[int], defence: list[float], change: list[float],
-                 explore: list[list[float]], eps: float) -> tuple[int, int, tuple[int, int, int, int, int]]:
+    def _episode(self, bases: list[int], keys: list[int], explore: list[list[float]],
+                 eps: float) -> tuple[int, int, tuple[int, int, int, int, int]]:
+        """One episode; ``bases`` and ``keys`` are its steps' observation bases and outcome
+        keys times PAIRS (see :mod:`policyledger_core.sim.dynamics`)."""
         qa, qb, na, nb = self.qa, self.qb, self.na, self.nb
         double = self.double
         gamma = self.hyper.discount
-        alphas, base, reward = self.alphas, self.base, self.reward
+        alphas = self.alphas
         last_alpha = len(alphas) - 1
-        next_health = dyn.next_health
-        horizon = len(codes)
-        counts = [0, 0, 0, 0, 0]
-        health = counter = ret = 0
-        code = codes[0]
-        s = base[code]
+        health_out, tenths_mid, tenths_last = self.health_out, self.tenths_mid, self.tenths_last
+        # Module constants as locals: the loop below runs once per environment step.
+        n_actions, n_live, stride = dyn.N_ACTIONS, dyn.N_LIVE_HEALTH, dyn.HEALTH_STRIDE
+        critical = dyn.CRITICAL
+        update_b_from = UPDATE_B_FROM
+        horizon = len(bases)
+        counts = [0] * n_actions
+        health = ret = 0
+        s = bases[0]
         t = 0
         while True:
             u_explore, u_action, u_which = explore[t]
             if u_explore < eps:
-                a = int(u_action * 5.0)
+                a = int(u_action * n_actions)
             elif double:
-                ra, rb = qa[s], qb[s]
-                row = [ra[0] + rb[0], ra[1] + rb[1], ra[2] + rb[2], ra[3] + rb[3], ra[4] + rb[4]]
+                row = list(map(add, qa[s], qb[s]))
                 a = row.index(max(row))
             else:
                 row = qa[s]
                 a = row.index(max(row))
             counts[a] += 1
-            severity = code // 6
-            tenths = reward[code][a]
-            health = next_health(severity, a, health, defence[t], change[t])
-            counter = 0 if severity == 0 else (counter + 1 if counter < 3 else 3)
+            pick = keys[t] + a * n_live + health
+            health = health_out[pick]
             t += 1
-            done = True
-            if health == 2:
-                tenths -= 100
-            elif t == horizon:
-                tenths += 50 if health == 0 else 20
+            if t == horizon:
+                tenths = tenths_last[pick]  # the end bonus, or the penalty of going CRITICAL
+                done = True
             else:
-                done = False
-                code = codes[t]
-                s2 = base[code] + health * 4 + (1 if counter >= 3 else 0)
+                tenths = tenths_mid[pick]
+                done = health == critical
+                s2 = bases[t] + health * stride
             ret += tenths
             r = tenths / 10.0
             # Update one table with the other's estimate of its own greedy action.
-            if double and u_which >= 0.5:
+            if double and u_which >= update_b_from:
                 upd, other, cnt = qb, qa, nb
             else:
                 upd, other, cnt = qa, qb, na

@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from policyledger_core.atomic import fsync_dir, write_atomic
 from policyledger_core.canonical import sha256_hex
+from policyledger_core.errors import Rejected
 from policyledger_core.ledger.checkpoint import Witness
 from policyledger_core.ledger.entry import (
     ENTRY_SCHEMA,
@@ -55,7 +56,7 @@ MAX_LEDGER_BYTES = 1 << 30
 """A larger ledger.json is not read (and not repaired): a bound on the memory an open takes."""
 
 
-class LedgerError(Exception):
+class LedgerError(Rejected):
     """An append or repair that cannot be done; the message says why."""
 
 

@@ -26,6 +26,7 @@ from policyledger_core.canonical import (
     load_json_strict,
     sha256_hex,
 )
+from policyledger_core.errors import Rejected
 from policyledger_core.learn.hyper import ALGORITHMS, Hyperparameters
 from policyledger_core.ledger.signing import Publisher, verify_signature
 from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
@@ -47,7 +48,7 @@ MAX_LINE_BYTES = 16 * 1024
 MAX_WHOLE = 2**63 - 1  # the largest index, episode count, seed or agent count an entry records
 
 
-class EntryError(ValueError):
+class EntryError(Rejected, ValueError):
     """An entry that is malformed or does not check out; the message says which field."""
 
 
@@ -59,6 +60,52 @@ def utc_now() -> str:
 def hash_body(body_bytes: bytes) -> str:
     """The entry hash of canonical body bytes."""
     return sha256_hex(ENTRY_DOMAIN + body_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What an entry records of its verification by replay (the figures that rank it)."""
+
+    mean: float
+    std: float
+    ci95: float
+    episodes: int
+    suite: str
+    optimum: float
+    fraction_of_optimum: float
+    replay_digest: str
+
+    @classmethod
+    def of(cls, recorded: Mapping[str, Any]) -> Verification:
+        """From an entry body's validated ``verification`` object (a hand-made 95 reads as 95.0)."""
+        return cls(float(recorded["mean"]), float(recorded["std"]), float(recorded["ci95"]),
+                   int(recorded["episodes"]), str(recorded["suite"]), float(recorded["optimum"]),
+                   float(recorded["fraction_of_optimum"]), str(recorded["replay_digest"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """How an entry came to this ledger; imports and recoveries name the entry they came from."""
+
+    kind: str
+    """One of :data:`ORIGINS`."""
+    publisher: str | None = None
+    entry_hash: str | None = None
+    signature: str | None = None
+    backup: str | None = None
+    """A recovered entry: the ``ledger.json.damaged-<time>`` file it was found in, and its index there."""
+    index: int | None = None
+
+    @classmethod
+    def of(cls, recorded: Mapping[str, Any]) -> Origin:
+        """From an entry body's validated ``origin`` object."""
+        return cls(str(recorded["kind"]), recorded.get("publisher"), recorded.get("entry_hash"),
+                   recorded.get("signature"), recorded.get("backup"), recorded.get("index"))
+
+    @property
+    def first_publisher(self) -> str | None:
+        """The original publisher of an imported or recovered entry; None for the ledger's own."""
+        return self.publisher if self.kind in ("imported", "recovered") else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,13 +137,13 @@ class Entry:
     def config(self) -> EnvConfig:
         return _config_of(canonical_bytes(self.body["config"]))
 
-    @property
-    def verification(self) -> dict[str, Any]:
-        return dict(self.body["verification"])
+    @cached_property
+    def verification(self) -> Verification:
+        return Verification.of(self.body["verification"])
 
-    @property
-    def origin(self) -> dict[str, Any]:
-        return dict(self.body["origin"])
+    @cached_property
+    def origin(self) -> Origin:
+        return Origin.of(self.body["origin"])
 
     @property
     def timestamp(self) -> str:

@@ -18,12 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from policyledger_core.atomic import fsync_dir
 from policyledger_core.canonical import sha256_hex
+from policyledger_core.errors import BadInput
 
 KEY_FILE = "publisher-ed25519.pem"
 SIGNATURE_DOMAIN = b"policyledger/entry-signature-v1\n"
 
 
-class PublisherKeyError(Exception):
+class PublisherKeyError(BadInput):
     """The publisher key file exists but cannot be used."""
 
 

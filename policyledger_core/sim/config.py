@@ -13,6 +13,7 @@ from itertools import accumulate
 from typing import Any, TypeVar
 
 from policyledger_core.canonical import field_problem
+from policyledger_core.errors import BadInput
 
 T = TypeVar("T")
 
@@ -23,7 +24,7 @@ MAX_HORIZON = 1000
 _PROB_TOLERANCE = 1e-9
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput, ValueError):
     """An invalid configuration or hyperparameter; the message names the field."""
 
 
@@ -62,7 +63,10 @@ def thresholds(probs: tuple[float, ...]) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """One configuration of the cyber-defense environment (see the spec, sections 3 and 6)."""
+    """One configuration of the cyber-defense environment.
+
+    Spec: the docstring of :mod:`policyledger_core.sim.environment`, sections 3 and 6.
+    """
 
     horizon: int = 24
     """Steps per episode (H)."""
@@ -138,7 +142,7 @@ PRESETS: dict[str, EnvConfig] = {
     "high-pressure": EnvConfig(severity_probs=(0.3, 0.3, 0.4), escalation_prob=0.75),
     "sparse-attacks": EnvConfig(severity_probs=(0.7, 0.2, 0.1), escalation_prob=0.4),
 }
-"""The named configurations of the spec, section 6."""
+"""The named configurations of the spec (:mod:`policyledger_core.sim.environment`, section 6)."""
 
 
 def named(table: Mapping[str, T], name: str, what: str) -> T:

@@ -1,5 +1,6 @@
 """The cyber-defense dynamics shared by the Gymnasium environment, the trainers,
-the replay verifier and value iteration (spec: ../shared/docs/cyber-defense-env.md).
+the replay verifier and value iteration. "spec" in this package means the specification in
+the docstring of :mod:`policyledger_core.sim.environment` ("spec 4.2" is its section 4.2).
 
 Randomness layout: an episode of horizon H is fully determined by an (H, 6)
 array of uniform doubles drawn at reset with ``Generator.random``:
@@ -22,10 +23,14 @@ integer tenths so returns add up exactly on every machine.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
 from policyledger_core.sim.config import EnvConfig
+
+Code = TypeVar("Code", int, npt.NDArray[np.int64])
 
 LOW, MEDIUM, HIGH = 0, 1, 2
 SCAN, BRUTE_FORCE, DOS = 0, 1, 2
@@ -44,7 +49,11 @@ ACTION_NAMES = ("IGNORE", "MONITOR", "RATE_LIMIT", "BLOCK_IP", "ISOLATE_SERVICE"
 N_OBS = 108
 N_ACTIONS = 5
 N_ALERTS = 18
+N_LIVE_HEALTH = 2
+"""Health values an episode goes on in (HEALTHY, DEGRADED); CRITICAL ends it."""
 UNIFORMS_PER_STEP = 6
+U_SEVERITY, U_ESCALATION, U_ATTACK, U_CONFIDENCE, U_DEFENCE, U_CHANGE = range(UNIFORMS_PER_STEP)
+"""Column of each draw in an episode's uniforms (see the table above)."""
 LONG_AFTER = 3  # consecutive steps of severity >= MEDIUM that make duration LONG
 
 DEFENCE_HOLDS = 0.7
@@ -63,6 +72,10 @@ def observation_index(severity: int, attack: int, health: int, confidence: int,
     return (((severity * 3 + attack) * 3 + health) * 2 + confidence) * 2 + duration
 
 
+HEALTH_STRIDE = observation_index(LOW, SCAN, DEGRADED, CONF_LOW, SHORT)
+"""How far one step of health moves an observation index (the other factors kept)."""
+
+
 def decode_observation(index: int) -> tuple[int, int, int, int, int]:
     """(severity, attack_type, health, confidence, duration) of an observation index."""
     index, duration = divmod(index, 2)
@@ -72,9 +85,16 @@ def decode_observation(index: int) -> tuple[int, int, int, int, int]:
     return severity, attack, health, confidence, duration
 
 
-def alert_code(severity: int, attack: int, confidence: int) -> int:
-    """Index 0..17 of an alert (severity, attack type, confidence)."""
+def alert_code(severity: Code, attack: Code, confidence: Code) -> Code:
+    """Index 0..17 of an alert (severity, attack type, confidence); element by element on arrays."""
     return (severity * 3 + attack) * 2 + confidence
+
+
+def decode_alert(code: int) -> tuple[int, int, int]:
+    """(severity, attack_type, confidence) of an alert code: the inverse of :func:`alert_code`."""
+    rest, confidence = divmod(code, 2)
+    severity, attack = divmod(rest, 3)
+    return severity, attack, confidence
 
 
 def step_reward_tenths(severity: int, attack: int, confidence: int, action: int) -> int:
@@ -104,11 +124,9 @@ def step_reward_tenths(severity: int, attack: int, confidence: int, action: int)
 
 def _reward_table() -> npt.NDArray[np.int64]:
     table = np.zeros((N_ALERTS, N_ACTIONS), dtype=np.int64)
-    for sev in range(3):
-        for att in range(3):
-            for conf in range(2):
-                for act in range(N_ACTIONS):
-                    table[alert_code(sev, att, conf), act] = step_reward_tenths(sev, att, conf, act)
+    for code in range(N_ALERTS):
+        for act in range(N_ACTIONS):
+            table[code, act] = step_reward_tenths(*decode_alert(code), act)
     return table
 
 
@@ -116,12 +134,15 @@ REWARD_TENTHS = _reward_table()
 """Step reward in tenths by (alert code, action)."""
 REWARD = REWARD_TENTHS / 10.0
 """Step reward as float by (alert code, action)."""
-ALERT_SEVERITY = np.array([code // 6 for code in range(N_ALERTS)], dtype=np.int64)
+ALERT_SEVERITY = np.array([decode_alert(code)[0] for code in range(N_ALERTS)], dtype=np.int64)
+"""Severity by alert code (:func:`decode_alert` for arrays of codes)."""
 ALERT_OBS_BASE = np.array(
-    [observation_index(code // 6, (code // 2) % 3, 0, code % 2, 0) for code in range(N_ALERTS)],
+    [observation_index(severity, attack, HEALTHY, confidence, SHORT)
+     for severity, attack, confidence in map(decode_alert, range(N_ALERTS))],
     dtype=np.int64,
 )
-"""Observation index of an alert at health HEALTHY and duration SHORT; add health*4 + duration."""
+"""Observation index of an alert at health HEALTHY and duration SHORT; add
+health * HEALTH_STRIDE + duration."""
 
 
 def next_health(severity: int, action: int, health: int, u_defence: float, u_change: float) -> int:
@@ -164,6 +185,29 @@ def next_counter(counter: int, severity: int) -> int:
     return 0 if severity == LOW else min(counter + 1, LONG_AFTER)
 
 
+def long_duration(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether the duration is LONG at each step of alert codes (..., H).
+
+    The counter of spec 4.3 has reached LONG_AFTER at step t exactly when the
+    LONG_AFTER steps before t were all MEDIUM or HIGH, so no step-by-step loop is needed.
+    """
+    attack = ALERT_SEVERITY[codes] != LOW
+    horizon, n = codes.shape[-1], LONG_AFTER
+    out = np.zeros(codes.shape, dtype=bool)
+    if horizon > n:
+        out[..., n:] = attack[..., n - 1:-1]
+        for back in range(2, n + 1):
+            out[..., n:] &= attack[..., n - back:horizon - back]
+    return out
+
+
+def observation_bases(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Observation index at health HEALTHY of each step of alert codes (..., H), duration
+    included; add ``health * HEALTH_STRIDE``. An agent's actions change only the health."""
+    bases: npt.NDArray[np.int64] = ALERT_OBS_BASE[codes] + long_duration(codes)
+    return bases
+
+
 def category(uniforms: npt.NDArray[np.float64], cuts: tuple[float, ...]) -> npt.NDArray[np.int64]:
     """Number of ``cuts`` <= each uniform (the drawn category); cuts ascend.
 
@@ -178,17 +222,16 @@ def category(uniforms: npt.NDArray[np.float64], cuts: tuple[float, ...]) -> npt.
 def schedule_codes(config: EnvConfig, uniforms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """Alert codes (..., H) from uniforms (..., H, 6): spec section 3."""
     conf_p = np.asarray(config.high_confidence_probs)
-    fresh = category(uniforms[..., 0], config.severity_thresholds)
+    fresh = category(uniforms[..., U_SEVERITY], config.severity_thresholds)
     severity = np.empty_like(fresh)
     severity[..., 0] = fresh[..., 0]
-    escalates = uniforms[..., 1] < config.escalation_prob
+    escalates = uniforms[..., U_ESCALATION] < config.escalation_prob
     for t in range(1, uniforms.shape[-2]):
         forced = (severity[..., t - 1] == HIGH) & escalates[..., t]
         severity[..., t] = np.where(forced, HIGH, fresh[..., t])
-    attack = category(uniforms[..., 2], config.type_thresholds)
-    confidence = (uniforms[..., 3] < conf_p[severity]).astype(np.int64)
-    codes: npt.NDArray[np.int64] = ((severity * 3 + attack) * 2 + confidence).astype(np.int64)
-    return codes
+    attack = category(uniforms[..., U_ATTACK], config.type_thresholds)
+    confidence = (uniforms[..., U_CONFIDENCE] < conf_p[severity]).astype(np.int64)
+    return alert_code(severity, attack, confidence).astype(np.int64)
 
 
 def draw_episode_uniforms(rng: np.random.Generator, config: EnvConfig,
@@ -214,16 +257,17 @@ _CHANGE_CUTS = tuple(sorted({HIGH_TO_CRITICAL, MEDIUM_RECOVERY, MEDIUM_IGNORED_D
                              LOW_RECOVERY}))
 _CHANGE_REPS = (0.0, *_CHANGE_CUTS)  # a uniform inside each band
 _DEFENCE_REPS = (0.0, DEFENCE_HOLDS)  # holds, fails
-N_OUTCOME_KEYS = N_ALERTS * 2 * len(_CHANGE_REPS)
-PAIRS = N_ACTIONS * 2
-"""(action, health HEALTHY/DEGRADED) pairs, indexed action * 2 + health."""
+N_OUTCOME_KEYS = N_ALERTS * len(_DEFENCE_REPS) * len(_CHANGE_REPS)
+PAIRS = N_ACTIONS * N_LIVE_HEALTH
+"""(action, health HEALTHY/DEGRADED) pairs, indexed action * N_LIVE_HEALTH + health."""
 
 
 def outcome_keys(codes: npt.NDArray[np.int64], uniforms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """Outcome key (..., H) of each step from its alert codes and uniforms (..., H, 6)."""
-    fails = (uniforms[..., 4] >= DEFENCE_HOLDS).astype(np.int64)
-    band = category(uniforms[..., 5], _CHANGE_CUTS)
-    keys: npt.NDArray[np.int64] = ((codes * 2 + fails) * len(_CHANGE_REPS) + band).astype(np.int64)
+    fails = (uniforms[..., U_DEFENCE] >= DEFENCE_HOLDS).astype(np.int64)
+    band = category(uniforms[..., U_CHANGE], _CHANGE_CUTS)
+    keys: npt.NDArray[np.int64] = ((codes * len(_DEFENCE_REPS) + fails) * len(_CHANGE_REPS)
+                                   + band).astype(np.int64)
     return keys
 
 
@@ -233,11 +277,12 @@ def _outcome_tables() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt
     tenths_last = np.zeros_like(health_out)
     for key in range(N_OUTCOME_KEYS):
         rest, band = divmod(key, len(_CHANGE_REPS))
-        code, fails = divmod(rest, 2)
+        code, fails = divmod(rest, len(_DEFENCE_REPS))
+        severity = decode_alert(code)[0]
         for action in range(N_ACTIONS):
-            for health in (HEALTHY, DEGRADED):
-                pair = action * 2 + health
-                new = next_health(code // 6, action, health, _DEFENCE_REPS[fails], _CHANGE_REPS[band])
+            for health in range(N_LIVE_HEALTH):
+                pair = action * N_LIVE_HEALTH + health
+                new = next_health(severity, action, health, _DEFENCE_REPS[fails], _CHANGE_REPS[band])
                 base = int(REWARD_TENTHS[code, action])
                 health_out[key, pair] = new
                 if new == CRITICAL:

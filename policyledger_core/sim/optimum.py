@@ -1,5 +1,6 @@
 """Exact reference values: the optimal expected return and exact baseline returns
-(spec section 8), by backward induction over the finite-horizon MDP.
+(spec section 8), by backward induction over the finite-horizon MDP. "spec" means the
+specification in the docstring of :mod:`policyledger_core.sim.environment`.
 
 The state at decision time t is (alert code of step t, health HEALTHY/DEGRADED,
 attack counter 0..3). The counter is carried because an observation policy sees
@@ -25,7 +26,7 @@ from policyledger_core.sim.replay import Decide
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-N_HEALTH = 2  # HEALTHY, DEGRADED: the non-terminal health values
+N_HEALTH = dyn.N_LIVE_HEALTH  # HEALTHY, DEGRADED: the non-terminal health values
 N_COUNTER = dyn.LONG_AFTER + 1
 TIE_TOLERANCE = 1e-9
 """Action values this close count as tied, so float noise cannot break a true tie."""
@@ -92,8 +93,8 @@ _HEALTH_BY_CODE = _health_by_severity()[_SEVERITY]
 _NEXT_COUNTER = np.array(
     [[dyn.next_counter(k, int(s)) for k in range(N_COUNTER)] for s in _SEVERITY], dtype=np.int64
 )
-# (code, counter) -> observation index at health HEALTHY; add health * 4 for DEGRADED.
-_OBS_INDEX = (dyn.ALERT_OBS_BASE[:, None, None] + 4 * np.arange(N_HEALTH)[None, :, None]
+# (code, health, counter) -> observation index.
+_OBS_INDEX = (dyn.ALERT_OBS_BASE[:, None, None] + dyn.HEALTH_STRIDE * np.arange(N_HEALTH)[None, :, None]
               + (np.arange(N_COUNTER) >= dyn.LONG_AFTER)[None, None, :])
 
 
@@ -102,7 +103,7 @@ def _alert_given_severity(config: EnvConfig) -> FloatArray:
     conf_high = np.asarray(config.high_confidence_probs)
     out = np.zeros((3, dyn.N_ALERTS))
     for code in range(dyn.N_ALERTS):
-        severity, attack, confidence = code // 6, (code // 2) % 3, code % 2
+        severity, attack, confidence = dyn.decode_alert(code)
         p_conf = conf_high[severity] if confidence == dyn.CONF_HIGH else 1.0 - conf_high[severity]
         out[severity, code] = config.type_probs[attack] * p_conf
     return out

@@ -41,7 +41,7 @@ def observation_decider(actions: IntArray) -> Decide:
     table = np.asarray(actions, dtype=np.int64)
 
     def decide(t: int, codes: IntArray, health: IntArray, counter: IntArray) -> IntArray:
-        obs = dyn.ALERT_OBS_BASE[codes] + health * 4 + (counter >= dyn.LONG_AFTER)
+        obs = dyn.ALERT_OBS_BASE[codes] + health * dyn.HEALTH_STRIDE + (counter >= dyn.LONG_AFTER)
         chosen: IntArray = table[obs]
         return chosen
 
@@ -67,19 +67,20 @@ def replay(config: EnvConfig, uniforms: npt.NDArray[np.float64], decide: Decide)
     ret = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
     counts = np.zeros(dyn.N_ACTIONS, dtype=np.int64)
+    end_bonus = np.array(dyn.END_BONUS_TENTHS, dtype=np.int64)
     for t in range(horizon):
         code = codes[:, t]
         action = decide(t, code, health, counter)
         counts += np.bincount(action[alive], minlength=dyn.N_ACTIONS)
-        severity = code // 6
+        severity = dyn.ALERT_SEVERITY[code]
         reward = dyn.REWARD_TENTHS[code, action]
-        health = dyn.next_health_array(severity, action, health, uniforms[:, t, 4], uniforms[:, t, 5])
+        health = dyn.next_health_array(severity, action, health, uniforms[:, t, dyn.U_DEFENCE],
+                                       uniforms[:, t, dyn.U_CHANGE])
         counter = np.where(severity == dyn.LOW, 0, np.minimum(counter + 1, dyn.LONG_AFTER))
         critical = health == dyn.CRITICAL
         reward = reward + np.where(critical, dyn.CRITICAL_PENALTY_TENTHS, 0)
         if t == horizon - 1:
-            bonus = np.where(health == dyn.HEALTHY, dyn.END_BONUS_TENTHS[0], dyn.END_BONUS_TENTHS[1])
-            reward = reward + np.where(critical, 0, bonus)
+            reward = reward + np.where(critical, 0, end_bonus[health])
         ret += np.where(alive, reward, 0)
         steps += alive
         alive &= ~critical

@@ -9,7 +9,6 @@ Returns stay exact integer tenths until the final division.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,7 +21,14 @@ from policyledger_core.policy import TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import EnvConfig
 from policyledger_core.sim.replay import observation_decider, replay
-from policyledger_core.verify.suite import DEFAULT_EPISODES, Z95, VerificationReport, suite_uniforms, verify
+from policyledger_core.verify.suite import (
+    DEFAULT_EPISODES,
+    Interval,
+    VerificationReport,
+    mean_of_tenths,
+    suite_uniforms,
+    verify,
+)
 
 IntArray = npt.NDArray[np.int64]
 Actions = Sequence[int] | IntArray
@@ -57,19 +63,25 @@ class PairedResult:
     episodes: int
 
     @property
+    def interval(self) -> Interval:
+        """The 95% confidence interval of ``mean_diff``."""
+        return Interval(self.mean_diff, self.ci95)
+
+    @property
     def ci_low(self) -> float:
-        return self.mean_diff - self.ci95
+        return self.interval.low
 
     @property
     def ci_high(self) -> float:
-        return self.mean_diff + self.ci95
+        return self.interval.high
 
     @property
     def better(self) -> Literal["a", "b"] | None:
         """Which table the interval shows to be better; None when it contains 0."""
-        if self.ci_low > 0:
+        interval = self.interval
+        if interval.low > 0:
             return "a"
-        if self.ci_high < 0:
+        if interval.high < 0:
             return "b"
         return None
 
@@ -81,8 +93,9 @@ def paired_from_returns(tenths_a: IntArray, tenths_b: IntArray) -> PairedResult:
     n = len(tenths_a)
     diff = tenths_a.astype(np.int64) - tenths_b.astype(np.int64)
     std = float((diff / 10.0).std(ddof=1)) if n > 1 else 0.0
-    return PairedResult(mean_a=int(tenths_a.sum()) / (10 * n), mean_b=int(tenths_b.sum()) / (10 * n),
-                        mean_diff=int(diff.sum()) / (10 * n), ci95=Z95 * std / math.sqrt(n), episodes=n)
+    interval = Interval.of(mean_of_tenths(diff), std, n)
+    return PairedResult(mean_a=mean_of_tenths(tenths_a), mean_b=mean_of_tenths(tenths_b),
+                        mean_diff=interval.center, ci95=interval.half_width, episodes=n)
 
 
 def paired_difference(config: EnvConfig, actions_a: Actions, actions_b: Actions,
@@ -114,7 +127,7 @@ class PairedEvaluation:
 def paired_evaluation(policies: Sequence[Policy], episodes: int = DEFAULT_EPISODES) -> PairedEvaluation:
     """Replay each policy once on its configuration's suite; pair those sharing a configuration."""
     tenths = [suite_returns_tenths(p.config, p.actions, episodes) for p in policies]
-    means = [int(t.sum()) / (10 * episodes) for t in tenths]
+    means = [mean_of_tenths(t) for t in tenths]
     pairs = [Pair(i, j, paired_from_returns(tenths[i], tenths[j])
                   if policies[i].config == policies[j].config else None)
              for i in range(len(policies)) for j in range(i + 1, len(policies))]
@@ -144,7 +157,7 @@ def reverify(policy: Policy, entry: Entry) -> tuple[bool, VerificationReport]:
     recorded suite and replay digest (so every per-episode return matches).
     """
     claimed = entry.verification
-    report = verify(policy, int(claimed["episodes"]))
-    reproduced = (entry.policy_hash == policy.hash and report.suite == claimed["suite"]
-                  and report.replay_digest == claimed["replay_digest"])
+    report = verify(policy, claimed.episodes)
+    reproduced = (entry.policy_hash == policy.hash and report.suite == claimed.suite
+                  and report.replay_digest == claimed.replay_digest)
     return reproduced, report

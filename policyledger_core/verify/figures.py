@@ -18,12 +18,11 @@ differ between numpy builds, so they must agree to :data:`SPREAD_TOLERANCE`
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
 
+from policyledger_core.ledger.entry import Verification
 from policyledger_core.sim.config import EnvConfig
-from policyledger_core.verify.suite import MAX_EPISODES, Z95, VerificationReport, suite_id, suite_optimum
+from policyledger_core.verify.suite import MAX_EPISODES, Interval, VerificationReport, suite_id, suite_optimum
 
 SPREAD_TOLERANCE = 1e-12
 """Relative difference allowed for std and ci95 (float summation order), and for nothing else."""
@@ -62,34 +61,35 @@ def _mismatch(name: str, recorded: Any, computed: Any, source: str) -> str:
     return f"recorded {name} {left}, {source} gives {right}"
 
 
-def consistency_problem(verification: Mapping[str, Any], config: EnvConfig) -> str | None:
+def consistency_problem(verification: Verification, config: EnvConfig) -> str | None:
     """What is wrong with recorded figures that can be seen without replaying the policy, or None."""
     v = verification
-    episodes = int(v["episodes"])
+    episodes = v.episodes
     if episodes > MAX_EPISODES:
         return f"recorded episodes {episodes}, at most {MAX_EPISODES} can be replayed"
-    if v["suite"] != suite_id(episodes):
-        return _mismatch("suite", v["suite"], suite_id(episodes), f"an episode count of {episodes}")
-    ci95 = Z95 * float(v["std"]) / math.sqrt(episodes)
-    if float(v["std"]) < 0 or _differ("ci95", float(v["ci95"]), ci95):
-        source = f"std {float(v['std']):.2f} over {episodes} episodes"
-        return _mismatch("ci95", float(v["ci95"]), ci95, source)
+    if v.suite != suite_id(episodes):
+        return _mismatch("suite", v.suite, suite_id(episodes), f"an episode count of {episodes}")
+    ci95 = Interval.of(v.mean, v.std, episodes).half_width
+    if v.std < 0 or _differ("ci95", v.ci95, ci95):
+        source = f"std {v.std:.2f} over {episodes} episodes"
+        return _mismatch("ci95", v.ci95, ci95, source)
     optimum = suite_optimum(config, episodes)
-    if _differ("optimum", float(v["optimum"]), optimum):
-        return _mismatch("optimum", float(v["optimum"]), optimum, "value iteration")
-    fraction = float(v["mean"]) / optimum
-    if _differ("fraction_of_optimum", float(v["fraction_of_optimum"]), fraction):
-        return _mismatch("fraction of the optimum", float(v["fraction_of_optimum"]), fraction,
+    if _differ("optimum", v.optimum, optimum):
+        return _mismatch("optimum", v.optimum, optimum, "value iteration")
+    fraction = v.mean / optimum
+    if _differ("fraction_of_optimum", v.fraction_of_optimum, fraction):
+        return _mismatch("fraction of the optimum", v.fraction_of_optimum, fraction,
                          "mean / optimum")
     return None
 
 
-def replay_problem(verification: Mapping[str, Any], report: VerificationReport) -> str | None:
+def replay_problem(verification: Verification, report: VerificationReport) -> str | None:
     """The first recorded figure that the fresh replay ``report`` does not reproduce, or None."""
     fresh = verification_fields(report)
     for name in FIGURES:
-        if _differ(name, verification[name], fresh[name]):
-            return _mismatch(_LABELS.get(name, name), verification[name], fresh[name], "replay")
+        recorded = getattr(verification, name)
+        if _differ(name, recorded, fresh[name]):
+            return _mismatch(_LABELS.get(name, name), recorded, fresh[name], "replay")
     return None
 
 

@@ -21,7 +21,7 @@ from policyledger_core.canonical import canonical_bytes, sha256_hex
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import EnvConfig
-from policyledger_core.sim.optimum import expected_return, optimal_decider, solve
+from policyledger_core.sim.optimum import expected_return, expected_return_random, optimal_decider, solve
 from policyledger_core.sim.replay import ReplayOutcome, observation_decider, random_decider, replay
 
 EVAL_SEED_BASE = 2**63
@@ -29,7 +29,41 @@ SUITE_VERSION = "eval-v1"
 DEFAULT_EPISODES = 1000
 MAX_EPISODES = 100_000
 Z95 = 1.959963984540054
-BASELINES = ("random", "ignore", "monitor", "rate_limit", "block_ip", "isolate_service", "myopic")
+"""The standard normal's 97.5% quantile: a 95% interval is mean +/- Z95 * std / sqrt(n)."""
+RANDOM_BASELINE = "random"
+_BASELINE_TABLES: dict[str, npt.NDArray[np.int64]] = {
+    **{name.lower(): np.full(dyn.N_OBS, action, dtype=np.int64)
+       for action, name in enumerate(dyn.ACTION_NAMES)},
+    "myopic": np.array(MYOPIC_ACTIONS, dtype=np.int64),
+}
+"""The action table of every baseline but the random one: each fixed action, and the myopic rule."""
+BASELINES = (RANDOM_BASELINE, *_BASELINE_TABLES)
+"""random, ignore, monitor, rate_limit, block_ip, isolate_service, myopic."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A 95% confidence interval of a mean (normal approximation): ``center +/- half_width``.
+
+    Held as the figures an entry records (mean and ci95), so they are never derived back
+    from the bounds; the bounds are computed here and nowhere else.
+    """
+
+    center: float
+    half_width: float
+
+    @classmethod
+    def of(cls, mean: float, std: float, n: int) -> Interval:
+        """The interval of the mean of ``n`` values with sample standard deviation ``std``."""
+        return cls(mean, Z95 * std / math.sqrt(n))
+
+    @property
+    def low(self) -> float:
+        return self.center - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.center + self.half_width
 
 
 def suite_id(episodes: int) -> str:
@@ -73,15 +107,16 @@ class Reference:
     """Mean return on the suite of each baseline in :data:`BASELINES`."""
 
 
-def mean_of_tenths(outcome: ReplayOutcome) -> float:
+def mean_of_tenths(returns_tenths: npt.NDArray[np.int64]) -> float:
     """Mean return, computed from the exact integer total (one rounding only)."""
-    return int(outcome.returns_tenths.sum()) / (10 * len(outcome.returns_tenths))
+    return int(returns_tenths.sum()) / (10 * len(returns_tenths))
 
 
 @lru_cache(maxsize=256)
 def suite_optimum(config: EnvConfig, episodes: int = DEFAULT_EPISODES) -> float:
     """Mean return of the optimal full-state policy on the suite (what entries record as the optimum)."""
-    return mean_of_tenths(replay(config, suite_uniforms(config, episodes), optimal_decider(solve(config))))
+    outcome = replay(config, suite_uniforms(config, episodes), optimal_decider(solve(config)))
+    return mean_of_tenths(outcome.returns_tenths)
 
 
 @lru_cache(maxsize=16)
@@ -92,14 +127,19 @@ def reference(config: EnvConfig, episodes: int = DEFAULT_EPISODES) -> Reference:
     best = suite_optimum(config, episodes)
     # The random baseline's coin flips come from their own evaluation stream.
     coins = np.random.Generator(np.random.PCG64(np.random.SeedSequence(EVAL_SEED_BASE, spawn_key=(1,))))
-    baselines = {"random": mean_of_tenths(replay(config, uniforms, random_decider(
-        coins.random((episodes, config.horizon)))))}
-    for action, name in enumerate(BASELINES[1:6]):
-        table = np.full(dyn.N_OBS, action, dtype=np.int64)
-        baselines[name] = mean_of_tenths(replay(config, uniforms, observation_decider(table)))
-    baselines["myopic"] = mean_of_tenths(replay(config, uniforms, observation_decider(
-        np.array(MYOPIC_ACTIONS, dtype=np.int64))))
+    decide = random_decider(coins.random((episodes, config.horizon)))
+    baselines = {RANDOM_BASELINE: mean_of_tenths(replay(config, uniforms, decide).returns_tenths)}
+    for name, table in _BASELINE_TABLES.items():
+        baselines[name] = mean_of_tenths(replay(config, uniforms, observation_decider(table)).returns_tenths)
     return Reference(best, solution.value, baselines)
+
+
+def exact_baselines(config: EnvConfig) -> dict[str, float]:
+    """Exact expected return of each baseline in :data:`BASELINES` (policy evaluation, no sampling)."""
+    exact = {RANDOM_BASELINE: expected_return_random(config)}
+    for name, table in _BASELINE_TABLES.items():
+        exact[name] = expected_return(config, table)
+    return exact
 
 
 @dataclass(frozen=True)
@@ -126,12 +166,17 @@ class VerificationReport:
     """Share of each action over the suite's steps."""
 
     @property
+    def interval(self) -> Interval:
+        """The 95% confidence interval of the mean."""
+        return Interval(self.mean, self.ci95)
+
+    @property
     def ci_low(self) -> float:
-        return self.mean - self.ci95
+        return self.interval.low
 
     @property
     def ci_high(self) -> float:
-        return self.mean + self.ci95
+        return self.interval.high
 
     @property
     def action_entropy(self) -> float:
@@ -151,10 +196,11 @@ def summarise(outcome: ReplayOutcome, suite: str) -> dict[str, Any]:
     n = len(returns)
     std = float(returns.std(ddof=1)) if n > 1 else 0.0
     total = int(outcome.action_counts.sum())
+    interval = Interval.of(mean_of_tenths(outcome.returns_tenths), std, n)
     return {
-        "mean": mean_of_tenths(outcome),
+        "mean": interval.center,
         "std": std,
-        "ci95": Z95 * std / math.sqrt(n),
+        "ci95": interval.half_width,
         "min": float(returns.min()),
         "max": float(returns.max()),
         "episodes": n,

@@ -147,7 +147,7 @@ def _check_figures(ledger: Ledger, store: PolicyStore, i: int, state: _State) ->
 
 def _check_replay(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> str | None:
     entry = ledger.entry(i)
-    key = (entry.policy_hash, int(entry.verification["episodes"]))
+    key = (entry.policy_hash, entry.verification.episodes)
     if key not in state.reports:
         state.reports[key] = verify(state.policies[entry.policy_hash], key[1])
     return replay_problem(entry.verification, state.reports[key])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policyledger_core.canonical import JsonInputError, canonical_bytes, load_json_strict
+from policyledger_core.errors import Rejected
 from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.entry import Entry, EntryError, from_dict
 from policyledger_core.policy import Policy, PolicyError
@@ -31,7 +32,7 @@ MAX_BUNDLE_DEPTH = 12
 MAX_REPLAY_EPISODES = 10_000
 
 
-class BundleError(Exception):
+class BundleError(Rejected):
     """A bundle that was not accepted (nothing was written); the message says why."""
 
 
@@ -91,9 +92,9 @@ def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
     if not entry.signature_valid():
         raise BundleError("bundle: the signature does not verify with the publisher's key")
     claimed = entry.verification
-    episodes = int(claimed["episodes"])
-    if claimed["suite"] != suite_id(episodes) or episodes > MAX_REPLAY_EPISODES:
-        raise BundleError(f"bundle: unknown evaluation suite {str(claimed['suite'])[:40]!r}")
+    episodes = claimed.episodes
+    if claimed.suite != suite_id(episodes) or episodes > MAX_REPLAY_EPISODES:
+        raise BundleError(f"bundle: unknown evaluation suite {str(claimed.suite)[:40]!r}")
     if episodes < DEFAULT_EPISODES:
         # A tiny suite has a tiny (or zero) confidence interval and would buy a top rank.
         raise BundleError(f"bundle: evaluation suite too small ({episodes} episodes, "
@@ -113,6 +114,6 @@ def import_bundle(ctx: Context, data: bytes) -> Saved:
               "signature": entry.signature}
     try:
         return save_policy(ctx, checked.policy, entry.body["training"], origin,
-                           int(entry.verification["episodes"]))
+                           entry.verification.episodes)
     except (LedgerError, OSError) as exc:
         raise BundleError(f"import failed, nothing written: {exc}") from None

@@ -21,6 +21,7 @@ from policyledger_core.ledger.chain import Ledger
 from policyledger_core.ledger.entry import Entry
 from policyledger_core.ledger.signing import key_id
 from policyledger_core.sim.config import EnvConfig
+from policyledger_core.verify.suite import Interval
 from policyledger_core.workspace.reproduced import Reproductions
 
 
@@ -46,7 +47,7 @@ class Row:
 
     @property
     def ci_low(self) -> float:
-        return self.mean - self.ci95
+        return Interval(self.mean, self.ci95).low
 
     @property
     def publisher_id(self) -> str:
@@ -92,11 +93,10 @@ def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None
         name = cfg.preset_name()
         if (config is not None and cfg != config) or (preset is not None and name != preset):
             continue
-        v = entry.verification
-        origin = entry.origin
-        publisher = origin["publisher"] if origin["kind"] in ("imported", "recovered") else entry.publisher
-        rows.append(Row(0, policy_hash, cfg, name, float(v["mean"]), float(v["ci95"]),
-                        float(v["fraction_of_optimum"]), float(v["optimum"]), counts[policy_hash],
-                        entry.index, publisher, publisher == own_key, origin["kind"], entry.timestamp))
+        v, origin = entry.verification, entry.origin
+        publisher = origin.first_publisher or entry.publisher
+        rows.append(Row(0, policy_hash, cfg, name, v.mean, v.ci95, v.fraction_of_optimum, v.optimum,
+                        counts[policy_hash], entry.index, publisher, publisher == own_key, origin.kind,
+                        entry.timestamp))
     rows.sort(key=lambda r: (-r.ci_low, -r.mean, r.first_index, r.policy_hash))
     return [dataclasses.replace(r, rank=i + 1) for i, r in enumerate(rows)]

@@ -1,6 +1,7 @@
 """Save and chain: a finished (or stopped) policy is stored, verified by replay and recorded.
 
-One function serves the command line and the desktop app alike.
+One function serves the command line and the desktop app alike: :func:`publish_run` for a
+training run (it decides which agents' policies are chained), :func:`save_policy` for one policy.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.ledger.chain import MAX_LEDGER_BYTES, Ledger, LedgerError
@@ -19,6 +20,10 @@ from policyledger_core.safeio import read_regular
 from policyledger_core.verify.figures import verification_fields
 from policyledger_core.verify.suite import DEFAULT_EPISODES, VerificationReport, verify
 from policyledger_core.workspace.context import Context
+
+Chain = Literal["best", "all"]
+"""Which policies of a training run are chained: the best agent's, or every agent's."""
+CHAINS: tuple[Chain, ...] = ("best", "all")
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,17 +125,40 @@ def _recorded(ctx: Context, policy_hash: str) -> bool:
         return True  # unsure: keeping an unreferenced file is harmless, losing a referenced one is not
 
 
-def save_training(ctx: Context, result: TrainingResult, agent: int | None = None) -> Saved:
-    """Save the greedy policy of one agent of a finished or stopped run (default: the best)."""
-    k = result.best_agent if agent is None else agent
-    policy = result.policy(k)
+@dataclass(frozen=True, eq=False)
+class Published:
+    """What :func:`publish_run` saved."""
+
+    saved: list[Saved]
+    """One per chained agent, in agent order: the best agent's only, or every agent's."""
+    best: Saved
+    """The best agent's (highest training reward): what a run reports."""
+
+    @property
+    def entries_created(self) -> int:
+        return sum(s.created for s in self.saved)
+
+
+def publish_run(ctx: Context, result: TrainingResult, chain: Chain = "best") -> Published:
+    """Save, verify and chain the policies of a finished or stopped run.
+
+    ``chain="best"`` chains the best agent's policy, ``"all"`` every agent's (identical
+    policies get one entry); for a single agent the two are the same.
+    """
+    if chain not in CHAINS:
+        raise ValueError(f"chain: must be one of {', '.join(CHAINS)}, got {chain!r}")
+    if chain == "all":
+        saved = [_save_agent(ctx, result, k) for k in range(result.agents)]
+        return Published(saved, saved[result.best_agent])
+    best = _save_agent(ctx, result, result.best_agent)
+    return Published([best], best)
+
+
+def _save_agent(ctx: Context, result: TrainingResult, agent: int) -> Saved:
+    """Save the greedy policy of one agent of a finished or stopped run."""
+    policy = result.policy(agent)
     try:
-        return save_policy(ctx, policy, training_fields(result, k), {"kind": "trained"}, keep_file=True)
+        return save_policy(ctx, policy, training_fields(result, agent), {"kind": "trained"}, keep_file=True)
     except LedgerError as exc:
         raise LedgerError(f"{exc}. The policy is kept as {ctx.store.path_of(policy.hash)}; "
                           "after a repair, chain it with 'Add policy file' (policyledger-cli add)") from None
-
-
-def save_all_agents(ctx: Context, result: TrainingResult) -> list[Saved]:
-    """Save every agent's policy (identical policies get one entry)."""
-    return [save_training(ctx, result, k) for k in range(result.agents)]

@@ -153,7 +153,7 @@ def _stands_alone(ctx: Context, entry: Entry, recorded: dict[str, int]) -> str |
         return "the policy file's configuration differs from the entry's"
     claimed = entry.verification
     return (consistency_problem(claimed, entry.config)
-            or replay_problem(claimed, verify(policy, int(claimed["episodes"]))))
+            or replay_problem(claimed, verify(policy, claimed.episodes)))
 
 
 def _recovered_fields(item: Recovered, backup: Path) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import is_hash, sha256_hex
+from policyledger_core.errors import Rejected
 from policyledger_core.paths import outside_target
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.safeio import UnreadableFile, read_regular
 
 
-class StoreError(Exception):
+class StoreError(Rejected):
     """A policy file that is missing, unreadable or not what its name says."""
 
 

@@ -1,7 +1,7 @@
 """Tests of greedy policies, their canonical JSON identity and the strict policy-file parser.
 
-Spec: /work/shared/docs/cyber-defense-env.md (observation index of section 1, rewards of
-section 4.1 for the myopic rule of section 8). A policy file is untrusted input: it must
+Spec: the docstring of :mod:`policyledger_core.sim.environment` (observation index of section 1,
+rewards of section 4.1 for the myopic rule of section 8). A policy file is untrusted input: it must
 be rejected with a ``PolicyError`` that names the offending field, and nothing in it may
 ever be evaluated.
 """

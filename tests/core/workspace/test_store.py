@@ -21,7 +21,7 @@ from policyledger_core.canonical import canonical_bytes, is_hash
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.sim.config import preset
 from policyledger_core.workspace.store import PolicyStore, StoreError
-from tests.core.hostile import bounded, make_hostile
+from tests.helpers.hostile import bounded, make_hostile
 
 
 def make_policy(seed: int, preset_name: str = "short-burst") -> Policy:

@@ -1,6 +1,7 @@
 """Tests of the environment configuration: validation, JSON form and presets.
 
-Spec: /work/shared/docs/cyber-defense-env.md, sections 3 (defaults) and 6 (presets).
+Spec: the docstring of :mod:`policyledger_core.sim.environment`, sections 3 (defaults) and
+6 (presets).
 """
 
 from __future__ import annotations

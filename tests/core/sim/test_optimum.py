@@ -178,7 +178,7 @@ def _brute_force(config: EnvConfig, policy: Callable[[int, int, int], int] | Non
 
     @functools.cache
     def value(t: int, code: int, health: int, counter: int) -> float:
-        sev = code // 6
+        sev, _, _ = dyn.decode_alert(code)
         actions = range(5) if policy is None else [policy(code, health, counter)]
         best = -np.inf
         for action in actions:

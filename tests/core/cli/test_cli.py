@@ -17,7 +17,8 @@ from policyledger_core.cli.main import main
 from policyledger_core.learn.population import MAX_AGENTS
 from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.signing import PublisherKeyError
-from policyledger_core.sim.config import ConfigError
+from policyledger_core.sim.config import ConfigError, preset
+from policyledger_core.verify.suite import exact_baselines
 from policyledger_core.workspace.store import StoreError
 
 
@@ -69,6 +70,7 @@ def test_optimum_json() -> None:
     data = json.loads(out)
     assert code == 0
     assert data["optimum_expected"] > max(data["baselines_expected"].values())
+    assert data["baselines_expected"] == exact_baselines(preset("high-pressure"))
     assert set(data["baselines"]) == {"random", "ignore", "monitor", "rate_limit", "block_ip",
                                       "isolate_service", "myopic"}
 

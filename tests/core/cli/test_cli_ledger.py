@@ -19,7 +19,7 @@ import pytest
 from policyledger_core.canonical import canonical_bytes
 from policyledger_core.cli import learning as cli_learning
 from policyledger_core.cli.main import main
-from policyledger_core.ledger.entry import hash_body
+from policyledger_core.ledger.entry import Origin, hash_body
 from policyledger_core.ledger.signing import KEY_FILE, Publisher
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.sim.config import PRESETS
@@ -115,8 +115,8 @@ def test_train_json_names_its_entry_and_an_identical_run_reuses_it(ws: Path) -> 
     assert len(ctx.ledger) == 1
     entry = ctx.ledger.entry(0)
     assert entry.hash == first["entry_hash"] and entry.policy_hash == first["policy_hash"]
-    assert entry.verification["replay_digest"] == first["replay_digest"]
-    assert entry.origin == {"kind": "trained"}
+    assert entry.verification.replay_digest == first["replay_digest"]
+    assert entry.origin == Origin("trained")
     assert entry.body["training"]["episodes"] == 200 and entry.body["training"]["seed"] == 4
     assert ctx.store.contains(first["policy_hash"])
 
@@ -488,7 +488,7 @@ def test_add_a_bare_policy_file(ws: Path, tmp_path: Path) -> None:
     assert data["policy_hash"] == policy.hash
     assert data["verified_reward"] == verify(policy).mean
     entry = Context.open(ws).ledger.entry(0)
-    assert entry.origin == {"kind": "added"} and entry.body["training"] is None
+    assert entry.origin == Origin("added") and entry.body["training"] is None
     assert run_json("add", path, "--workspace", ws)["new_entry"] is False
     # the same policy written differently (whitespace, key order) is the same policy
     path.write_text(json.dumps(json.loads(policy.canonical_bytes()), indent=2))

@@ -39,7 +39,7 @@ from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 from policyledger_core.sim.config import PRESETS
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import save_policy
-from tests.core.ledger_worker import (
+from tests.helpers.ledger_worker import (
     acks,
     check_json,
     check_ledger,

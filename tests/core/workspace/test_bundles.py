@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from policyledger_core.canonical import canonical_bytes, sha256_hex
 from policyledger_core.learn.hyper import DEFAULT_HYPER, hyper_preset
 from policyledger_core.learn.single import run_to_end, train
-from policyledger_core.ledger.entry import MAX_LINE_BYTES, hash_body
+from policyledger_core.ledger.entry import MAX_LINE_BYTES, Origin, hash_body
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.sim import dynamics as dyn
@@ -467,7 +467,7 @@ def test_the_untouched_bundle_and_a_consistent_reseal_are_accepted(source: Sourc
     assert checked.entry.publisher == _FRESH.public_hex
     saved = import_bundle(target.open(), resealed)
     assert saved.created
-    assert saved.entry.origin["publisher"] == _FRESH.public_hex
+    assert saved.entry.origin.publisher == _FRESH.public_hex
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
@@ -663,12 +663,12 @@ def test_export_then_import_elsewhere_round_trips(preset: str, actions: list[int
         saved = import_bundle(dst, data)
         assert saved.created
         entry = saved.entry
-        assert entry.origin == {"kind": "imported", "publisher": src.publisher.public_hex,
-                                "entry_hash": original.hash, "signature": original.signature}
+        assert entry.origin == Origin("imported", publisher=src.publisher.public_hex,
+                                      entry_hash=original.hash, signature=original.signature)
         assert entry.publisher == dst.publisher.public_hex != src.publisher.public_hex
         assert entry.signature_valid()
         assert entry.policy_hash == original.policy_hash == policy.hash
-        assert entry.verification["replay_digest"] == original.verification["replay_digest"]
+        assert entry.verification.replay_digest == original.verification.replay_digest
         assert entry.verification == original.verification
         assert entry.body["training"] == training
         assert entry.config == policy.config

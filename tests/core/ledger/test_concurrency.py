@@ -23,7 +23,7 @@ from policyledger_core.ledger.checkpoint import Witness
 from policyledger_core.paths import Workspace
 from policyledger_core.workspace.audit import audit
 from policyledger_core.workspace.store import PolicyStore
-from tests.core.ledger_worker import acks, check_json, check_ledger, finish, run, start
+from tests.helpers.ledger_worker import acks, check_json, check_ledger, finish, run, start
 
 PER_CHILD = 200
 

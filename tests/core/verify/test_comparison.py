@@ -29,7 +29,7 @@ from policyledger_core.verify.comparison import (
     reverify,
     suite_returns_tenths,
 )
-from policyledger_core.verify.suite import Z95, reference, suite_id, suite_seeds, verify
+from policyledger_core.verify.suite import Z95, Interval, reference, suite_id, suite_seeds, verify
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import save_policy
 
@@ -100,6 +100,14 @@ def test_the_interval_names_the_better_table() -> None:
     swapped = paired_difference(STANDARD, MYOPIC_ACTIONS, IGNORING.actions)
     assert swapped.mean_diff == -result.mean_diff and swapped.ci95 == result.ci95
     assert swapped.ci_low > 0 and swapped.better == "a"
+    assert swapped.interval == Interval(swapped.mean_diff, swapped.ci95)
+    assert (swapped.interval.low, swapped.interval.high) == (swapped.ci_low, swapped.ci_high)
+
+
+def test_an_interval_that_contains_zero_names_neither_table() -> None:
+    same = paired_from_returns(np.array([10, -10, 30], dtype=np.int64), np.array([0, 0, 30], dtype=np.int64))
+    assert same.mean_diff == 0.0 and same.interval.low < 0 < same.interval.high
+    assert same.better is None
 
 
 def test_bad_input_is_refused() -> None:
@@ -148,7 +156,7 @@ def test_differing_among_several_is_where_any_one_differs() -> None:
 
 def forged(entry: Entry, key: Publisher, **verification: object) -> Entry:
     """The entry with some verification fields replaced, sealed by ``key``."""
-    body = {**entry.body, "verification": {**entry.verification, **verification},
+    body = {**entry.body, "verification": {**entry.body["verification"], **verification},
             "publisher": key.public_hex}
     return seal(body, key)
 
@@ -157,13 +165,13 @@ def test_reverify_reproduces_the_real_digest_and_rejects_a_forged_one(tmp_path: 
     ctx = Context.open(tmp_path / "ws", tmp_path / "cfg")
     entry = save_policy(ctx, OTHER, None, {"kind": "added"}).entry
     ok, report = reverify(OTHER, entry)
-    assert ok and report.replay_digest == entry.verification["replay_digest"]
-    assert report.mean == entry.verification["mean"] and report.episodes == 1000
+    assert ok and report.replay_digest == entry.verification.replay_digest
+    assert report.mean == entry.verification.mean and report.episodes == 1000
 
     key = Publisher.generate()
     fake = forged(entry, key, replay_digest="0" * 64)
     ok, report = reverify(OTHER, fake)
-    assert not ok and report.replay_digest == entry.verification["replay_digest"]
+    assert not ok and report.replay_digest == entry.verification.replay_digest
     assert not reverify(OTHER, forged(entry, key, episodes=999, suite=suite_id(999)))[0]
     assert not reverify(OTHER, forged(entry, key, suite="eval-v0/n=1000"))[0]
     assert not reverify(MYOPIC, entry)[0]  # the entry is about another policy

@@ -1,7 +1,7 @@
 """Tests of verification by replay.
 
-Spec: /work/shared/docs/cyber-defense-env.md, sections 5, 7 and 8: a policy's reward
-is recomputed by playing it on evaluation episodes never used in training (reset seeds
+Spec: the docstring of :mod:`policyledger_core.sim.environment`, sections 5, 7 and 8: a
+policy's reward is recomputed by playing it on evaluation episodes never used in training (reset seeds
 from 2**63 on), next to the optimum and the baselines of section 8. The reference
 returns here come from playing the suite through the Gymnasium environment itself,
 episode by episode, independently of the vectorised replay under test.
@@ -25,7 +25,7 @@ from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import PRESETS, EnvConfig
 from policyledger_core.sim.environment import CyberDefenseEnv
-from policyledger_core.sim.optimum import solve
+from policyledger_core.sim.optimum import expected_return_random, solve
 from policyledger_core.verify import suite as verification
 from policyledger_core.verify.suite import BASELINES, suite_seeds, suite_uniforms, verify
 
@@ -149,7 +149,7 @@ def test_replay_digest_is_the_same_in_a_fresh_process() -> None:
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     done = subprocess.run([sys.executable, "-c", code], input=policy.canonical_bytes(),
                           capture_output=True, check=True, timeout=120, env=env,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=Path(__file__).resolve().parents[3])
     assert done.stdout.decode().strip() == digest
 
 
@@ -242,6 +242,38 @@ def test_every_baseline_and_the_optimum_are_reported_on_every_preset() -> None:
         report = verify(Policy(cfg, MYOPIC_ACTIONS), N)
         assert tuple(report.baselines) == BASELINES
         assert report.optimum > max(report.baselines.values())
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_exact_baselines_are_the_baseline_policies_expected_returns(name: str) -> None:
+    cfg = PRESETS[name]
+    exact = verification.exact_baselines(cfg)
+    assert tuple(exact) == BASELINES
+    # Through verify(): the exact return of the baseline played as a stored policy.
+    for action, constant in enumerate(CONSTANT_NAMES):
+        assert exact[constant] == verify(Policy(cfg, (action,) * 108), N).expected
+    assert exact["myopic"] == verify(Policy(cfg, MYOPIC_ACTIONS), N).expected
+    assert exact["random"] == expected_return_random(cfg)
+    assert min(exact[c] for c in CONSTANT_NAMES) < exact["random"] < max(exact[c] for c in CONSTANT_NAMES)
+    assert solve(cfg).value > max(exact.values())
+
+
+# --- confidence intervals ---------------------------------------------------------------------
+
+
+def test_interval_of_a_mean_is_the_recorded_ci95_formula() -> None:
+    interval = verification.Interval.of(12.5, 3.0, 400)
+    assert interval.center == 12.5
+    assert interval.half_width == verification.Z95 * 3.0 / math.sqrt(400)  # bit for bit
+    assert (interval.low, interval.high) == (12.5 - interval.half_width, 12.5 + interval.half_width)
+    assert abs(verification.Z95 - Z) <= 1e-15
+
+
+def test_a_report_carries_its_interval() -> None:
+    report = verify(random_table_policy(7), N)
+    assert report.interval == verification.Interval(report.mean, report.ci95)
+    assert report.interval == verification.Interval.of(report.mean, report.std, N)
+    assert (report.ci_low, report.ci_high) == (report.interval.low, report.interval.high)
 
 
 # --- evaluation seeds -------------------------------------------------------------------------

@@ -15,18 +15,19 @@ import pytest
 from policyledger_core.cli.main import main
 from policyledger_core.learn.single import run_to_end
 from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.ledger.entry import Origin
 from policyledger_core.paths import LEDGER_FILE
 from policyledger_core.verify.suite import verify
 from policyledger_core.workspace.audit import audit
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.marketplace import rank_ledger
 from policyledger_core.workspace.recovery import apply_repair, plan_repair, repair
-from tests.core import test_ledger as base
-from tests.core.test_ledger import (
+from tests.helpers import ledger_builder as base
+from tests.helpers.ledger_builder import (
     EPISODES,
     N_ENTRIES,
     Built,
-    _edit_mean,
+    edit_mean,
     entry_lines,
     ledger_bytes,
     make_policy,
@@ -34,13 +35,10 @@ from tests.core.test_ledger import (
     write_lines,
 )
 
-template = base.template
-built = base.built
-
 
 def _edit(b: Built, index: int) -> None:
     lines = entry_lines(b.data)
-    lines[index] = tampered(lines[index], _edit_mean)
+    lines[index] = tampered(lines[index], edit_mean)
     write_lines(b, lines)
 
 
@@ -65,9 +63,8 @@ def test_repair_re_chains_the_valid_entries_after_the_damage(built: Built) -> No
         old = built.entries[old_index]
         assert new.policy_hash == old.policy_hash
         assert new.verification == old.verification
-        assert new.origin == {"kind": "recovered", "backup": result.backup.name, "index": old_index,
-                              "entry_hash": old.hash, "publisher": old.publisher,
-                              "signature": old.signature}
+        assert new.origin == Origin("recovered", backup=result.backup.name, index=old_index,
+                                    entry_hash=old.hash, publisher=old.publisher, signature=old.signature)
     assert result.backup.name.startswith(f"{LEDGER_FILE}.damaged-")
     report = run_to_end(audit(ctx.ledger, ctx.store, replay=True))
     assert report.ok, report.problem
@@ -108,7 +105,7 @@ def test_a_later_entry_with_inflated_figures_is_left_out(built: Built) -> None:
     ctx.ledger.append(fields, ctx.publisher)
     data = built.path.read_bytes()
     lines = entry_lines(data)
-    lines[0] = tampered(lines[0], _edit_mean)
+    lines[0] = tampered(lines[0], edit_mean)
     built.path.write_bytes(ledger_bytes(lines))
     plan = run_to_end(plan_repair(built.context()))
     reasons = {x.index: x.reason for x in plan.left_out}
@@ -159,7 +156,7 @@ def test_recovered_entries_replay_to_their_figures(built: Built) -> None:
     result = run_to_end(repair(built.context()))
     for entry in result.appended:
         report = verify(built.context().store.get(entry.policy_hash), EPISODES)
-        assert entry.verification["replay_digest"] == report.replay_digest
+        assert entry.verification.replay_digest == report.replay_digest
 
 
 def test_plan_lines_read_well(built: Built) -> None:

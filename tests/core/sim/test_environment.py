@@ -1,6 +1,6 @@
 """Tests of the cyber-defense environment against its specification.
 
-Spec: /work/shared/docs/cyber-defense-env.md (cited below as "spec 4.1" etc.).
+Spec: the docstring of :mod:`policyledger_core.sim.environment` (cited below as "spec 4.1" etc.).
 Every expected value here is written out from the spec text, not computed with
 the code under test. The only thing taken from the code's documentation is the
 layout of the per-step uniforms (module docstring of ``dynamics``): column 0
@@ -529,8 +529,7 @@ def test_category_thresholds_follow_cumulative_probabilities() -> None:
     def first_alert(col: int, value: float) -> tuple[int, int, int]:
         u = base.copy()
         u[0, col] = value
-        code = int(dyn.schedule_codes(cfg, u)[0])
-        return code // 6, (code // 2) % 3, code % 2
+        return dyn.decode_alert(int(dyn.schedule_codes(cfg, u)[0]))
 
     assert first_alert(0, 0.5 - EPS)[0] == LOW
     assert first_alert(0, 0.5 + EPS)[0] == MEDIUM
@@ -550,11 +549,11 @@ def test_escalation_cascades_on_the_updated_previous_severity() -> None:
     u[1:4, 1] = 0.6 - EPS
     u[4, 1] = 0.6 + EPS
     u[5, 1] = ALWAYS  # step 5: previous (step 4) is LOW, so no escalation whatever the draw
-    sev = [int(c) // 6 for c in dyn.schedule_codes(EnvConfig(), u)][:6]
+    sev = [dyn.decode_alert(int(c))[0] for c in dyn.schedule_codes(EnvConfig(), u)][:6]
     assert sev == [HIGH, HIGH, HIGH, HIGH, LOW, LOW]
     # the confidence of an escalated step is drawn for the final severity (HIGH: p .8)
     u[1, 3] = 0.7
-    assert int(dyn.schedule_codes(EnvConfig(), u)[1]) % 2 == CONF_HIGH
+    assert dyn.decode_alert(int(dyn.schedule_codes(EnvConfig(), u)[1]))[2] == CONF_HIGH
     env = CyberDefenseEnv()
     _, info = env.load_episode(u)
     seen = []
@@ -573,7 +572,8 @@ def test_schedule_statistics_match_the_spec(name: str) -> None:
     u = np.stack([np.random.default_rng(seed).random((horizon, 6)) for seed in range(episodes)])
     codes = dyn.schedule_codes(cfg, u)
     assert codes.shape == (episodes, horizon)
-    sev, att, conf = codes // 6, (codes // 2) % 3, codes % 2
+    factors = np.array([dyn.decode_alert(code) for code in range(dyn.N_ALERTS)])
+    sev, att, conf = np.moveaxis(factors[codes], -1, 0)
 
     # Each check: |observed - p| <= 5 binomial standard errors (sqrt(p(1-p)/n)). Pooled
     # counts over steps are sums of Bernoulli draws that are independent given the
@@ -777,3 +777,34 @@ def test_random_rollouts_keep_the_observation_invariants_and_agree_with_replay()
     outcome = replay(cfg, u, observation_decider(table))
     assert outcome.steps.tolist() == lengths
     assert [Decimal(int(r)) / 10 for r in outcome.returns_tenths] == returns
+
+
+def test_the_module_docstring_carries_the_spec_and_matches_the_code() -> None:
+    # The spec lives in the docstring of policyledger_core.sim.environment; a preset or an action
+    # added to the code without its documentation fails here.
+    import policyledger_core.sim.environment as environment
+
+    doc = environment.__doc__ or ""
+    for heading in ("## Description", "## 1. Observation Space", "## 2. Action Space",
+                    "## 3. Starting State", "## 4. Step", "### 4.1 Rewards", "### 4.2 Health transition",
+                    "### 4.3 Duration", "### 4.4 Episode End", "## 5. Randomness", "## 6. Presets",
+                    "## 7. ", "## 8. Reference values", "## Arguments"):
+        assert heading in doc, heading
+    assert "index = (((severity*3 + attack_type)*3 + health)*2 + confidence)*2 + duration" in doc
+    assert f"Discrete({dyn.N_OBS})" in doc and f"Discrete({dyn.N_ACTIONS})" in doc
+    lines = [line.strip() for line in doc.splitlines()]
+    for number, name in enumerate(dyn.ACTION_NAMES):
+        assert f"- {number}: {name}" in lines, name
+    for factor_names in (dyn.SEVERITY_NAMES, dyn.ATTACK_NAMES, dyn.HEALTH_NAMES):
+        assert ", ".join(f"{i} {name}" for i, name in enumerate(factor_names)) in doc
+    presets_section = doc.split("## 6. Presets")[1].split("## 7. ")[0]
+    rows = {row.split()[0]: row.split() for row in presets_section.splitlines()
+            if row.strip() and row.split()[0] in PRESETS}
+    assert sorted(rows) == sorted(PRESETS)
+    for name, cfg in PRESETS.items():
+        row = rows[name]
+        assert int(row[1]) == cfg.horizon, name
+        assert tuple(float(p) for p in row[2:5]) == cfg.severity_probs, name
+        assert float(row[5]) == cfg.escalation_prob, name
+        assert cfg.type_probs == EnvConfig().type_probs, name  # the docs say every preset keeps these
+        assert cfg.high_confidence_probs == EnvConfig().high_confidence_probs, name

@@ -19,7 +19,7 @@ from tests.app.conftest import HeldReplay
 
 TIMEOUT_MS = 20_000
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

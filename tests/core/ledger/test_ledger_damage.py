@@ -18,11 +18,10 @@ from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.layout import FOOTER, HEADER
 from policyledger_core.paths import LEDGER_FILE
 from policyledger_core.workspace.context import Context
-from tests.core import test_ledger as base
-from tests.core.test_ledger import (
+from tests.helpers.ledger_builder import (
     N_ENTRIES,
     Built,
-    _edit_mean,
+    edit_mean,
     entry_lines,
     fields_for,
     ledger_bytes,
@@ -30,9 +29,6 @@ from tests.core.test_ledger import (
     save,
     tampered,
 )
-
-template = base.template  # the real ledger of test_ledger, built once per module
-built = base.built
 
 Damage = Callable[[Built], bytes]
 
@@ -52,7 +48,7 @@ def _bom(b: Built) -> bytes:
 
 def _edited_last(b: Built) -> bytes:
     lines = entry_lines(b.data)
-    lines[-1] = tampered(lines[-1], _edit_mean)
+    lines[-1] = tampered(lines[-1], edit_mean)
     return ledger_bytes(lines)
 
 
@@ -63,7 +59,7 @@ def _edited_last_no_newline(b: Built) -> bytes:
 
 def _edited_middle(b: Built) -> bytes:
     lines = entry_lines(b.data)
-    lines[2] = tampered(lines[2], _edit_mean)
+    lines[2] = tampered(lines[2], edit_mean)
     return ledger_bytes(lines)
 
 

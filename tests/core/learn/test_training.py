@@ -1,7 +1,7 @@
 """Tests of training (single agent and population) and of the training hyperparameters.
 
-Spec: /work/shared/docs/cyber-defense-env.md. What is checked here is what a user of
-``train`` / ``train_population`` relies on: the per-episode records, reproducibility,
+Spec: the docstring of :mod:`policyledger_core.sim.environment`. What is checked here is what
+a user of ``train`` / ``train_population`` relies on: the per-episode records, reproducibility,
 cooperative stopping, population/single-agent equivalence, the separation of training
 and evaluation episodes, validated hyperparameters and that learning actually works.
 Expected values are recomputed in the tests from the yielded records, never read back

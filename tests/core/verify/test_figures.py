@@ -19,6 +19,7 @@ import pytest
 
 from policyledger_core.cli.main import main
 from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger.entry import Verification
 from policyledger_core.verify.figures import consistency_problem, replay_problem, verification_fields
 from policyledger_core.verify.suite import DEFAULT_EPISODES, Z95, verify
 from policyledger_core.workspace.audit import audit
@@ -26,7 +27,7 @@ from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.marketplace import rank_ledger
 from policyledger_core.workspace.publish import save_policy
 from policyledger_core.workspace.reproduced import Reproductions, pending, reproduce
-from tests.core.test_ledger import make_policy
+from tests.helpers.ledger_builder import make_policy
 
 EPISODES = 50
 
@@ -87,9 +88,9 @@ def test_each_figure_is_compared_with_the_replay(figure: str) -> None:
     policy = make_policy(3)
     report = verify(policy, EPISODES)
     recorded = verification_fields(report)
-    assert replay_problem(recorded, report) is None
+    assert replay_problem(Verification.of(recorded), report) is None
     recorded[figure] = recorded[figure] + 0.25
-    problem = replay_problem(recorded, report)
+    problem = replay_problem(Verification.of(recorded), report)
     label = figure.replace("fraction_of_optimum", "fraction of the optimum")
     assert problem is not None and problem.startswith(f"recorded {label} "), problem
     assert "replay gives" in problem
@@ -98,15 +99,15 @@ def test_each_figure_is_compared_with_the_replay(figure: str) -> None:
 def test_figures_as_recorded_round_trip_through_json_exactly() -> None:
     report = verify(make_policy(4), EPISODES)
     recorded = json.loads(json.dumps(verification_fields(report)))
-    assert replay_problem(recorded, report) is None
-    assert consistency_problem(recorded, make_policy(4).config) is None
+    assert replay_problem(Verification.of(recorded), report) is None
+    assert consistency_problem(Verification.of(recorded), make_policy(4).config) is None
 
 
 def test_tiny_differences_are_shown_with_enough_digits() -> None:
     report = verify(make_policy(5), EPISODES)
     recorded = verification_fields(report)
     recorded["mean"] = report.mean + 1e-6
-    problem = replay_problem(recorded, report)
+    problem = replay_problem(Verification.of(recorded), report)
     assert problem is not None
     left, right = problem.removeprefix("recorded mean ").split(", replay gives ")
     assert left != right
@@ -202,4 +203,4 @@ def test_inflated_entry_makes_cli_list_report_the_problem(ctx: Context, tmp_path
 def test_default_suite_figures_of_a_real_policy_are_consistent() -> None:
     policy = make_policy(6, "standard")
     report = verify(policy, DEFAULT_EPISODES)
-    assert consistency_problem(verification_fields(report), policy.config) is None
+    assert consistency_problem(Verification.of(verification_fields(report)), policy.config) is None

@@ -17,10 +17,7 @@ import pytest
 from policyledger_core.ledger import layout as ledgerfile
 from policyledger_core.ledger.entry import ENTRY_DOMAIN, GENESIS
 from policyledger_core.ledger.layout import Scan, scan
-from tests.core import test_ledger as base
-from tests.core.test_ledger import Built
-
-template = base.template
+from tests.helpers.ledger_builder import Built
 
 
 def _summary(result: Scan) -> tuple[object, ...]:

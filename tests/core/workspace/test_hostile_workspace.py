@@ -30,7 +30,7 @@ from policyledger_core.workspace.audit import audit
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import save_policy
 from policyledger_core.workspace.store import StoreError
-from tests.core.hostile import bounded, make_hostile
+from tests.helpers.hostile import bounded, make_hostile
 
 EPISODES = 50
 KINDS = ["fifo", "dev-zero", "socket", "folder", "sparse"]
