@@ -1,12 +1,13 @@
 """Compare 2-4 marketplace policies: metrics side by side, differing decisions, paired evaluation.
 
-The comparisons themselves are the core's (:mod:`policyledger_core.verify.comparison`); this
-dialog shows them.
+The comparisons themselves are the core's (:mod:`policyledger_core.verify.comparison`),
+worked out by :func:`compare` in a background task; this dialog shows them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.policy_detail import ACTION_COLOURS, ACTION_TEXT, observation_name
+from app.widgets import named
 from policyledger_core.policy import Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.verify.comparison import (
@@ -31,13 +33,33 @@ from policyledger_core.verify.comparison import (
     differing_among,
     paired_evaluation,
 )
-from policyledger_core.verify.suite import VerificationReport
+from policyledger_core.verify.suite import VerificationReport, verify
 from policyledger_core.workspace.marketplace import Row
+from policyledger_core.workspace.store import PolicyStore
 
 LETTERS = "ABCD"
 
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything the dialog shows, worked out away from the GUI thread."""
+
+    rows: tuple[Row, ...]
+    policies: tuple[Policy, ...]
+    reports: tuple[VerificationReport, ...]
+    differing: list[int]
+    paired: PairedEvaluation
+
+
+def compare(rows: Sequence[Row], store: PolicyStore) -> Comparison:
+    """Load the policies of ``rows``, replay each on the evaluation suite and compare them (slow)."""
+    policies = tuple(store.get(row.policy_hash) for row in rows)
+    return Comparison(tuple(rows), policies, tuple(verify(policy) for policy in policies),
+                      differing_among(policies), paired_evaluation(policies))
+
+
 def _table(name: str, rows: int, headers: list[str]) -> QTableWidget:
-    table = QTableWidget(rows, len(headers), objectName=name)
+    table = named(QTableWidget(rows, len(headers)), name)
     table.setHorizontalHeaderLabels(headers)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -55,16 +77,16 @@ def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
 class CompareDialog(QDialog):
     """Side-by-side comparison of the selected policies."""
 
-    def __init__(self, rows: Sequence[Row], policies: Sequence[Policy], reports: Sequence[VerificationReport],
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, comparison: Comparison, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("compareDialog")
+        rows = comparison.rows
         self.setWindowTitle(f"Compare {len(rows)} policies")
         self.names = [f"{LETTERS[i]}: {r.policy_hash[:10]}" for i, r in enumerate(rows)]
-        self.metrics = self._metrics(rows, reports)
-        self.differing = differing_among(policies)
-        self.differences = self._differences(policies)
-        self.paired = paired_evaluation(policies)
+        self.metrics = self._metrics(rows, comparison.reports)
+        self.differing = comparison.differing
+        self.differences = self._differences(comparison.policies)
+        self.paired = comparison.paired
         self.paired_table, self.paired_note = self._paired(self.paired)
         layout = QVBoxLayout(self)
         for title, widgets in (
@@ -130,12 +152,13 @@ class CompareDialog(QDialog):
         if any(pair.result is None for pair in paired.pairs):
             note += (" Only policies of the same configuration can be paired: the others play "
                      "different episodes.")
-        label = QLabel(note, objectName="comparePairedNote")
+        label = named(QLabel(note), "comparePairedNote")
         label.setWordWrap(True)
         return table, label
 
     def differing_rows(self) -> list[list[str]]:
         """The differing-decisions table as text (for tests and copying)."""
         t = self.differences
-        return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+        return [[(item.text() if (item := t.item(r, c)) is not None else "") for c in range(t.columnCount())]
+                for r in range(t.rowCount())]
 

@@ -1,15 +1,16 @@
 """The Ledger tab: every entry of the chain, a full verification, and repair of a damaged ledger.
 
 The checks themselves are the core's :func:`~policyledger_core.workspace.audit.audit`,
-run in a worker thread; repair is :mod:`~policyledger_core.workspace.recovery` (planned in a
-worker, shown, and carried out only after confirmation).
-This view only shows what they report.
+run as a background task on a Context of its own; repair is
+:mod:`~policyledger_core.workspace.recovery` (planned in a task, shown, and carried
+out in a task only after confirmation). This view only shows what they report, and
+re-reads the ledger through the model when they end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Generator
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -28,13 +29,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.ledger_table import COLUMNS, LedgerTableModel
-from app.model import AppModel
-from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
-from policyledger_core.learn.single import run_to_end
-from policyledger_core.ledger.chain import Ledger, LedgerError
+from app.model import AppModel, Findings, Place
+from app.worker import ShouldStop, TaskRunner, one_line
 from policyledger_core.workspace.audit import AuditProgress, AuditReport, audit
-from policyledger_core.workspace.context import Context
-from policyledger_core.workspace.recovery import RepairPlan, apply_repair, plan_repair
+from policyledger_core.workspace.recovery import (
+    RepairPlan,
+    RepairProgress,
+    RepairResult,
+    apply_repair,
+    plan_repair,
+)
 
 BANNER_STYLE = ("QFrame#ledgerBanner { background: #b00020; border-radius: 4px; }"
                 " QFrame#ledgerBanner QLabel { color: white; font-weight: bold; }")
@@ -43,18 +47,40 @@ STAGES = {"fields": "checking fields", "policies": "checking policy files",
           "signatures": "checking signatures", "replay": "replaying policies", "done": "done"}
 
 
-def _stoppable(audit_run: Generator[AuditProgress, None, AuditReport],
-               should_stop: Callable[[], bool]) -> Generator[AuditProgress, None, AuditReport | None]:
-    """The audit, abandoned between two progress records when asked to stop (window closing)."""
-    while True:
-        try:
-            record = next(audit_run)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        if should_stop():
-            audit_run.close()
-            return None
-        yield record
+@dataclass(frozen=True)
+class Audited:
+    """A verification's report, and what its own Context learned."""
+
+    report: AuditReport
+    findings: Findings
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """A carried-out repair, and what its own Context learned (the recovered entries were replayed)."""
+
+    result: RepairResult
+    findings: Findings
+
+
+def audit_task(place: Place, replay: bool) -> Generator[AuditProgress, None, Audited]:
+    """Every check of the core's audit on a Context of the task's own (run in a worker thread)."""
+    ctx = place.open()
+    # With the replay, the core remembers the entries it reproduced: the marketplace ranks them.
+    report = yield from audit(ctx.ledger, ctx.store, replay=replay, reproductions=ctx.reproductions)
+    return Audited(report, Findings.of(ctx) if replay else Findings(warnings=tuple(ctx.ledger.warnings)))
+
+
+def plan_task(place: Place) -> Generator[RepairProgress, None, RepairPlan]:
+    """What a repair would keep, re-chain and leave out (writes nothing)."""
+    return (yield from plan_repair(place.open()))
+
+
+def repair_task(place: Place, plan: RepairPlan) -> Repaired:
+    """Carry out ``plan`` on a Context of the task's own."""
+    ctx = place.open()
+    result = apply_repair(ctx, plan)
+    return Repaired(result, Findings.of(ctx))
 
 
 class LedgerTab(QWidget):
@@ -70,24 +96,34 @@ class LedgerTab(QWidget):
         self.setObjectName("ledgerTab")
         self.model = model
         self.table_model = LedgerTableModel(self)
-        self.table = QTableView(objectName="ledgerTable")
-        self.banner = QFrame(objectName="ledgerBanner")
-        self.banner_text = QLabel(objectName="ledgerBannerText", wordWrap=True)
-        self.repair_button = QPushButton("&Repair...", objectName="repairButton")
-        self.verify_button = QPushButton("&Verify ledger", objectName="verifyLedgerButton")
-        self.replay_check = QCheckBox("replay too (slower: re-runs every policy)", objectName="replayCheck")
-        self.progress = QProgressBar(objectName="ledgerProgress", textVisible=True)
-        self.summary = QLabel(objectName="ledgerSummary", wordWrap=True)
+        self.table = QTableView()
+        self.table.setObjectName("ledgerTable")
+        self.banner = QFrame()
+        self.banner.setObjectName("ledgerBanner")
+        self.banner_text = QLabel(wordWrap=True)
+        self.banner_text.setObjectName("ledgerBannerText")
+        self.repair_button = QPushButton("&Repair...")
+        self.repair_button.setObjectName("repairButton")
+        self.verify_button = QPushButton("&Verify ledger")
+        self.verify_button.setObjectName("verifyLedgerButton")
+        self.replay_check = QCheckBox("replay too (slower: re-runs every policy)")
+        self.replay_check.setObjectName("replayCheck")
+        self.progress = QProgressBar(textVisible=True)
+        self.progress.setObjectName("ledgerProgress")
+        self.summary = QLabel(wordWrap=True)
+        self.summary.setObjectName("ledgerSummary")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._run: WorkerThread | None = None
-        self._run_ledger: Ledger | None = None
+        self._tasks = TaskRunner(self)
+        """Verification, repair planning and repair: one at a time."""
+        self._generation = 0
+        """The model's workspace generation the running task works on."""
         self._report: AuditReport | None = None
-        self._own_change = False  # the change being announced is this tab's own verification
-        self._repair_task = BackgroundTask(self)
         self._layout()
         self.verify_button.clicked.connect(self.verify)
         self.repair_button.clicked.connect(self.repair)
+        self._tasks.busy_changed.connect(self._on_tasks_busy_changed)
         self.model.ledger_changed.connect(self._on_model_ledger_changed)
+        self.model.reproductions_changed.connect(self._on_model_reproductions_changed)
         self.model.workspace_changed.connect(self._on_model_workspace_changed)
         self.refresh()
         self.summary.setText(self._idle_text())
@@ -111,9 +147,7 @@ class LedgerTab(QWidget):
         header.setStretchLastSection(True)
         for column, width in enumerate(COLUMN_WIDTHS[:len(COLUMNS) - 1]):
             header.resizeSection(column, width)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
+        self._show_progress("", 0, 1)
         controls = QHBoxLayout()
         controls.addWidget(self.verify_button)
         controls.addWidget(self.replay_check)
@@ -127,7 +161,7 @@ class LedgerTab(QWidget):
     # -- showing the ledger -------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Show the ledger as the core sees it now."""
+        """Show the ledger as the model's own view of it is now."""
         ledger = self.model.ctx.ledger
         self.table_model.refresh(ledger, self.model.own_key(), self._report)
         problem = ledger.problem
@@ -138,7 +172,7 @@ class LedgerTab(QWidget):
                 f"nothing can be added until it is repaired. Entries 0 to {problem.index - 1} are "
                 "still usable." if problem.index else
                 f"The ledger is damaged at entry 0: {problem.reason}. It is read-only until repaired.")
-        self.repair_button.setEnabled(problem is not None and not self.running)
+        self._update_buttons()
 
     def _idle_text(self) -> str:
         ledger = self.model.ctx.ledger
@@ -146,87 +180,88 @@ class LedgerTab(QWidget):
         return (f"{len(ledger)} {usable}entries. Verify checks every hash, link, field, policy file "
                 "and signature." if len(ledger) or ledger.problem is not None else "The ledger is empty.")
 
-    def _on_model_ledger_changed(self) -> None:
-        if not self._own_change:
+    def _on_model_ledger_changed(self, initiator: object) -> None:
+        if initiator is not self:
             self._report = None  # a verification speaks only of the ledger it looked at
             if not self.running:
                 self.summary.setText(self._idle_text())
         self.refresh()
 
+    def _on_model_reproductions_changed(self, _initiator: object) -> None:
+        self.refresh()  # the model re-read the ledger too: show its own view (the report still holds)
+
     def _on_model_workspace_changed(self) -> None:
         self._report = None
         self.summary.setText(self._idle_text())
 
-    # -- verifying ----------------------------------------------------------------------------
+    # -- running tasks ------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._run is not None
+        """A verification, a repair plan or a repair is under way."""
+        return self._tasks.busy
+
+    def _update_buttons(self) -> None:
+        idle = not self.running
+        self.verify_button.setEnabled(idle)
+        self.replay_check.setEnabled(idle)
+        self.repair_button.setEnabled(idle and self.model.ctx.ledger.problem is not None)
+
+    def _on_tasks_busy_changed(self, _busy: bool) -> None:
+        self._update_buttons()
+
+    def _show_progress(self, text: str, done: int, total: int) -> None:
+        """``total`` 0: busy, without a known end."""
+        self.progress.setRange(0, total)
+        self.progress.setValue(min(done, total))
+        self.progress.setFormat(text)
+
+    def _same_workspace(self) -> bool:
+        return self._generation == self.model.generation
+
+    # -- verifying ----------------------------------------------------------------------------
 
     def verify(self) -> None:
-        """Run every check of the core's audit (and replays, when ticked) in a worker thread."""
+        """Run every check of the core's audit (and replays, when ticked) in a background task."""
         if self.running:
             return
-        ctx, replay = self.model.ctx, self.replay_check.isChecked()
-        ledger, store, reproductions = ctx.ledger, ctx.store, ctx.reproductions
+        place, replay = self.model.place, self.replay_check.isChecked()
+        self._generation = self.model.generation
 
-        def factory(should_stop: Callable[[], bool]) -> Generator[Any, None, AuditReport | None]:
-            # With the replay, the core remembers the entries it reproduced: the marketplace ranks them.
-            return _stoppable(audit(ledger, store, replay=replay, reproductions=reproductions), should_stop)
+        def work(_should_stop: ShouldStop) -> Generator[AuditProgress, None, Audited]:
+            return audit_task(place, replay)
 
-        worker = GeneratorWorker(factory)
-        worker.progressed.connect(self._on_worker_progressed)
-        worker.succeeded.connect(self._on_worker_succeeded)
-        worker.failed.connect(self._on_worker_failed)
-        self._run_ledger = ledger
-        self._set_running(True)
-        self.progress.setRange(0, 0)  # busy until the first record: the chain scan comes first
-        self.progress.setFormat("checking hashes and links")
+        self._tasks.start(work, progress=self._on_audit_progressed, done=self._on_audited,
+                          error=self._on_audit_failed)
+        self._show_progress("checking hashes and links", 0, 0)  # busy until the first record
         self.summary.setText("Verifying...")
-        self._run = WorkerThread(worker, self)
 
-    def _set_running(self, running: bool) -> None:
-        self.verify_button.setEnabled(not running)
-        self.replay_check.setEnabled(not running)
-        self.repair_button.setEnabled(not running and self.model.ctx.ledger.problem is not None)
-
-    def _finish_run(self) -> Ledger | None:
-        run, self._run = self._run, None
-        if run is not None:
-            run.thread.wait()
-        ledger, self._run_ledger = self._run_ledger, None
-        self._set_running(False)
-        return ledger
-
-    def _on_worker_progressed(self, records: list[AuditProgress]) -> None:
+    def _on_audit_progressed(self, records: list[AuditProgress]) -> None:
         last = records[-1]
-        self.progress.setRange(0, max(last.total, 1))
-        self.progress.setValue(min(last.done, max(last.total, 1)) if last.total else 1)
-        self.progress.setFormat(f"{STAGES.get(last.stage, last.stage)}: {last.done:,} / {last.total:,}")
+        total = max(last.total, 1)
+        self._show_progress(f"{STAGES.get(last.stage, last.stage)}: {last.done:,} / {last.total:,}",
+                            min(last.done, total) if last.total else 1, total)
 
-    def _on_worker_succeeded(self, report: AuditReport | None) -> None:
-        ledger = self._finish_run()
-        if report is None or ledger is not self.model.ctx.ledger:  # stopped, or another workspace
-            self.progress.setRange(0, 1)
-            self.progress.setFormat("")
+    def _on_audited(self, audited: Audited) -> None:
+        if not self._same_workspace():  # another workspace was opened meanwhile
+            self._show_progress("", 0, 1)
             self.summary.setText(self._idle_text())
             self.verification_finished.emit(None)
             return
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1)
-        self.progress.setFormat("done")
+        report = audited.report
+        self._show_progress("done", 1, 1)
         self._report = report
         self.summary.setText(self._report_text(report))
-        if report.problem is None:
+        if report.problem != self.model.ctx.ledger.problem:
+            # The audit marked (or cleared) a problem in its own Context: the status bar, the
+            # marketplace and this table re-read the ledger. This tab keeps its report.
+            self.model.notify_changed(self, audited.findings)
+        elif "replay" in report.seconds:
+            self.model.notify_reproduced(self, audited.findings)  # the marketplace ranks them now
             self.refresh()
-            if "replay" in report.seconds:
-                self.model.notify_reproduced()  # the marketplace ranks what was just reproduced
         else:
-            self._own_change = True
-            try:
-                self.model.notify_changed()  # status bar and marketplace: the ledger is now read-only
-            finally:
-                self._own_change = False
+            self.model.add_findings(audited.findings)
+            self.refresh()
         self.verification_finished.emit(report)
 
     @staticmethod
@@ -238,29 +273,38 @@ class LedgerTab(QWidget):
         return (f"Ledger intact: {report.entries} entries, hashes, links, fields, policy files and "
                 f"signatures all check out{replayed} ({seconds:.2f} s).")
 
-    def _on_worker_failed(self, message: str) -> None:
-        self._finish_run()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("failed")
-        self.summary.setText(f"Verification failed: {message}")
+    def _on_audit_failed(self, exc: Exception) -> None:
+        self._show_progress("failed", 0, 1)
+        self.summary.setText(f"Verification failed: {one_line(exc)}")
         self.verification_finished.emit(None)
 
     # -- repairing ----------------------------------------------------------------------------
 
     def repair(self) -> None:
         """Work out what a repair keeps, re-chains and leaves out (in the background), then ask."""
-        problem = self.model.ctx.ledger.problem
-        if problem is None or self.running or self._repair_task.busy:
+        if self.model.ctx.ledger.problem is None or self.running:
             return
-        root, config = self.model.ctx.workspace.root, self.model.ctx.config_dir
-        self.repair_button.setEnabled(False)
+        place = self.model.place
+        self._generation = self.model.generation
+
+        def work(_should_stop: ShouldStop) -> Generator[RepairProgress, None, RepairPlan]:
+            return plan_task(place)
+
+        self._tasks.start(work, progress=self._on_repair_progressed, done=self._on_repair_planned,
+                          error=self._on_repair_failed)
+        self._show_progress("checking the entries after the damage", 0, 0)
         self.summary.setText("Checking the entries after the damage, each on its own (replaying them)...")
-        # A context of its own: the worker never touches the ledger object the views read.
-        self._repair_task.start(lambda: run_to_end(plan_repair(Context.open(root, config))),
-                                self._on_repair_planned, self._on_repair_failed)
+
+    def _on_repair_progressed(self, records: list[RepairProgress]) -> None:
+        last = records[-1]
+        self._show_progress(f"checking the entries after the damage: {last.done:,} / {last.total:,}",
+                            last.done, max(last.total, 1))
 
     def _on_repair_planned(self, plan: RepairPlan) -> None:
+        self._show_progress("", 0, 1)
+        if not self._same_workspace():
+            self._repair_ended("Another workspace was opened: nothing was repaired.", None)
+            return
         problem = plan.problem
         head = (f"Entry {problem.index} is bad: {problem.reason}.\n\n" if problem is not None
                 else "The last append never completed.\n\n")
@@ -273,36 +317,43 @@ class LedgerTab(QWidget):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
-            self.summary.setText("Repair cancelled; nothing was changed.")
-            self.refresh()
-            self.repair_finished.emit(None)
+            self._repair_ended("Repair cancelled; nothing was changed.", None)
             return
-        try:
-            result = apply_repair(self.model.ctx, plan)
-        except (LedgerError, OSError) as exc:
-            self._on_repair_failed(str(exc))
+        place = self.model.place
+        self._tasks.call(lambda: repair_task(place, plan), done=self._on_repaired,
+                         error=self._on_repair_failed)
+        self._show_progress("repairing", 0, 0)
+        self.summary.setText("Repairing: backing up the ledger file and re-chaining the recovered entries...")
+
+    def _on_repaired(self, repaired: Repaired) -> None:
+        self._show_progress("", 0, 1)
+        if not self._same_workspace():
+            self._repair_ended(f"The ledger of the workspace closed meanwhile was repaired; its damaged "
+                               f"file is kept as {repaired.result.backup}", repaired.result)
             return
-        self.model.reload()
+        result, plan = repaired.result, repaired.result.plan
+        self.model.notify_changed(self, repaired.findings)
         left = f", left out {len(plan.left_out)}" if plan.left_out else ""
         self.summary.setText(f"Repaired: kept {plan.kept} entries, re-chained {len(result.appended)} as "
                              f"recovered{left}. The damaged file is kept as {result.backup}")
         self.repair_finished.emit(result)
 
-    def _on_repair_failed(self, message: str) -> None:
-        self.summary.setText(f"Repair failed: {message}")
+    def _on_repair_failed(self, exc: Exception) -> None:
+        self._show_progress("", 0, 1)
+        self._repair_ended(f"Repair failed: {one_line(exc)}", None)
+
+    def _repair_ended(self, text: str, result: RepairResult | None) -> None:
+        self.summary.setText(text)
         self.refresh()
-        self.repair_finished.emit(None)
+        self.repair_finished.emit(result)
 
     # -- closing ------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stop a running verification or repair plan and wait for its thread (window closing)."""
-        self._repair_task.shutdown()
-        run, self._run = self._run, None
-        if run is None:
-            return
-        for signal in (run.worker.progressed, run.worker.succeeded, run.worker.failed):
-            signal.disconnect()
-        run.stop_and_wait()
-        self._run_ledger = None
-        self._set_running(False)
+        """Cancel a running verification or repair plan and wait for it (window closing).
+
+        A repair under way is one uninterrupted call: it completes.
+        """
+        self._tasks.shutdown()
+        self._show_progress("", 0, 1)
+        self._update_buttons()

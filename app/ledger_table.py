@@ -9,6 +9,7 @@ Rows are built on demand in :meth:`LedgerTableModel.data` from ``Ledger.entry``
 (parsed once and cached by the core), so a ledger of 100,000 entries costs
 only the rows on screen. Every verdict shown comes from the core: the
 ledger's ``problem`` and the last :class:`~policyledger_core.workspace.audit.AuditReport`.
+The ledger shown is the model's own: background work never changes it (it opens its own).
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ class LedgerTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._ledger = ledger
         self._own_key = own_key
-        # Counted once per reset: an audit in a worker thread may rescan the ledger meanwhile.
         self._usable = len(ledger)
         self._problem = ledger.problem
         self._report = report
@@ -137,8 +137,6 @@ class LedgerTableModel(QAbstractTableModel):
             return self._ledger.entry(row)
         except EntryError as exc:
             return f"unreadable: {exc}"
-        except IndexError:  # the ledger is being rescanned by a running audit
-            return "loading\u2026"
 
     def _aside_text(self, row: int, column: int) -> str:
         """A cell of an entry at or after the problem: what could be read, unverified."""
@@ -170,7 +168,7 @@ class LedgerTableModel(QAbstractTableModel):
         return {
             TIME: entry.timestamp.replace("T", " ").removesuffix("Z"),
             POLICY: short(entry.policy_hash),
-            REWARD: f"{v['mean']:.2f} \u00b1 {v['ci95']:.2f}",
+            REWARD: f"{v.mean:.2f} \u00b1 {v.ci95:.2f}",
             HASH: short(entry.hash),
             PREV: short(entry.prev),
             PUBLISHER: self._publisher(entry),
@@ -179,10 +177,10 @@ class LedgerTableModel(QAbstractTableModel):
     def _tooltip(self, entry: Entry, column: int) -> str | None:
         v = entry.verification
         if column == REWARD:
-            return (f"mean {v['mean']:.3f}, std {v['std']:.3f}, 95% CI \u00b1{v['ci95']:.3f}\n"
-                    f"{v['fraction_of_optimum']:.1%} of the optimum ({v['optimum']:.2f})\n"
-                    f"{v['episodes']} unseen episodes, suite {v['suite']}")
+            return (f"mean {v.mean:.3f}, std {v.std:.3f}, 95% CI \u00b1{v.ci95:.3f}\n"
+                    f"{v.fraction_of_optimum:.1%} of the optimum ({v.optimum:.2f})\n"
+                    f"{v.episodes} unseen episodes, suite {v.suite}")
         if column == PUBLISHER:
             return f"key id {key_id(entry.publisher)}\npublic key {entry.publisher}"
-        return {TIME: f"{entry.timestamp} (UTC), origin: {entry.origin.get('kind', '?')}",
+        return {TIME: f"{entry.timestamp} (UTC), origin: {entry.origin.kind}",
                 POLICY: entry.policy_hash, HASH: entry.hash, PREV: entry.prev}.get(column)

@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.install_desktop_entry:
         print(f"installed {install()}")
         return 0
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    running = QApplication.instance()
+    app = running if isinstance(running, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName(settings.APPLICATION)
     app.setOrganizationName(settings.ORGANIZATION)
     app.setApplicationDisplayName("PolicyLedger")

@@ -23,6 +23,7 @@ from app.marketplace_tab import MarketplaceTab
 from app.model import AppModel
 from app.resources import app_icon
 from app.training_tab import TrainingTab
+from app.widgets import named
 from policyledger_core import __version__
 
 
@@ -35,7 +36,7 @@ class MainWindow(QMainWindow):
         self.model = AppModel(workspace, config_dir)
         self.setWindowTitle("PolicyLedger")
         self.setWindowIcon(app_icon())
-        self.tabs = QTabWidget(objectName="mainTabs")
+        self.tabs = named(QTabWidget(), "mainTabs")
         self.training_tab = TrainingTab(self.model)
         self.marketplace_tab = MarketplaceTab(self.model)
         self.ledger_tab = LedgerTab(self.model)
@@ -43,22 +44,22 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.marketplace_tab, "&Marketplace")
         self.tabs.addTab(self.ledger_tab, "&Ledger")
         self.setCentralWidget(self.tabs)
-        self._status_workspace = QLabel(objectName="statusWorkspace")
-        self._status_entries = QLabel(objectName="statusEntries")
-        self._status_chain = QLabel(objectName="statusChain")
+        self._status_workspace = named(QLabel(), "statusWorkspace")
+        self._status_entries = named(QLabel(), "statusEntries")
+        self._status_chain = named(QLabel(), "statusChain")
         for label in (self._status_workspace, self._status_entries, self._status_chain):
             self.statusBar().addPermanentWidget(label)
         # Left of the status bar, one line; a long warning is cut (its tooltip has all of it) rather
         # than widening the window.
-        self._status_warning = QLabel(objectName="statusWarning")
+        self._status_warning = named(QLabel(), "statusWarning")
         self._status_warning.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._status_warning.setStyleSheet("color: #8a4b00;")
         self.statusBar().addWidget(self._status_warning, 1)
         self._warned: list[str] = []
         self._menus()
-        self.model.ledger_changed.connect(self._update_status)
+        self.model.ledger_changed.connect(self._on_model_changed)
         self.model.workspace_changed.connect(self._update_status)
-        self.model.reproductions_changed.connect(self._update_status)
+        self.model.reproductions_changed.connect(self._on_model_changed)
         self._update_status()
         self._restore_state()
 
@@ -97,6 +98,9 @@ class MainWindow(QMainWindow):
             self.model.open_workspace(Path(folder))
             settings.write("workspace/last", folder)
 
+    def _on_model_changed(self, _initiator: object) -> None:
+        self._update_status()
+
     def _update_status(self) -> None:
         ledger = self.model.ctx.ledger
         self._status_workspace.setText(f"Workspace: {self.model.workspace_root}")
@@ -129,10 +133,10 @@ class MainWindow(QMainWindow):
             self.training_tab.form.restore(str(form))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop training, chain what was learned, remember the UI state, then close."""
-        self.training_tab.shutdown()
+        """Stop every task, chain what training learned, remember the UI state, then close."""
+        self.marketplace_tab.shutdown()  # first: no replay starts when training's entry is announced
         self.ledger_tab.shutdown()
-        self.marketplace_tab.shutdown()
+        self.training_tab.shutdown()
         settings.write("window/geometry", self.saveGeometry())
         settings.write("window/tab", self.tabs.currentIndex())
         settings.write("training/form", self.training_tab.form.state())

@@ -1,13 +1,19 @@
-"""The Marketplace tab: ranked verified policies, their details, and bundle import and export."""
+"""The Marketplace tab: ranked verified policies, their details, and bundle import and export.
+
+Everything that reads files or replays runs as a background task on a view of the
+workspace of its own (:class:`app.model.Place`): the detail panel's replay, compare,
+re-verify, export, import, add, and the replay of entries not yet reproduced here.
+The tab shows what they hand back; the model re-reads the ledger when they changed it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QModelIndex, Slot
+from PySide6.QtCore import QItemSelection, QModelIndex, QTimer, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -21,17 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_dialog import CompareDialog
+from app.compare_dialog import CompareDialog, Comparison, compare
 from app.marketplace_table import ALL_PRESETS, PresetCombo, RankingTable
-from app.model import AppModel
+from app.model import AppModel, Findings, Place
 from app.policy_detail import PolicyDetail
 from app.replay_dialog import ReplayDialog
-from app.worker import BackgroundTask, GeneratorWorker, WorkerThread, stoppable
+from app.worker import ShouldStop, TaskRunner, one_line
 from policyledger_core.atomic import write_atomic
-from policyledger_core.ledger.chain import Ledger, LedgerError
+from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.entry import Entry
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
-from policyledger_core.safeio import describe, read_regular
+from policyledger_core.safeio import check_path, describe, read_regular
 from policyledger_core.verify.comparison import reverify
 from policyledger_core.verify.figures import replay_problem
 from policyledger_core.verify.suite import VerificationReport, verify
@@ -41,20 +47,46 @@ from policyledger_core.workspace.publish import Saved, save_policy
 from policyledger_core.workspace.reproduced import ReproduceProgress, ReproduceReport, reproduce
 from policyledger_core.workspace.store import StoreError
 
-__all__ = ["ALL_PRESETS", "MarketplaceTab", "Refused"]
+__all__ = ["ALL_PRESETS", "MarketplaceTab"]
 BUNDLE_FILES = "PolicyLedger bundle (*.json);;All files (*)"
 TABLE_SHARE = 45
 """Percent of the tab's width the ranking table starts with; the detail panel gets the rest."""
 WAITING_LISTED = 20
 """Waiting entries named in the ranking line's tooltip; the rest are counted."""
 ERROR_STYLE = "color: #b00020;"
+SLOW_DETAIL_MS = 200
+"""The detail panel says it is replaying only when that takes longer than this."""
+REFUSALS = (BundleError, LedgerError, PolicyError, StoreError, OSError)
+"""Expected refusals by the core (bad bundle, bad file, read-only ledger): said as they are."""
+
+
+class NotAPolicy(Exception):
+    """A picked policy file that does not parse as a policy."""
 
 
 @dataclass(frozen=True)
-class Refused:
-    """An expected refusal from the core (bad bundle, bad file, read-only ledger): its one-line reason."""
+class Loaded:
+    """A policy and a fresh verification report of it, for the detail panel."""
 
-    reason: str
+    row: Row
+    policy: Policy
+    report: VerificationReport
+
+
+@dataclass(frozen=True)
+class Added:
+    """An imported or added policy, and what the task's own Context learned."""
+
+    saved: Saved
+    findings: Findings
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A replay of waiting entries: the core's report, and what the task's own Context learned."""
+
+    report: ReproduceReport
+    findings: Findings
 
 
 def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport, str | None]:
@@ -66,12 +98,55 @@ def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport,
     return report, problem
 
 
-def _refusing(call: Callable[[], Any]) -> Any:
-    """Run ``call``; a refusal by the core becomes a :class:`Refused` result, not a failure."""
+# -- the work of the tasks (each runs in a worker thread, on objects of its own) ----------------------
+
+
+def load_task(place: Place, row: Row) -> Loaded:
+    """The stored policy and a fresh report (a few ms once the suite is cached)."""
+    policy = place.store().get(row.policy_hash)
+    return Loaded(row, policy, verify(policy))
+
+
+def reverify_task(place: Place, entry: Entry) -> tuple[VerificationReport, str | None]:
+    return _replayed_against(place.store().get(entry.policy_hash), entry)
+
+
+def compare_task(place: Place, rows: Sequence[Row]) -> Comparison:
+    return compare(rows, place.store())
+
+
+def policy_task(place: Place, policy_hash: str) -> Policy:
+    return place.store().get(policy_hash)
+
+
+def export_task(place: Place, policy_hash: str, path: Path) -> None:
+    """Write the policy's bundle to ``path`` (atomically: nothing is written on a failure)."""
+    write_atomic(path, export_bundle(place.open(), policy_hash))
+
+
+def import_task(place: Place, path: Path, name: str) -> Added:
+    """Read a bundle, check it (replay included) and record it; a refusal changes nothing."""
+    data = read_regular(path, MAX_BUNDLE_BYTES, name)
+    ctx = place.open()
+    return Added(import_bundle(ctx, data), Findings.of(ctx))
+
+
+def add_task(place: Place, path: Path, name: str) -> Added:
+    """Read a bare policy file, verify it by replay and record it as ``added``."""
+    data = read_regular(path, MAX_POLICY_BYTES, name)
     try:
-        return call()
-    except (BundleError, LedgerError, PolicyError, StoreError, OSError) as exc:
-        return Refused(str(exc) or type(exc).__name__)
+        policy = Policy.from_json(data)
+    except PolicyError as exc:
+        raise NotAPolicy(f"Not a valid policy: {exc}") from exc
+    ctx = place.open()
+    return Added(save_policy(ctx, policy, None, {"kind": "added"}), Findings.of(ctx))
+
+
+def replay_task(place: Place, waiting: list[int]) -> Generator[ReproduceProgress, None, Replayed]:
+    """Reproduce the ``waiting`` entries by replay; the core remembers those it reproduced."""
+    ctx = place.open()
+    report = yield from reproduce(ctx.ledger, ctx.store, ctx.reproductions, waiting)
+    return Replayed(report, Findings.of(ctx))
 
 
 class MarketplaceTab(QWidget):
@@ -85,15 +160,23 @@ class MarketplaceTab(QWidget):
         self.ranking, self.proxy = self.table.ranking, self.table.proxy
         self.preset_combo = PresetCombo()
         self.detail = PolicyDetail(self)
-        self.status = QLabel("", objectName="marketplaceStatus")
+        self.status = QLabel("")
+        self.status.setObjectName("marketplaceStatus")
         self.status.setWordWrap(True)
-        self.ranking_state = QLabel("", objectName="marketplaceRanking")
+        self.ranking_state = QLabel("")
+        self.ranking_state.setObjectName("marketplaceRanking")
         self.ranking_state.setWordWrap(True)
-        self.progress = QProgressBar(objectName="marketplaceProgress", textVisible=True)
-        keep_room = self.progress.sizePolicy()
-        keep_room.setRetainSizeWhenHidden(True)  # the table does not jump when a replay ends
-        self.progress.setSizePolicy(keep_room)
-        self.progress.hide()
+        self.progress = QProgressBar(textVisible=True)
+        self.progress.setObjectName("marketplaceProgress")
+        self.busy_bar = QProgressBar(textVisible=False, minimum=0, maximum=0)
+        """Shown while an action (import, export, compare...) runs in the background."""
+        self.busy_bar.setObjectName("marketplaceBusy")
+        self.busy_bar.setMaximumHeight(8)
+        for bar in (self.progress, self.busy_bar):
+            keep_room = bar.sizePolicy()
+            keep_room.setRetainSizeWhenHidden(True)  # the table does not jump when a task ends
+            bar.setSizePolicy(keep_room)
+            bar.hide()
         self.buttons: dict[str, QPushButton] = {}
         for name, text, slot in (
             ("exportButton", "&Export...", self.export_selected),
@@ -103,24 +186,37 @@ class MarketplaceTab(QWidget):
             ("compareButton", "&Compare...", self.compare_selected),
             ("replayButton", "&Replay...", self.replay_selected),
         ):
-            button = QPushButton(text, objectName=name)
+            button = QPushButton(text)
+            button.setObjectName(name)
             button.clicked.connect(slot)
             self.buttons[name] = button
         self.compare_dialog: CompareDialog | None = None
         self.replay_dialog: ReplayDialog | None = None
-        self._task = BackgroundTask(self)
-        self._task.changed.connect(self._update_buttons)
-        self._replay: WorkerThread | None = None
-        self._replay_ledger: Ledger | None = None
-        self._tried: tuple[Ledger, list[int]] | None = None
-        """The last replay's ledger and entries: the same ones are not tried again in a loop (a failure)."""
+        self._actions = TaskRunner(self)
+        """The user's actions (export, import, add, re-verify, compare, replay): one at a time."""
+        self._actions.busy_changed.connect(self._on_actions_busy_changed)
+        self._detail = TaskRunner(self)
+        """The detail panel's load and replay of the current policy."""
+        self._loading: Row | None = None
+        self._unloadable: str | None = None
+        """The policy whose detail failed to load: not tried again until the next refresh."""
+        self._slow_detail = QTimer(self, singleShot=True, interval=SLOW_DETAIL_MS)
+        self._slow_detail.timeout.connect(self._on_slow_detail_timeout)
+        self._replays = TaskRunner(self)
+        """The replay of the entries not yet reproduced here."""
+        self._replay_generation = -1
+        self._tried: list[int] | None = None
+        """The last replay's entries: the same ones are not tried again in a loop (a failure)."""
+        self._findings: Findings | None = None
+        """What the action just ended learned, for the change notice."""
         self._closing = False
         self._layout()
         self.preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
-        self.model.ledger_changed.connect(self.refresh)
-        self.model.reproductions_changed.connect(self.refresh)
+        self.model.ledger_changed.connect(self._on_model_changed)
+        self.model.reproductions_changed.connect(self._on_model_changed)
+        self.model.workspace_changed.connect(self._on_model_workspace_changed)
         self.refresh()
 
     def _layout(self) -> None:
@@ -139,6 +235,7 @@ class MarketplaceTab(QWidget):
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.table, 1)
         left_layout.addLayout(button_row)
+        left_layout.addWidget(self.busy_bar)
         left_layout.addWidget(self.status)
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -166,6 +263,7 @@ class MarketplaceTab(QWidget):
             rows, waiting = [], []
             self._say(f"Could not read the ledger: {exc}", error=True)
         self.detail.policy_hash = None  # ranks may have moved: redraw the panel
+        self._unloadable = None  # and a file that was missing may be back
         self.preset_combo.fill(rows)
         if self.table.set_rows(rows, self.preset_combo.preset):
             self._show_detail()
@@ -236,30 +334,57 @@ class MarketplaceTab(QWidget):
         self._show_detail()
 
     def _update_buttons(self) -> None:
-        count, idle = len(self.table.selectionModel().selectedRows()), not self._task.busy
-        for name, enabled in (("exportButton", count >= 1), ("importButton", idle), ("addPolicyButton", idle),
-                              ("reverifyButton", count >= 1 and idle), ("compareButton", 2 <= count <= 4),
+        """Actions need their selection, and no other action under way (one at a time)."""
+        count, idle = len(self.table.selectionModel().selectedRows()), not self._actions.busy
+        for name, enabled in (("exportButton", count >= 1), ("importButton", True), ("addPolicyButton", True),
+                              ("reverifyButton", count >= 1), ("compareButton", 2 <= count <= 4),
                               ("replayButton", count >= 1)):
-            self.buttons[name].setEnabled(enabled)
+            self.buttons[name].setEnabled(enabled and idle)
+
+    # -- the detail panel ---------------------------------------------------------------------
+
+    @property
+    def loading_detail(self) -> bool:
+        """The detail panel's policy is being loaded and replayed."""
+        return self._detail.busy
 
     def _show_detail(self) -> None:
-        row = self.current_row()
-        if row is None or row.policy_hash == self.detail.policy_hash:
-            return
-        loaded = self._load(row)
-        if loaded is not None:
-            self.detail.show_policy(row, *loaded)
+        """Load and replay the current row's policy in the background, then show it.
 
-    def _load(self, row: Row) -> tuple[Policy, VerificationReport] | None:
-        """The stored policy and a fresh report (a few ms once the suite is cached)."""
-        try:
-            policy = self.model.ctx.store.get(row.policy_hash)
-            return policy, verify(policy)
-        except Exception as exc:  # a missing or damaged file: say so, never raise into Qt
-            message = f"Policy {row.policy_hash[:12]} cannot be shown: {exc}"
+        One load at a time: when the selection moves on meanwhile, the newest
+        current row is loaded once the running load ends.
+        """
+        row = self.current_row()
+        if (row is None or self._closing or self._detail.busy or row.policy_hash == self.detail.policy_hash
+                or row.policy_hash == self._unloadable):
+            return
+        place, self._loading = self.model.place, row
+        self._detail.call(lambda: load_task(place, row), done=self._on_detail_loaded,
+                          error=self._on_detail_failed)
+        self._slow_detail.start()
+
+    def _on_slow_detail_timeout(self) -> None:
+        if self._detail.busy and self._loading is not None:
+            self.detail.message.setText(f"Replaying policy {self._loading.policy_hash[:24]}... on the "
+                                        "evaluation suite")
+
+    def _on_detail_loaded(self, loaded: Loaded) -> None:
+        self._slow_detail.stop()
+        self._loading = None
+        row = self.current_row()
+        if row is not None and row.policy_hash == loaded.row.policy_hash:
+            self.detail.show_policy(row, loaded.policy, loaded.report)  # the row as ranked now
+        self._show_detail()  # the selection moved on meanwhile
+
+    def _on_detail_failed(self, exc: Exception) -> None:
+        self._slow_detail.stop()
+        row, self._loading = self._loading, None
+        if row is not None:  # a missing or damaged file: say so
+            self._unloadable = row.policy_hash
+            message = f"Policy {row.policy_hash[:12]} cannot be shown: {one_line(exc)}"
             self.detail.clear(message)
             self._say(message, error=True)
-            return None
+        self._show_detail()
 
     def _say(self, text: str, error: bool = False) -> None:
         self.status.setText(text)
@@ -273,7 +398,10 @@ class MarketplaceTab(QWidget):
 
     @Slot()
     def export_selected(self) -> None:
-        """Write the current policy's bundle to a file the user picks."""
+        """Write the current policy's bundle to a file the user picks (in the background)."""
+        if self._actions.busy:
+            self._say("Busy: wait for the running task to finish.", error=True)
+            return
         row = self.current_row()
         if row is None:
             self._warn("Export policy", "Select a policy to export.")
@@ -283,49 +411,44 @@ class MarketplaceTab(QWidget):
                                               BUNDLE_FILES)
         if not path:
             return
-        try:
-            data = export_bundle(self.model.ctx, row.policy_hash)
-            write_atomic(Path(path), data)
-        except (BundleError, OSError) as exc:
-            self._warn("Export policy", f"Export failed, nothing written: {exc}")
-            return
-        self._say(f"Exported policy {row.policy_hash[:12]} to {path}.")
+        place, policy_hash, target = self.model.place, row.policy_hash, Path(path)
+        self._say(f"Exporting policy {policy_hash[:12]}...")
+        self._run(lambda: export_task(place, policy_hash, target),
+                  lambda _none: self._say(f"Exported policy {policy_hash[:12]} to {path}."),
+                  lambda exc: self._warn("Export policy", f"Export failed, nothing written: {one_line(exc)}"))
 
     @Slot()
     def import_bundle(self) -> None:
-        """Check a bundle (replay included) in a worker, then record it; a refusal changes nothing."""
+        """Check a bundle (replay included) in the background, then record it; a refusal changes nothing."""
         picked = self._pick_file("Import policy", BUNDLE_FILES, MAX_BUNDLE_BYTES, "imported")
         if picked is None:
             return
-        name, data = picked
-        ctx = self.model.ctx
+        place, (name, path) = self.model.place, picked
         self._say(f"Checking {name}: replaying the policy...")
-        self._start(lambda: import_bundle(ctx, data),
-                    lambda result: self._on_saved(result, "Import policy", "Imported"))
+        self._run(lambda: import_task(place, path, name),
+                  lambda added: self._on_added(added, "Import policy", "Imported"),
+                  lambda exc: self._refused(exc, "Import policy", name, "imported"))
 
     @Slot()
     def add_policy_file(self) -> None:
-        """Verify a bare policy JSON by replay and record it as ``added``."""
+        """Verify a bare policy JSON by replay (in the background) and record it as ``added``."""
         picked = self._pick_file("Add policy file", "Policy JSON (*.json);;All files (*)", MAX_POLICY_BYTES,
                                  "added")
         if picked is None:
             return
-        try:
-            policy = Policy.from_json(picked[1])
-        except PolicyError as exc:
-            self._warn("Add policy file", f"Not a valid policy: {exc}")
-            return
-        ctx = self.model.ctx
-        self._say(f"Verifying policy {policy.hash[:12]} by replay...")
-        self._start(lambda: save_policy(ctx, policy, None, {"kind": "added"}),
-                    lambda result: self._on_saved(result, "Add policy file", "Added"))
+        place, (name, path) = self.model.place, picked
+        self._say(f"Verifying the policy in {name} by replay...")
+        self._run(lambda: add_task(place, path, name),
+                  lambda added: self._on_added(added, "Add policy file", "Added"),
+                  lambda exc: self._refused(exc, "Add policy file", name, "added"))
 
-    def _pick_file(self, title: str, filters: str, limit: int, verb: str) -> tuple[str, bytes] | None:
-        """Ask for a file and read it: a regular file of at most ``limit`` bytes.
+    def _pick_file(self, title: str, filters: str, limit: int, verb: str) -> tuple[str, Path] | None:
+        """Ask for a file: a regular file of at most ``limit`` bytes (read later, by the task).
 
-        Never blocks on a FIFO or reads a device: the check comes before the read.
+        Refused at once when it is not: never blocks on a FIFO or reads a device
+        (the check comes before any read, and again at the read).
         """
-        if self._task.busy:
+        if self._actions.busy:
             self._say("Busy: wait for the running task to finish.", error=True)
             return None
         path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
@@ -333,46 +456,58 @@ class MarketplaceTab(QWidget):
             return None
         name = Path(path).name
         try:
-            return name, read_regular(Path(path), limit, name)
+            check_path(Path(path), limit, name)
         except OSError as exc:
-            self._warn(title, f"{describe(exc, name)}. Nothing was {verb}.")
+            self._refused(exc, title, name, verb)
             return None
+        return name, Path(path)
 
-    def _on_saved(self, result: Saved | Refused, title: str, verb: str) -> None:
-        if isinstance(result, Refused):
-            self._warn(title, result.reason)
-            return
+    def _refused(self, exc: Exception, title: str, name: str, verb: str) -> None:
+        """An import or add that did not happen: the core's reason, as it is said."""
+        if isinstance(exc, OSError):
+            self._warn(title, f"{describe(exc, name)}. Nothing was {verb}.")
+        elif isinstance(exc, (*REFUSALS, NotAPolicy)):
+            self._warn(title, one_line(exc))
+        else:
+            self._warn("PolicyLedger", f"Failed: {type(exc).__name__}: {one_line(exc)}")
+
+    def _on_added(self, added: Added, title: str, verb: str) -> None:
+        self._findings = added.findings
+        self._on_saved(added.saved, title, verb)
+
+    def _take_findings(self) -> Findings | None:
+        findings, self._findings = self._findings, None
+        return findings
+
+    def _on_saved(self, result: Saved, title: str, verb: str) -> None:
         entry = result.entry
         if result.created:
             self._say(f"{verb} policy {result.policy.hash[:12]} as ledger entry #{entry.index} "
-                      f"(verified by replay: {entry.verification['mean']:.2f}).")
+                      f"(verified by replay: {entry.verification.mean:.2f}).")
         else:
             self._say(f"Policy {result.policy.hash[:12]} is already in the ledger (entry #{entry.index}).")
         self.preset_combo.setCurrentText(ALL_PRESETS)
-        self.model.notify_changed()
+        self.model.notify_changed(self, self._take_findings())
         self.select_hashes({result.policy.hash}, result.policy.hash)
 
     @Slot()
     def reverify_selected(self) -> None:
         """Replay the current policy in a worker; the core names the first recorded figure not reproduced."""
         row = self.current_row()
-        if row is None or self._task.busy:
+        if row is None or self._actions.busy:
             return
-        ctx = self.model.ctx
-        entry = ctx.ledger.find_policy(row.policy_hash)
+        entry = self.model.ctx.ledger.find_policy(row.policy_hash)
         if entry is None:
             self._say(f"Policy {row.policy_hash[:12]} is no longer in the ledger.", error=True)
             return
-        claimed = str(entry.verification["replay_digest"])
+        claimed = str(entry.verification.replay_digest)
         self._say(f"Re-verifying policy {row.policy_hash[:12]} by replay...")
-        self._start(lambda: _replayed_against(ctx.store.get(row.policy_hash), entry),
-                    lambda result: self._on_reverified(row, claimed, result))
+        place = self.model.place
+        self._run(lambda: reverify_task(place, entry),
+                  lambda result: self._on_reverified(row, claimed, result),
+                  lambda exc: self._say(f"Re-verify failed: {one_line(exc)}", error=True))
 
-    def _on_reverified(self, row: Row, claimed: str,
-                       result: tuple[VerificationReport, str | None] | Refused) -> None:
-        if isinstance(result, Refused):
-            self._say(f"Re-verify failed: {result.reason}", error=True)
-            return
+    def _on_reverified(self, row: Row, claimed: str, result: tuple[VerificationReport, str | None]) -> None:
         report, problem = result
         if problem is None:
             self._say(f"Policy {row.policy_hash[:12]}: reproduced, every recorded figure matches the replay "
@@ -387,60 +522,86 @@ class MarketplaceTab(QWidget):
         if not 2 <= len(rows) <= 4:
             self._say("Select 2 to 4 policies to compare.", error=True)
             return
-        loaded = [item for item in (self._load(r) for r in rows) if item is not None]
-        if len(loaded) != len(rows):
-            return  # the panel says which policy could not be loaded
-        self.compare_dialog = CompareDialog(rows, [p for p, _ in loaded], [r for _, r in loaded], self)
+        if self._actions.busy:
+            return
+        place = self.model.place
+        self._say(f"Comparing {len(rows)} policies: replaying them on the same episodes...")
+        self._run(lambda: compare_task(place, rows), self._on_compared,
+                  lambda exc: self._say(f"Cannot compare: {one_line(exc)}", error=True))
+
+    def _on_compared(self, comparison: Comparison) -> None:
+        self._say(f"Compared {len(comparison.rows)} policies.")
+        if self.compare_dialog is not None:
+            self.compare_dialog.close()
+        self.compare_dialog = CompareDialog(comparison, self)
         self.compare_dialog.show()
 
     @Slot()
     def replay_selected(self) -> None:
         row = self.current_row()
-        loaded = None if row is None else self._load(row)
-        if row is None or loaded is None:
+        if row is None or self._actions.busy:
             return
+        place, policy_hash = self.model.place, row.policy_hash
+        self._run(lambda: policy_task(place, policy_hash), self._on_replay_policy_loaded,
+                  lambda exc: self._say(f"Policy {policy_hash[:12]} cannot be replayed: {one_line(exc)}",
+                                        error=True))
+
+    def _on_replay_policy_loaded(self, policy: Policy) -> None:
         if self.replay_dialog is not None:
             self.replay_dialog.close()
-        self.replay_dialog = ReplayDialog(loaded[0], self)
+        self.replay_dialog = ReplayDialog(policy, self)
         self.replay_dialog.show()
 
     # -- background work ------------------------------------------------------------------
 
-    def _start(self, call: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        self._task.start(lambda: _refusing(call), done,
-                         lambda message: self._warn("PolicyLedger", f"Failed: {message}"))
+    def _run(self, call: Callable[[], object], done: Callable[[Any], object],
+             error: Callable[[Exception], object]) -> None:
+        """Run one of the user's actions in the background (one at a time)."""
+        if self._actions.busy:
+            self._say("Busy: wait for the running task to finish.", error=True)
+            return
+        self._actions.call(call, done=done, error=error)
+
+    def _on_actions_busy_changed(self, busy: bool) -> None:
+        self.busy_bar.setVisible(busy)
+        self._update_buttons()
 
     @property
     def busy(self) -> bool:
-        return self._task.busy
+        """A user's action, or the detail panel's replay, is under way."""
+        return self._actions.busy or self._detail.busy
 
     # -- replaying the entries not yet reproduced here -------------------------------------------
 
     @property
     def reproducing(self) -> bool:
         """A background replay of waiting entries is under way."""
-        return self._replay is not None
+        return self._replays.busy
+
+    def _on_model_changed(self, _initiator: object) -> None:
+        self.refresh()  # this tab's own changes too: it re-ranks from the model's view
+
+    def _on_model_workspace_changed(self) -> None:
+        self._tried = None
 
     def _reproduce_waiting(self, waiting: list[int]) -> None:
-        """Replay ``waiting`` entries in a worker, one run at a time; the core records what it reproduces."""
-        ledger = self.model.ctx.ledger
-        if self._replay is not None:
-            if self._replay_ledger is not ledger:
-                self._replay.worker.stop()  # another workspace: its end starts this one's replay
+        """Replay ``waiting`` entries in the background, one run at a time; the core records what it
+        reproduces."""
+        if self._replays.busy:
+            if self._replay_generation != self.model.generation:
+                self._replays.cancel()  # another workspace: its end starts this one's replay
             return
-        tried = self._tried is not None and self._tried[0] is ledger and self._tried[1] == waiting
-        if self._closing or not waiting or ledger.read_only or tried:
+        if self._closing or not waiting or self.model.ctx.ledger.read_only or waiting == self._tried:
             return
-        store, reproductions = self.model.ctx.store, self.model.ctx.reproductions
-        worker = GeneratorWorker(lambda should_stop: stoppable(
-            reproduce(ledger, store, reproductions, waiting), should_stop))
-        worker.progressed.connect(self._on_replay_progressed)
-        worker.succeeded.connect(self._on_replay_succeeded)
-        worker.failed.connect(self._on_replay_failed)
-        self._replay_ledger, self._tried = ledger, (ledger, list(waiting))
+        place, self._replay_generation, self._tried = self.model.place, self.model.generation, list(waiting)
+
+        def work(_should_stop: ShouldStop) -> Generator[ReproduceProgress, None, Replayed]:
+            return replay_task(place, waiting)
+
+        self._replays.start(work, progress=self._on_replay_progressed, done=self._on_replayed,
+                            error=self._on_replay_failed, cancelled=self._on_replay_cancelled)
         self._show_progress(0, len(waiting))
         self.progress.show()
-        self._replay = WorkerThread(worker, self)
 
     def _show_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -448,54 +609,43 @@ class MarketplaceTab(QWidget):
         noun = "entry" if total == 1 else "entries"
         self.progress.setFormat(f"Reproducing {min(done + 1, total)} of {total} {noun} on this machine\u2026")
 
-    def _end_replay(self) -> Ledger | None:
-        run, self._replay = self._replay, None
-        if run is not None:
-            run.thread.wait()  # the worker has emitted its last signal; its thread is ending
-        ledger, self._replay_ledger = self._replay_ledger, None
-        self.progress.hide()
-        return ledger
-
-    @Slot(list)
     def _on_replay_progressed(self, records: list[ReproduceProgress]) -> None:
-        if self._replay is not None:  # not a record still queued when the window closed
-            self._show_progress(records[-1].done, records[-1].total)
+        self._show_progress(records[-1].done, records[-1].total)
 
-    @Slot(object)
-    def _on_replay_succeeded(self, report: ReproduceReport | None) -> None:
-        if self._replay is None:
-            return
-        ledger = self._end_replay()
-        if report is None or ledger is not self.model.ctx.ledger:  # stopped for another workspace
+    def _on_replayed(self, replayed: Replayed) -> None:
+        self.progress.hide()
+        if self._replay_generation != self.model.generation:  # for a workspace no longer open
             self.refresh()
             return
-        problem = report.problem
+        problem = replayed.report.problem
         if problem is not None:
             self._say(f"The replay here does not reproduce entry {problem.index}: {problem.reason}. "
                       "The ledger is read-only until repaired (Ledger tab).", error=True)
-            self.model.notify_changed()  # now read-only: the Ledger tab and status bar show it; this re-ranks
+            # Now read-only: the Ledger tab and the status bar show it; this tab re-ranks.
+            self.model.notify_changed(self, replayed.findings)
             return
-        self.model.notify_reproduced()  # re-ranks; the window says if they could not be remembered
+        self.model.notify_reproduced(self, replayed.findings)  # re-ranks; the window says what was not kept
 
-    @Slot(str)
-    def _on_replay_failed(self, message: str) -> None:
-        if self._replay is None:
-            return
-        self._end_replay()
-        self._say(f"Replaying the waiting entries failed: {message}", error=True)
-        self.refresh()  # the same entries are not tried again until the ledger changes
+    def _on_replay_cancelled(self) -> None:
+        self.progress.hide()
+        self.refresh()  # starts the replay of the workspace now open
+
+    def _on_replay_failed(self, exc: Exception) -> None:
+        self.progress.hide()
+        self._say(f"Replaying the waiting entries failed: {one_line(exc)}", error=True)
+        self.refresh()  # the same entries are not tried again until they change
 
     def shutdown(self) -> None:
-        """Stop any running task and the background replay, and wait for them (window closing)."""
+        """Stop every task of this tab and wait for them: no callback runs after this (window closing).
+
+        The replay of waiting entries stops after the entry under way (those reproduced are
+        remembered); an action under way is one uninterrupted call: it completes.
+        """
         self._closing = True
-        run, self._replay = self._replay, None
-        if run is not None:
-            for signal in (run.worker.progressed, run.worker.succeeded, run.worker.failed):
-                signal.disconnect()
-            run.stop_and_wait()  # stops after the entry under way; those reproduced are remembered
-            self._replay_ledger = None
-            self.progress.hide()
-        self._task.shutdown()
+        self._slow_detail.stop()
+        for runner in (self._replays, self._detail, self._actions):
+            runner.shutdown()
+        self.progress.hide()
         for dialog in (self.compare_dialog, self.replay_dialog):
             if dialog is not None:
                 dialog.close()

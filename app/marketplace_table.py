@@ -141,7 +141,8 @@ class PresetCombo(QComboBox):
     """Picks the preset the table shows: "All presets" or one preset label of the rows."""
 
     def __init__(self) -> None:
-        super().__init__(objectName="presetFilter")
+        super().__init__()
+        self.setObjectName("presetFilter")
         self.addItem(ALL_PRESETS)
 
     @property
@@ -168,7 +169,8 @@ class RankingTable(QTableView):
     """
 
     def __init__(self) -> None:
-        super().__init__(objectName="marketplaceTable")
+        super().__init__()
+        self.setObjectName("marketplaceTable")
         self.ranking = RankingModel()
         self.proxy = PresetFilter()
         self.proxy.setSourceModel(self.ranking)

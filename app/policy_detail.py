@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from app.widgets import named
 from policyledger_core.policy import Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.verify.suite import BASELINES, VerificationReport
@@ -47,7 +48,8 @@ def observation_name(obs: int) -> str:
 
 def action_lut() -> npt.NDArray[np.uint8]:
     """The discrete lookup table of the heatmap: one RGB row per action."""
-    return np.array([QColor(c).getRgb()[:3] for c in ACTION_COLOURS], dtype=np.uint8)
+    colours = [QColor(c) for c in ACTION_COLOURS]
+    return np.array([(c.red(), c.green(), c.blue()) for c in colours], dtype=np.uint8)
 
 
 def legend() -> QLabel:
@@ -55,7 +57,7 @@ def legend() -> QLabel:
     swatches = " &nbsp; ".join(f'<span style="background:{colour}">&nbsp;&nbsp;&nbsp;&nbsp;</span>'
                                f"&nbsp;{name}" for colour, name in zip(ACTION_COLOURS, dyn.ACTION_NAMES,
                                                                        strict=True))
-    label = QLabel(swatches, objectName="actionLegend")
+    label = named(QLabel(swatches), "actionLegend")
     label.setTextFormat(Qt.TextFormat.RichText)
     label.setWordWrap(True)
     return label
@@ -186,16 +188,17 @@ class PolicyDetail(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("policyDetail")
-        self.message = QLabel("Select a policy to see its decisions and results.", objectName="detailMessage")
+        self.message = named(QLabel("Select a policy to see its decisions and results."),
+                             "detailMessage")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.fields: dict[str, QLabel] = {}
-        summary = QGroupBox("Policy", objectName="detailSummary")
+        summary = named(QGroupBox("Policy"), "detailSummary")
         form = QFormLayout(summary)
         for key, label in (("config", "Configuration"), ("reward", "Verified reward"),
                            ("fraction", "Of the optimum"), ("expected", "Expected return"),
                            ("publisher", "Publisher"), ("origin", "Origin")):
-            value = QLabel("-", objectName=f"detail_{key}")
+            value = named(QLabel("-"), f"detail_{key}")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = value
             form.addRow(label, value)
@@ -209,7 +212,7 @@ class PolicyDetail(QWidget):
         self.ci_bar = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1),
                                       beam=0.25, pen=pg.mkPen("k", width=1))
         self.result_plot.addItem(self.ci_bar)
-        self.entropy = QLabel("", objectName="detailEntropy")
+        self.entropy = named(QLabel(""), "detailEntropy")
         self.entropy.setWordWrap(True)
         upper, lower = QWidget(), QWidget()
         top = QHBoxLayout(upper)

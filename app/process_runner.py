@@ -2,60 +2,62 @@
 
 A training loop in a thread would hold the GIL almost all the time and starve
 the GUI thread (measured: multi-second event-loop stalls). In a child process
-it cannot. The proxy generator, run by the usual QThread worker, relays the
-child's records in batches, passes a stop request on, and returns the child's
-result. Stopping stays cooperative: the child finishes its episode and
-returns what was learned.
+it cannot. The child sends its records down a pipe in batches, through the same
+helper as the thread worker (:func:`app.batching.drain`); the proxy generator,
+run as an ordinary :class:`app.worker.Task`, yields them, passes a stop request
+on, and returns the child's result. Stopping stays cooperative: the child
+finishes its episode and returns what was learned.
+
+The child imports this module, so it imports no Qt.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import time
+import pickle
 from collections.abc import Callable, Generator
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import Any
 
-BATCH_SECONDS = 0.03
+from app.batching import drain
+
 Target = Callable[..., Generator[Any, None, Any]]
-
-
-class ChildProcessError_(RuntimeError):
-    """The child process failed; the message is its one-line reason."""
-
-
 Pack = Callable[[list[Any]], Any]
+
+
+class TrainingProcessFailed(RuntimeError):
+    """The training child process died, or failed with an error that could not be sent back as it was."""
+
+
+def _sendable(exc: Exception) -> Exception:
+    """``exc`` itself when it survives the trip through the pipe, else its one-line description."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return TrainingProcessFailed(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def _child(target: Target, args: tuple[Any, ...], conn: Connection, stop: Event, pack: Pack | None) -> None:
     try:
         gen = target(*args, should_stop=stop.is_set)
-        batch: list[Any] = []
-        last = time.monotonic()
-        while True:
-            try:
-                batch.append(next(gen))
-            except StopIteration as done:
-                if batch:
-                    conn.send(("records", pack(batch) if pack else batch))
-                conn.send(("result", done.value))
-                return
-            if time.monotonic() - last >= BATCH_SECONDS:
-                conn.send(("records", pack(batch) if pack else batch))
-                batch, last = [], time.monotonic()
-    except Exception as exc:  # reported to the parent as one line
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        result = drain(gen, lambda batch: conn.send(("records", pack(batch) if pack else batch)))
+        conn.send(("result", result))
+    except Exception as exc:  # the parent raises it again, as the task's error
+        conn.send(("error", _sendable(exc)))
     finally:
         conn.close()
 
 
 def in_child_process(target: Target, *args: Any, pack: Pack | None = None
                      ) -> Callable[[Callable[[], bool]], Generator[Any, None, Any]]:
-    """A generator factory (for :class:`app.worker.GeneratorWorker`) running ``target(*args)`` apart.
+    """A generator factory (for :meth:`app.worker.TaskRunner.start`) running ``target(*args)`` apart.
 
     With ``pack``, the child sends ``pack(batch)`` and the proxy yields one item per batch;
     ``target`` and ``pack`` must be importable without Qt (the child imports their module).
+    A failure in the child is raised here as the same exception (or as
+    :class:`TrainingProcessFailed` when it cannot be sent, or the child died).
     """
 
     def factory(should_stop: Callable[[], bool]) -> Generator[Any, None, Any]:
@@ -71,17 +73,22 @@ def in_child_process(target: Target, *args: Any, pack: Pack | None = None
                     stop.set()
                 if not receive.poll(0.05):
                     if not process.is_alive() and not receive.poll():
-                        raise ChildProcessError_("the training process ended unexpectedly")
+                        raise TrainingProcessFailed("the training process ended unexpectedly")
                     continue
-                kind, payload = receive.recv()
+                try:
+                    kind, payload = receive.recv()
+                except EOFError:  # it died mid-message
+                    raise TrainingProcessFailed("the training process ended unexpectedly") from None
                 if kind == "records" and pack is not None:
                     yield payload
                 elif kind == "records":
                     yield from payload
                 elif kind == "result":
                     return payload
+                elif isinstance(payload, Exception):
+                    raise payload
                 else:
-                    raise ChildProcessError_(str(payload))
+                    raise TrainingProcessFailed(str(payload))
         finally:
             stop.set()
             process.join(timeout=10)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.policy_detail import ACTION_COLOURS, ACTION_TEXT
+from app.widgets import named
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.verify.episode import EpisodeTrack, StepRecord, evaluation_seed
@@ -43,7 +44,7 @@ def _cells(record: StepRecord) -> list[str]:
 
 
 def _table(name: str) -> QTableWidget:
-    table = QTableWidget(0, len(COLUMNS), objectName=name)
+    table = named(QTableWidget(0, len(COLUMNS)), name)
     table.setHorizontalHeaderLabels(list(COLUMNS))
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
@@ -60,14 +61,14 @@ class ReplayDialog(QDialog):
         self.setObjectName("replayDialog")
         self.setWindowTitle(f"Replay policy {policy.hash[:12]}")
         self.policy = policy
-        self.offset = QSpinBox(objectName="replayOffset", minimum=0, maximum=MAX_OFFSET, value=0)
-        self.seed_label = QLabel("", objectName="replaySeed")
-        self.step_button = QPushButton("&Step", objectName="replayStepButton")
-        self.play_button = QPushButton("&Play", objectName="replayPlayButton")
-        self.reset_button = QPushButton("R&eset", objectName="replayResetButton")
+        self.offset = named(QSpinBox(minimum=0, maximum=MAX_OFFSET, value=0), "replayOffset")
+        self.seed_label = named(QLabel(""), "replaySeed")
+        self.step_button = named(QPushButton("&Step"), "replayStepButton")
+        self.play_button = named(QPushButton("&Play"), "replayPlayButton")
+        self.reset_button = named(QPushButton("R&eset"), "replayResetButton")
         self.policy_table = _table("replayPolicyTable")
         self.myopic_table = _table("replayMyopicTable")
-        self.summary = QLabel("", objectName="replaySummary")
+        self.summary = named(QLabel(""), "replaySummary")
         self.timer = QTimer(self)
         self.timer.setInterval(PLAY_INTERVAL_MS)
         self.tracks: list[EpisodeTrack] = []
@@ -136,9 +137,10 @@ class ReplayDialog(QDialog):
         if mine is not None and myopic is not None and mine.action != myopic.action:
             for table in (self.policy_table, self.myopic_table):  # same alert, other choice: stand out
                 item = table.item(table.rowCount() - 1, 3)
-                font = item.font()
-                font.setBold(True)
-                item.setFont(font)
+                if item is not None:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
         if self.episode_over:
             self.timer.stop()
             self.play_button.setText("&Play")

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.widgets import named
 from policyledger_core.learn.hyper import DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
 from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig, preset
 
@@ -43,21 +44,21 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QFormLayout(self)
-        self.preset = QComboBox(objectName="presetCombo")
+        self.preset = named(QComboBox(), "presetCombo")
         self.preset.addItems(list(PRESETS))
-        self.hyper = QComboBox(objectName="hyperCombo")
+        self.hyper = named(QComboBox(), "hyperCombo")
         self.hyper.addItems(list(HYPER_PRESETS))
-        self.algorithm = QComboBox(objectName="algorithmCombo")
+        self.algorithm = named(QComboBox(), "algorithmCombo")
         self.algorithm.addItems(list(ALGORITHMS))
-        self.schedule = QComboBox(objectName="scheduleCombo")
+        self.schedule = named(QComboBox(), "scheduleCombo")
         self.schedule.addItems(["count", "constant"])
         self.fields: dict[str, QDoubleSpinBox] = {}
-        self.episodes = QSpinBox(objectName="episodesSpinBox", minimum=1, maximum=10_000_000)
-        self.until_stopped = QCheckBox("until stopped", objectName="untilStoppedCheck")
-        self.seed = QSpinBox(objectName="seedSpinBox", minimum=0, maximum=2**31 - 1)
-        self.agents = QSpinBox(objectName="agentsSpinBox", minimum=1, maximum=4096)
-        self.chain_all = QCheckBox("chain every agent's policy", objectName="chainAllCheck")
-        self.error = QLabel(objectName="formError")
+        self.episodes = named(QSpinBox(minimum=1, maximum=10_000_000), "episodesSpinBox")
+        self.until_stopped = named(QCheckBox("until stopped"), "untilStoppedCheck")
+        self.seed = named(QSpinBox(minimum=0, maximum=2**31 - 1), "seedSpinBox")
+        self.agents = named(QSpinBox(minimum=1, maximum=4096), "agentsSpinBox")
+        self.chain_all = named(QCheckBox("chain every agent's policy"), "chainAllCheck")
+        self.error = named(QLabel(), "formError")
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
         layout.addRow("Environment &preset", self.preset)
@@ -65,8 +66,8 @@ class TrainingForm(QWidget):
         layout.addRow("&Algorithm", self.algorithm)
         layout.addRow("Learning-rate schedule", self.schedule)
         for name, (label, low, high, decimals, step) in _FLOATS.items():
-            box = QDoubleSpinBox(objectName=f"{name}SpinBox", minimum=low, maximum=high,
-                                 decimals=decimals, singleStep=step)
+            box = named(QDoubleSpinBox(minimum=low, maximum=high, decimals=decimals, singleStep=step),
+                        f"{name}SpinBox")
             self.fields[name] = box
             layout.addRow(label, box)
         layout.addRow("&Episodes", self.episodes)

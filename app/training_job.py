@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from policyledger_core.learn.population import PopulationRecord
-from policyledger_core.learn.single import EpisodeRecord
+from policyledger_core.learn.single import EpisodeRecord, PopulationRecord
 
 Floats = npt.NDArray[np.float64]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -22,21 +23,52 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model import AppModel
+from app.model import AppModel, Findings, Place
 from app.process_runner import in_child_process
 from app.training_form import TrainingForm
 from app.training_job import Columns, pack
 from app.training_plots import TrainingPlots
-from app.worker import BackgroundTask, GeneratorWorker, WorkerThread
+from app.widgets import named
+from app.worker import TaskRunner, one_line
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
-from policyledger_core.workspace.publish import Saved, save_all_agents, save_training
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import Saved, publish_run
 
 
-def _save(model: AppModel, result: TrainingResult, chain_all: bool) -> list[Saved]:
+class HasContext(Protocol):
+    """What :func:`_save` reads its Context from."""
+
+    @property
+    def ctx(self) -> Context: ...
+
+
+@dataclass(frozen=True)
+class Own:
+    """A save's own Context, opened in its task: never the GUI's."""
+
+    ctx: Context
+
+
+@dataclass(frozen=True)
+class Chained:
+    """What a save hands back: the saved policies, and what its own Context learned."""
+
+    saved: list[Saved]
+    findings: Findings
+
+
+def save_task(place: Place, result: TrainingResult, chain_all: bool) -> Chained:
+    """Save, verify by replay and chain what was learned, on a Context of the task's own."""
+    own = Own(place.open())
+    saved = _save(own, result, chain_all)
+    return Chained(saved, Findings.of(own.ctx))
+
+
+def _save(model: HasContext, result: TrainingResult, chain_all: bool) -> list[Saved]:
     """Save, verify and chain the best agent's policy (or every agent's)."""
-    return save_all_agents(model.ctx, result) if chain_all else [save_training(model.ctx, result)]
+    return publish_run(model.ctx, result, "all" if chain_all else "best").saved
 
 
 class TrainingTab(QWidget):
@@ -51,15 +83,19 @@ class TrainingTab(QWidget):
         self.model = model
         self.form = TrainingForm()
         self.plots = TrainingPlots(self)
-        self.start_button = QPushButton("&Start training", objectName="startTrainingButton")
-        self.stop_button = QPushButton("S&top", objectName="stopTrainingButton", enabled=False)
-        self.progress = QProgressBar(objectName="trainingProgress")
-        self.stats = QLabel("Ready.", objectName="trainingStats")
-        self.smoothing = QSlider(Qt.Orientation.Horizontal, objectName="smoothingSlider",
-                                 minimum=0, maximum=99, value=90)
+        self.start_button = named(QPushButton("&Start training"), "startTrainingButton")
+        self.stop_button = named(QPushButton("S&top"), "stopTrainingButton")
+        self.stop_button.setEnabled(False)
+        self.progress = named(QProgressBar(), "trainingProgress")
+        self.stats = named(QLabel("Ready."), "trainingStats")
+        self.smoothing = named(QSlider(Qt.Orientation.Horizontal), "smoothingSlider")
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(90)
         self.result_box = self._result_panel()
-        self._run: WorkerThread | None = None
-        self._saver = BackgroundTask(self)
+        self._training = TaskRunner(self)
+        """The training run (in a child process), then the save of what it learned."""
+        self._saving = False
+        self._findings: Findings | None = None
         self._started = 0.0
         self._episodes_done = 0
         self._hyper: Hyperparameters | None = None
@@ -72,13 +108,13 @@ class TrainingTab(QWidget):
     # -- layout -------------------------------------------------------------------------------
 
     def _result_panel(self) -> QGroupBox:
-        box = QGroupBox("Last result", objectName="resultPanel")
+        box = named(QGroupBox("Last result"), "resultPanel")
         form = QFormLayout(box)
         self.result_labels: dict[str, QLabel] = {}
         for key, label in (("hash", "Policy"), ("verified", "Verified reward"),
                            ("fraction", "Of the optimum"), ("training", "Training reward"),
                            ("entry", "Ledger entry")):
-            value = QLabel("-", objectName=f"result_{key}")
+            value = named(QLabel("-"), f"result_{key}")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.result_labels[key] = value
             form.addRow(label, value)
@@ -99,8 +135,8 @@ class TrainingTab(QWidget):
         smooth_row = QHBoxLayout()
         smooth_row.addWidget(QLabel("Smoothing"))
         smooth_row.addWidget(self.smoothing)
-        png = QPushButton("Export PNG...", objectName="exportPngButton")
-        csv = QPushButton("Export CSV...", objectName="exportCsvButton")
+        png = named(QPushButton("Export PNG..."), "exportPngButton")
+        csv = named(QPushButton("Export CSV..."), "exportCsvButton")
         png.clicked.connect(lambda: self._export("PNG image (*.png)", self.plots.export_png))
         csv.clicked.connect(lambda: self._export("CSV file (*.csv)", self.plots.export_csv))
         smooth_row.addWidget(png)
@@ -123,7 +159,8 @@ class TrainingTab(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._run is not None or self._saver.busy
+        """Training, or saving what was learned."""
+        return self._training.busy
 
     def start(self) -> None:
         """Start training with the form's settings (refused at the form when invalid)."""
@@ -140,22 +177,22 @@ class TrainingTab(QWidget):
         algorithm = cast(Algorithm, self.form.algorithm_id())
         self._hyper = hyper
 
-        worker = GeneratorWorker(in_child_process(train_agents, config, hyper, algorithm, agents, pack=pack))
-        worker.progressed.connect(self._on_worker_progressed)
-        worker.succeeded.connect(self._on_training_succeeded)
-        worker.failed.connect(self._on_worker_failed)
         self.plots.start(population=agents > 1)
         self.progress.setRange(0, 0 if hyper.episodes is None else hyper.episodes)
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
+        self._saving = False
+        self._training.start(in_child_process(train_agents, config, hyper, algorithm, agents, pack=pack),
+                             progress=self._on_training_progressed, done=self._on_training_succeeded,
+                             error=self._on_task_failed)
         self._set_running(True)
         self.stats.setText("Training...")
-        self._run = WorkerThread(worker, self)
 
     def stop(self) -> None:
         """Stop training; what was learned so far is still saved and chained."""
-        if self._run is not None:
-            self._run.worker.stop()
+        if self._training.busy and not self._saving:
+            self._training.stop()  # the run ends by itself, with what it learned
+            self.stop_button.setEnabled(False)
             self.stats.setText("Stopping: saving what was learned...")
 
     def _set_running(self, running: bool) -> None:
@@ -163,7 +200,7 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(running)
         self.form.setEnabled(not running)
 
-    def _on_worker_progressed(self, batches: list[Columns]) -> None:
+    def _on_training_progressed(self, batches: list[Columns]) -> None:
         for batch in batches:
             self.plots.add(batch)
         last = batches[-1]
@@ -175,23 +212,32 @@ class TrainingTab(QWidget):
                            f"epsilon {last.epsilon[-1]:.3f}   mean of last 100 {last.rolling[-1]:.2f}")
 
     def _on_training_succeeded(self, result: TrainingResult) -> None:
-        run, self._run = self._run, None
-        if run is not None:
-            run.thread.wait()
         self.plots.stop()
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'} after {result.episodes:,} "
                            "episodes: verifying by replay and chaining...")
         chain_all = self.form.chain_all.isChecked() and result.agents > 1
         self._result = result
-        self._saver.start(lambda: _save(self.model, result, chain_all), self._on_saved,
-                          self._on_worker_failed)
+        self._saving = True
+        self.stop_button.setEnabled(False)  # what was learned is being saved: nothing left to stop
+        place = self.model.place
+        self._training.call(lambda: save_task(place, result, chain_all), done=self._on_chained,
+                            error=self._on_task_failed)
+
+    def _on_chained(self, chained: Chained) -> None:
+        self._saving = False
+        self._findings = chained.findings
+        self._on_saved(chained.saved)
+
+    def _take_findings(self) -> Findings | None:
+        findings, self._findings = self._findings, None
+        return findings
 
     def _on_saved(self, saved: list[Saved]) -> None:
         result = self._result
         if result is not None:
             self._show_result(result, saved)
         self._set_running(False)
-        self.model.notify_changed()
+        self.model.notify_changed(self, self._take_findings())
         self.training_finished.emit(saved)
 
     def _show_result(self, result: TrainingResult, saved: list[Saved]) -> None:
@@ -200,8 +246,8 @@ class TrainingTab(QWidget):
         labels = self.result_labels
         labels["hash"].setText(best.policy.hash[:16] + "...")
         labels["hash"].setToolTip(best.policy.hash)
-        labels["verified"].setText(f"{v['mean']:.2f} +/- {v['ci95']:.2f} ({v['episodes']} unseen episodes)")
-        labels["fraction"].setText(f"{v['fraction_of_optimum']:.1%} (optimum {v['optimum']:.2f})")
+        labels["verified"].setText(f"{v.mean:.2f} +/- {v.ci95:.2f} ({v.episodes} unseen episodes)")
+        labels["fraction"].setText(f"{v.fraction_of_optimum:.1%} (optimum {v.optimum:.2f})")
         labels["training"].setText(f"{float(result.training_reward[result.best_agent]):.2f} "
                                    "(last 100 training episodes, exploring)")
         new = sum(s.created for s in saved)
@@ -210,27 +256,34 @@ class TrainingTab(QWidget):
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'}: {result.episodes:,} episodes, "
                            f"{result.env_steps:,} steps. Policy chained as entry #{best.entry.index}.")
 
-    def _on_worker_failed(self, message: str) -> None:
-        self._run = None
+    def _on_task_failed(self, exc: Exception) -> None:
+        self._saving = False
         self.plots.stop()
         self._set_running(False)
-        self.stats.setText(f"Failed: {message}")
+        self.stats.setText(f"Failed: {one_line(exc)}")
 
     def shutdown(self) -> None:
-        """Stop a run, then save and chain what was learned, blocking (window closing)."""
-        if self._run is not None:
-            run, self._run = self._run, None
-            run.worker.succeeded.disconnect()
-            run.stop_and_wait()
-            result = run.worker.result
-            if isinstance(result, TrainingResult):
-                chain_all = self.form.chain_all.isChecked() and result.agents > 1
-                try:
-                    _save(self.model, result, chain_all)
-                except Exception as exc:  # the window is closing: say it, do not hang
-                    self.stats.setText(f"Could not chain the policy: {exc}")
-        self._saver.shutdown()  # a save under way still completes: it is one uninterrupted call
+        """Stop a run, then save and chain what was learned, blocking (window closing).
+
+        A save under way still completes: it is one uninterrupted call.
+        """
+        saving = self._saving
+        task = self._training.shutdown(cancel=False)  # the run stops by itself and returns what it learned
+        self._saving = False
         self.plots.stop()
+        if task is None:
+            return
+        result = task.result
+        if not saving and isinstance(result, TrainingResult):
+            chain_all = self.form.chain_all.isChecked() and result.agents > 1
+            try:
+                chained = save_task(self.model.place, result, chain_all)
+            except Exception as exc:  # the window is closing: say it, do not hang
+                self.stats.setText(f"Could not chain the policy: {one_line(exc)}")
+                return
+            self.model.notify_changed(self, chained.findings)
+        elif saving:
+            self.model.notify_changed(self)
 
     def _export(self, filter_text: str, write: Callable[[Path], None]) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export plot", "", filter_text)

@@ -1,6 +1,6 @@
 """The Ledger tab: listing, verification in a worker, the damage banner, and repair.
 
-Ledgers are built through the core (``autosave.save_policy``) and damaged on
+Ledgers are built through the core (``publish.save_policy``) and damaged on
 disk the way an editor or a bad sync would; the tab must show what the core
 finds, at the right row, and repair only after confirmation.
 """
@@ -145,7 +145,7 @@ def test_table_lists_every_entry(tab: LedgerTab, model: AppModel) -> None:
         assert _cell(tab, row, PUBLISHER) == "you"
         assert _cell(tab, row, TIME)
         assert _cell(tab, row, STATUS) == "not verified"
-    assert f"{entries[0].verification['mean']:.2f}" in _cell(tab, 0, 3)
+    assert f"{entries[0].verification.mean:.2f}" in _cell(tab, 0, 3)
     assert tab.banner.isHidden()
 
 
@@ -241,7 +241,7 @@ def test_repair_keeps_a_backup_and_reopens_the_ledger(qtbot: Any, tab: LedgerTab
     assert str(backups[0]) in tab.summary.text()
     assert tab.banner.isHidden() and not model.ctx.ledger.read_only
     assert tab.table_model.rowCount() == ENTRIES - 1  # the valid later entries were re-chained
-    assert [e.origin["kind"] for e in model.ctx.ledger.entries()[2:]] == ["recovered"] * (ENTRIES - 3)
+    assert [e.origin.kind for e in model.ctx.ledger.entries()[2:]] == ["recovered"] * (ENTRIES - 3)
     saved = save_policy(model.ctx, _policy(ENTRIES), None, {"kind": "added"}, episodes=EPISODES)
     assert saved.created and saved.entry.index == ENTRIES - 1
 

@@ -1,6 +1,6 @@
 """The Marketplace tab: ranking table, detail panel, bundles through the file dialogs, compare, replay.
 
-Workspaces are built through the core (``autosave.save_policy``); file dialogs
+Workspaces are built through the core (``publish.save_policy``); file dialogs
 and message boxes are patched, so every test runs unattended and offscreen.
 """
 
@@ -32,6 +32,7 @@ from policyledger_core.verify import comparison
 from policyledger_core.verify.suite import BASELINES, EVAL_SEED_BASE
 from policyledger_core.workspace import audit
 from policyledger_core.workspace.bundles import export_bundle
+from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import save_policy
 from policyledger_core.workspace.reproduced import pending
 from tests.app.conftest import HeldReplay
@@ -109,7 +110,14 @@ def button(tab: MarketplaceTab, name: str) -> QPushButton:
 
 
 def wait_idle(qtbot: Any, tab: MarketplaceTab) -> None:
+    """Until the tab's action and its detail panel's replay (both in the background) have ended."""
     qtbot.waitUntil(lambda: not tab.busy, timeout=TIMEOUT_MS)
+
+
+def select_and_wait(qtbot: Any, tab: MarketplaceTab, *rows: int) -> None:
+    """Select, then wait for the detail panel (loaded and replayed in the background)."""
+    select(tab, *rows)
+    qtbot.waitUntil(lambda: not tab.loading_detail, timeout=TIMEOUT_MS)
 
 
 def record_callback_threads(monkeypatch: pytest.MonkeyPatch, tab: MarketplaceTab,
@@ -163,8 +171,8 @@ def test_table_refreshes_when_the_ledger_changes(tab: MarketplaceTab, model: App
     assert tab.current_row() == next(r for r in tab.visible_rows() if r.policy_hash == kept.policy_hash)
 
 
-def test_selecting_a_row_fills_the_detail_panel(tab: MarketplaceTab, model: AppModel) -> None:
-    select(tab, 0)
+def test_selecting_a_row_fills_the_detail_panel(qtbot: Any, tab: MarketplaceTab, model: AppModel) -> None:
+    select_and_wait(qtbot, tab, 0)
     row = tab.visible_rows()[0]
     detail = tab.detail
     assert detail.policy_hash == row.policy_hash
@@ -181,19 +189,21 @@ def test_selecting_a_row_fills_the_detail_panel(tab: MarketplaceTab, model: AppM
     assert "bits" in detail.entropy.text()
     assert detail.fields["publisher"].text() == "you"
 
-    select(tab, 3)
+    select_and_wait(qtbot, tab, 3)
     assert detail.policy_hash == tab.visible_rows()[3].policy_hash
 
 
-def test_a_missing_policy_file_is_said_not_raised(tab: MarketplaceTab, model: AppModel) -> None:
+def test_a_missing_policy_file_is_said_not_raised(qtbot: Any, tab: MarketplaceTab, model: AppModel) -> None:
     row = tab.visible_rows()[2]
     model.ctx.store.path_of(row.policy_hash).unlink()
-    select(tab, 2)
+    select_and_wait(qtbot, tab, 2)
     assert tab.detail.policy_hash is None
     assert "file missing" in tab.detail.message.text() and "file missing" in tab.status.text()
-    select(tab, 1, 2)
+    select_and_wait(qtbot, tab, 1, 2)
     tab.compare_selected()
+    wait_idle(qtbot, tab)
     assert tab.compare_dialog is None
+    assert "file missing" in tab.status.text()
 
 
 def test_buttons_have_mnemonics_and_the_table_takes_focus(tab: MarketplaceTab) -> None:
@@ -226,7 +236,7 @@ def test_charts_name_every_bar_from_the_first_paint(qtbot: Any, tab: Marketplace
     tab.resize(1440, 860)
     tab.show()
     qtbot.waitExposed(tab)
-    select(tab, 0)
+    select_and_wait(qtbot, tab, 0)
     detail = tab.detail
     assert ("this policy", "optimum", *BASELINES) == RESULT_LABELS
     assert left_axis_texts(detail.result_plot) == list(RESULT_LABELS)
@@ -269,7 +279,9 @@ def test_export_then_import_into_another_workspace(qtbot: Any, tab: MarketplaceT
     bundle.parent.mkdir()
     patch_dialogs(monkeypatch, bundle)
     button(tab, "exportButton").click()
+    wait_idle(qtbot, tab)
     assert bundle.read_bytes() == export_bundle(model.ctx, row.policy_hash)
+    assert warnings_shown == [] and "Exported" in tab.status.text()
 
     other = AppModel(workspace=tmp_path / "ws2", config_dir=tmp_path / "cfg2")
     other_tab = make_tab(qtbot, other)
@@ -313,13 +325,14 @@ def test_hostile_bundle_is_refused_and_nothing_is_written(qtbot: Any, model: App
     other_tab.shutdown()
 
 
-def test_export_failure_says_so_and_writes_nothing(tab: MarketplaceTab, tmp_path: Path,
+def test_export_failure_says_so_and_writes_nothing(qtbot: Any, tab: MarketplaceTab, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    warnings_shown: list[str]) -> None:
     select(tab, 0)
     target = tmp_path / "missing-folder" / "x.json"
     patch_dialogs(monkeypatch, target)
     tab.export_selected()
+    wait_idle(qtbot, tab)
     assert len(warnings_shown) == 1 and warnings_shown[0].startswith("Export failed, nothing written")
     assert "\n" not in warnings_shown[0]
     assert not target.parent.exists()
@@ -357,15 +370,15 @@ def _bad_action() -> bytes:
     (b'{"schema": "policyledger/policy", "version": 1', "Not a valid policy: policy file:"),
     (_bad_action(), "Not a valid policy: actions[3]: expected an action 0..4, got 7"),
 ])
-def test_broken_policy_file_is_refused(tab: MarketplaceTab, model: AppModel, tmp_path: Path,
+def test_broken_policy_file_is_refused(qtbot: Any, tab: MarketplaceTab, model: AppModel, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch, warnings_shown: list[str],
                                        content: bytes, expected: str) -> None:
     path = tmp_path / "broken.json"
     path.write_bytes(content)
     patch_dialogs(monkeypatch, path)
     before = snapshot(model.workspace_root)
-    tab.add_policy_file()
-    assert not tab.busy
+    tab.add_policy_file()  # read and parsed in the background
+    wait_idle(qtbot, tab)
     assert len(warnings_shown) == 1 and warnings_shown[0].startswith(expected)
     assert "\n" not in warnings_shown[0]
     assert snapshot(model.workspace_root) == before
@@ -378,7 +391,7 @@ def test_reverify_reproduces_and_reports_a_mismatch(qtbot: Any, tab: Marketplace
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     select(tab, 1)
     row = tab.current_row()
-    claimed = model.ctx.ledger.find_policy(row.policy_hash).verification["replay_digest"]
+    claimed = model.ctx.ledger.find_policy(row.policy_hash).verification.replay_digest
     threads = record_callback_threads(monkeypatch, tab, "_on_reverified")
     button(tab, "reverifyButton").click()
     wait_idle(qtbot, tab)
@@ -408,11 +421,13 @@ def test_reverify_compares_every_recorded_figure(qtbot: Any, tab: MarketplaceTab
     assert "\n" not in text and "reproduced" not in text
 
 
-def test_compare_dialog_lists_differing_observations(tab: MarketplaceTab, model: AppModel) -> None:
+def test_compare_dialog_lists_differing_observations(qtbot: Any, tab: MarketplaceTab,
+                                                     model: AppModel) -> None:
     rows = [r for r in tab.visible_rows() if r.preset == "standard"][:2]
     positions = [tab.visible_rows().index(r) for r in rows]
     select(tab, *positions)
     button(tab, "compareButton").click()
+    wait_idle(qtbot, tab)
     dialog = tab.compare_dialog
     assert dialog is not None and dialog.isVisible()
     policies = [model.ctx.store.get(r.policy_hash) for r in tab.selected_rows()]
@@ -432,12 +447,13 @@ def test_compare_dialog_lists_differing_observations(tab: MarketplaceTab, model:
     assert cells[3] in ("A is better", "B is better", "no difference shown")
 
 
-def test_compare_across_configurations_says_they_cannot_be_paired(tab: MarketplaceTab) -> None:
+def test_compare_across_configurations_says_they_cannot_be_paired(qtbot: Any, tab: MarketplaceTab) -> None:
     rows = tab.visible_rows()
     standard = next(i for i, r in enumerate(rows) if r.preset == "standard")
     burst = next(i for i, r in enumerate(rows) if r.preset == "short-burst")
     select(tab, standard, burst)
     tab.compare_selected()
+    wait_idle(qtbot, tab)
     dialog = tab.compare_dialog
     assert dialog is not None
     [pair] = dialog.paired.pairs
@@ -461,6 +477,7 @@ def test_replay_dialog_steps_through_an_episode(qtbot: Any, tab: MarketplaceTab,
     select(tab, 1)
     row = tab.current_row()
     button(tab, "replayButton").click()
+    wait_idle(qtbot, tab)
     dialog = tab.replay_dialog
     assert dialog is not None and dialog.offset.value() == 0 and dialog.seed == EVAL_SEED_BASE
     dialog.step_button.click()
@@ -615,11 +632,13 @@ def test_shutdown_stops_the_background_replay(qtbot: Any, model: AppModel, tmp_p
                                               held_replay: HeldReplay) -> None:
     other = elsewhere(model, tmp_path)
     widget = make_tab(qtbot, other)
-    thread = widget._replay.thread
+    assert widget._replays.task is not None
+    thread = widget._replays.task.qthread
     threading.Timer(0.2, held_replay.release.set).start()  # goes on while shutdown waits
     widget.shutdown()
     assert not thread.isRunning() and not widget.reproducing
-    assert len(pending(other.ctx.ledger, other.ctx.reproductions)) >= 3  # stopped after one entry at most
+    seen = Context.open(other.workspace_root, tmp_path / "cfg-elsewhere")  # what the replay's own view kept
+    assert len(pending(seen.ledger, seen.reproductions)) >= 3  # stopped after one entry at most
 
 
 @pytest.mark.parametrize("action", ["import_bundle", "add_policy_file"])

@@ -101,7 +101,7 @@ def test_shutdown_during_training_chains_and_stops_the_thread(qtbot, tab: Traini
     tab.form.until_stopped.setChecked(True)
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
-    thread = tab._run.thread if tab._run is not None else None
+    thread = tab._training.task.qthread if tab._training.task is not None else None
     tab.shutdown()
     assert thread is not None and not thread.isRunning()
     assert len(tab.model.ctx.ledger) == 1

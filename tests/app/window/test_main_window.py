@@ -111,7 +111,7 @@ def test_a_replay_mismatch_shows_in_the_ledger_tab_and_status_bar(qtbot, shipped
 def test_closing_during_the_replay_stops_it(qtbot, shipped_copy: Path, tmp_path: Path,
                                             held_replay: HeldReplay) -> None:
     window = _window(qtbot, shipped_copy, tmp_path / "cfg")
-    thread = window.marketplace_tab._replay.thread
+    thread = window.marketplace_tab._replays.task.qthread
     threading.Timer(0.2, held_replay.release.set).start()  # goes on while closing waits
     window.close()
     assert not thread.isRunning()
@@ -152,7 +152,7 @@ def test_closing_during_training_chains_and_exits_cleanly(qtbot, tmp_path: Path)
     tab.form.until_stopped.setChecked(True)
     tab.start()
     qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
-    thread = tab._run.thread
+    thread = tab._training.task.qthread
     window.close()
     assert not thread.isRunning()
     assert len(window.model.ctx.ledger) == 1
