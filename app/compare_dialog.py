@@ -34,7 +34,7 @@ from policyledger_core.verify.comparison import (
     paired_evaluation,
 )
 from policyledger_core.verify.suite import VerificationReport, verify
-from policyledger_core.workspace.marketplace import Row
+from policyledger_core.workspace.marketplace import RankedPolicy
 from policyledger_core.workspace.store import PolicyStore
 
 LETTERS = "ABCD"
@@ -44,14 +44,14 @@ LETTERS = "ABCD"
 class Comparison:
     """Everything the dialog shows, worked out away from the GUI thread."""
 
-    rows: tuple[Row, ...]
+    rows: tuple[RankedPolicy, ...]
     policies: tuple[Policy, ...]
     reports: tuple[VerificationReport, ...]
     differing: list[int]
     paired: PairedEvaluation
 
 
-def compare(rows: Sequence[Row], store: PolicyStore) -> Comparison:
+def compare(rows: Sequence[RankedPolicy], store: PolicyStore) -> Comparison:
     """Load the policies of ``rows``, replay each on the evaluation suite and compare them (slow)."""
     policies = tuple(store.get(row.policy_hash) for row in rows)
     return Comparison(tuple(rows), policies, tuple(verify(policy) for policy in policies),
@@ -106,7 +106,7 @@ class CompareDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(900, 760)
 
-    def _metrics(self, rows: Sequence[Row], reports: Sequence[VerificationReport]) -> QTableWidget:
+    def _metrics(self, rows: Sequence[RankedPolicy], reports: Sequence[VerificationReport]) -> QTableWidget:
         labels = ["Rank", "Configuration", "Verified reward", "Of the optimum", "Expected return",
                   "Action entropy (bits)", "Publisher", "Origin"]
         table = _table("compareMetrics", len(labels), self.names)
@@ -144,7 +144,8 @@ class CompareDialog(QDialog):
                 cells = ["-", "-", "different configurations: not paired"]
             else:
                 better = {"a": f"{a} is better", "b": f"{b} is better", None: "no difference shown"}
-                cells = [f"{result.mean_diff:+.2f}", f"[{result.ci_low:+.2f}, {result.ci_high:+.2f}]",
+                ci = result.interval
+                cells = [f"{result.mean_diff:+.2f}", f"[{ci.low:+.2f}, {ci.high:+.2f}]",
                          better[result.better]]
             for c, text in enumerate(cells, start=1):
                 table.setItem(r, c, _item(text))

@@ -42,8 +42,8 @@ from policyledger_core.verify.comparison import reverify
 from policyledger_core.verify.figures import replay_problem
 from policyledger_core.verify.suite import VerificationReport, verify
 from policyledger_core.workspace.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
-from policyledger_core.workspace.marketplace import Row
-from policyledger_core.workspace.publish import Saved, save_policy
+from policyledger_core.workspace.marketplace import RankedPolicy
+from policyledger_core.workspace.publish import SavedPolicy, save_policy
 from policyledger_core.workspace.reproduced import ReproduceProgress, ReproduceReport, reproduce
 from policyledger_core.workspace.store import StoreError
 
@@ -68,7 +68,7 @@ class NotAPolicy(Exception):
 class Loaded:
     """A policy and a fresh verification report of it, for the detail panel."""
 
-    row: Row
+    row: RankedPolicy
     policy: Policy
     report: VerificationReport
 
@@ -77,7 +77,7 @@ class Loaded:
 class Added:
     """An imported or added policy, and what the task's own Context learned."""
 
-    saved: Saved
+    saved: SavedPolicy
     findings: Findings
 
 
@@ -101,7 +101,7 @@ def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport,
 # -- the work of the tasks (each runs in a worker thread, on objects of its own) ----------------------
 
 
-def load_task(place: Place, row: Row) -> Loaded:
+def load_task(place: Place, row: RankedPolicy) -> Loaded:
     """The stored policy and a fresh report (a few ms once the suite is cached)."""
     policy = place.store().get(row.policy_hash)
     return Loaded(row, policy, verify(policy))
@@ -111,7 +111,7 @@ def reverify_task(place: Place, entry: Entry) -> tuple[VerificationReport, str |
     return _replayed_against(place.store().get(entry.policy_hash), entry)
 
 
-def compare_task(place: Place, rows: Sequence[Row]) -> Comparison:
+def compare_task(place: Place, rows: Sequence[RankedPolicy]) -> Comparison:
     return compare(rows, place.store())
 
 
@@ -197,7 +197,7 @@ class MarketplaceTab(QWidget):
         self._actions.busy_changed.connect(self._on_actions_busy_changed)
         self._detail = TaskRunner(self)
         """The detail panel's load and replay of the current policy."""
-        self._loading: Row | None = None
+        self._loading: RankedPolicy | None = None
         self._unloadable: str | None = None
         """The policy whose detail failed to load: not tried again until the next refresh."""
         self._slow_detail = QTimer(self, singleShot=True, interval=SLOW_DETAIL_MS)
@@ -302,15 +302,15 @@ class MarketplaceTab(QWidget):
         return ("Not ranked until reproduced by replay on this machine:\n" + "\n".join(lines)
                 + (f"\n... and {more} more" if more > 0 else ""))
 
-    def visible_rows(self) -> list[Row]:
+    def visible_rows(self) -> list[RankedPolicy]:
         """The rows in table order (after filter and sort)."""
         return self.table.visible_rows()
 
-    def selected_rows(self) -> list[Row]:
+    def selected_rows(self) -> list[RankedPolicy]:
         """Selected rows, in table order."""
         return self.table.selected_rows()
 
-    def current_row(self) -> Row | None:
+    def current_row(self) -> RankedPolicy | None:
         """The row the detail panel shows: the current one if selected, else the first selected."""
         return self.table.current_row()
 
@@ -479,7 +479,7 @@ class MarketplaceTab(QWidget):
         findings, self._findings = self._findings, None
         return findings
 
-    def _on_saved(self, result: Saved, title: str, verb: str) -> None:
+    def _on_saved(self, result: SavedPolicy, title: str, verb: str) -> None:
         entry = result.entry
         if result.created:
             self._say(f"{verb} policy {result.policy.hash[:12]} as ledger entry #{entry.index} "
@@ -507,7 +507,8 @@ class MarketplaceTab(QWidget):
                   lambda result: self._on_reverified(row, claimed, result),
                   lambda exc: self._say(f"Re-verify failed: {one_line(exc)}", error=True))
 
-    def _on_reverified(self, row: Row, claimed: str, result: tuple[VerificationReport, str | None]) -> None:
+    def _on_reverified(self, row: RankedPolicy, claimed: str,
+                       result: tuple[VerificationReport, str | None]) -> None:
         report, problem = result
         if problem is None:
             self._say(f"Policy {row.policy_hash[:12]}: reproduced, every recorded figure matches the replay "

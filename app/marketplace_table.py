@@ -16,7 +16,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableView
 
 from policyledger_core.canonical import canonical_bytes, sha256_hex
-from policyledger_core.workspace.marketplace import Row
+from policyledger_core.workspace.marketplace import RankedPolicy
 
 Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -37,7 +37,7 @@ HEADER_TIPS = (
 ALL_PRESETS = "All presets"
 
 
-def preset_label(row: Row) -> str:
+def preset_label(row: RankedPolicy) -> str:
     """The preset's name, or a short fingerprint of a custom configuration."""
     if row.preset is not None:
         return row.preset
@@ -49,9 +49,9 @@ class RankingModel(QAbstractTableModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[Row] = []
+        self.rows: list[RankedPolicy] = []
 
-    def set_rows(self, rows: list[Row]) -> None:
+    def set_rows(self, rows: list[RankedPolicy]) -> None:
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
@@ -92,19 +92,19 @@ class RankingModel(QAbstractTableModel):
         return None
 
     @staticmethod
-    def _text(row: Row, column: int) -> str:
+    def _text(row: RankedPolicy, column: int) -> str:
         return (str(row.rank), row.policy_hash[:12], preset_label(row), f"{row.mean:.2f} +/- {row.ci95:.2f}",
                 f"{row.fraction_of_optimum:.1%}", "you" if row.own else row.publisher_id, row.origin,
                 row.timestamp[:10])[column]
 
     @staticmethod
-    def _tooltip(row: Row, column: int) -> str | None:
+    def _tooltip(row: RankedPolicy, column: int) -> str | None:
         if column == 1:
             return row.policy_hash
         if column == 2:
             return str(row.config.to_dict())
         if column == 3:
-            return f"95% CI [{row.ci_low:.2f}, {row.mean + row.ci95:.2f}]; ranked by its lower bound"
+            return f"95% CI [{row.interval.low:.2f}, {row.interval.high:.2f}]; ranked by its lower bound"
         if column == 4:
             return f"optimum {row.optimum:.2f} on the same episodes"
         if column == 5:
@@ -151,7 +151,7 @@ class PresetCombo(QComboBox):
         text = self.currentText()
         return None if text in (ALL_PRESETS, "") else text
 
-    def fill(self, rows: list[Row]) -> None:
+    def fill(self, rows: list[RankedPolicy]) -> None:
         """Offer the presets of ``rows``, keeping the choice when it is still there (no signal)."""
         chosen = self.currentText()
         labels = sorted({preset_label(r) for r in rows})
@@ -189,7 +189,7 @@ class RankingTable(QTableView):
         header.setHighlightSections(False)
         self.resizeColumnsToContents()
 
-    def set_rows(self, rows: list[Row], preset: str | None = None) -> bool:
+    def set_rows(self, rows: list[RankedPolicy], preset: str | None = None) -> bool:
         """Show ``rows`` of ``preset`` (None: all), keeping the selection; False: none stays selected."""
         keep = {r.policy_hash for r in self.selected_rows()}
         current = self.current_row()
@@ -198,19 +198,19 @@ class RankingTable(QTableView):
         self.resizeColumnsToContents()
         return self.select_hashes(keep, None if current is None else current.policy_hash)
 
-    def _row_at(self, index: QModelIndex) -> Row:
+    def _row_at(self, index: QModelIndex) -> RankedPolicy:
         return self.ranking.rows[self.proxy.mapToSource(index).row()]
 
-    def visible_rows(self) -> list[Row]:
+    def visible_rows(self) -> list[RankedPolicy]:
         """The rows in table order (after filter and sort)."""
         return [self._row_at(self.proxy.index(i, 0)) for i in range(self.proxy.rowCount())]
 
-    def selected_rows(self) -> list[Row]:
+    def selected_rows(self) -> list[RankedPolicy]:
         """Selected rows, in table order."""
         indexes = sorted(self.selectionModel().selectedRows(), key=lambda ix: ix.row())
         return [self._row_at(ix) for ix in indexes]
 
-    def current_row(self) -> Row | None:
+    def current_row(self) -> RankedPolicy | None:
         """The current row if it is selected, else the first selected row."""
         selection = self.selectionModel()
         current = selection.currentIndex()

@@ -16,7 +16,7 @@ from policyledger_core.ledger.entry import Entry
 from policyledger_core.ledger.signing import PublisherKeyError, key_id
 from policyledger_core.paths import Workspace, outside_links
 from policyledger_core.workspace.context import Context
-from policyledger_core.workspace.marketplace import Row, rank_ledger
+from policyledger_core.workspace.marketplace import RankedPolicy, rank_ledger
 from policyledger_core.workspace.reproduced import pending
 from policyledger_core.workspace.store import PolicyStore
 
@@ -140,7 +140,7 @@ class AppModel(QObject):
         """Usable entries (before the first problem)."""
         return self.ctx.ledger.entries()
 
-    def ranking(self) -> list[Row]:
+    def ranking(self) -> list[RankedPolicy]:
         """The marketplace rows: only entries reproduced by replay here."""
         return rank_ledger(self.ctx.ledger, self.ctx.reproductions, self.own_key())
 

@@ -16,7 +16,7 @@ from app.widgets import named
 from policyledger_core.policy import Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.verify.suite import BASELINES, VerificationReport
-from policyledger_core.workspace.marketplace import Row
+from policyledger_core.workspace.marketplace import RankedPolicy
 
 ACTION_COLOURS = ("#c8c8c8", "#56b4e9", "#e69f00", "#d55e00", "#0072b2")
 """One colour per action (Okabe-Ito, readable with colour-blindness), by action index."""
@@ -232,7 +232,7 @@ class PolicyDetail(QWidget):
         layout.addWidget(split, 1)
         self.policy_hash: str | None = None
 
-    def show_policy(self, row: Row, policy: Policy, report: VerificationReport) -> None:
+    def show_policy(self, row: RankedPolicy, policy: Policy, report: VerificationReport) -> None:
         """Fill the panel from a ranked row, its policy and a fresh verification report."""
         self.policy_hash = row.policy_hash
         self.message.setText(f"Rank {row.rank}: policy {row.policy_hash[:24]}... "

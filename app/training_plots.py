@@ -15,7 +15,7 @@ import pyqtgraph.exporters
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
-from app.training_job import Columns
+from app.episode_columns import Columns
 
 REFRESH_MS = 33  # 30 redraws per second at most
 

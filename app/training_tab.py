@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,59 +23,38 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.episode_columns import Columns, pack
 from app.model import AppModel, Findings, Place
 from app.process_runner import in_child_process
 from app.training_form import TrainingForm
-from app.training_job import Columns, pack
 from app.training_plots import TrainingPlots
 from app.widgets import named
 from app.worker import TaskRunner, one_line
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
-from policyledger_core.workspace.context import Context
-from policyledger_core.workspace.publish import Saved, publish_run
-
-
-class HasContext(Protocol):
-    """What :func:`_save` reads its Context from."""
-
-    @property
-    def ctx(self) -> Context: ...
-
-
-@dataclass(frozen=True)
-class Own:
-    """A save's own Context, opened in its task: never the GUI's."""
-
-    ctx: Context
+from policyledger_core.workspace.publish import Published, publish_run
 
 
 @dataclass(frozen=True)
 class Chained:
-    """What a save hands back: the saved policies, and what its own Context learned."""
+    """What a save hands back: what was published, and what its own Context learned."""
 
-    saved: list[Saved]
+    published: Published
     findings: Findings
 
 
 def save_task(place: Place, result: TrainingResult, chain_all: bool) -> Chained:
-    """Save, verify by replay and chain what was learned, on a Context of the task's own."""
-    own = Own(place.open())
-    saved = _save(own, result, chain_all)
-    return Chained(saved, Findings.of(own.ctx))
-
-
-def _save(model: HasContext, result: TrainingResult, chain_all: bool) -> list[Saved]:
-    """Save, verify and chain the best agent's policy (or every agent's)."""
-    return publish_run(model.ctx, result, "all" if chain_all else "best").saved
+    """Save, verify by replay and chain the best agent's policy (or every agent's) on a Context of its own."""
+    ctx = place.open()
+    return Chained(publish_run(ctx, result, "all" if chain_all else "best"), Findings.of(ctx))
 
 
 class TrainingTab(QWidget):
     """Train an agent or a population and watch it learn."""
 
     training_finished = Signal(object)
-    """A list of :class:`~policyledger_core.workspace.publish.Saved` once the policy is chained."""
+    """A list of :class:`~policyledger_core.workspace.publish.SavedPolicy` once the policy is chained."""
 
     def __init__(self, model: AppModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -226,22 +205,22 @@ class TrainingTab(QWidget):
     def _on_chained(self, chained: Chained) -> None:
         self._saving = False
         self._findings = chained.findings
-        self._on_saved(chained.saved)
+        self._on_saved(chained.published)
 
     def _take_findings(self) -> Findings | None:
         findings, self._findings = self._findings, None
         return findings
 
-    def _on_saved(self, saved: list[Saved]) -> None:
+    def _on_saved(self, published: Published) -> None:
         result = self._result
         if result is not None:
-            self._show_result(result, saved)
+            self._show_result(result, published)
         self._set_running(False)
         self.model.notify_changed(self, self._take_findings())
-        self.training_finished.emit(saved)
+        self.training_finished.emit(published.saved)
 
-    def _show_result(self, result: TrainingResult, saved: list[Saved]) -> None:
-        best = saved[0] if len(saved) == 1 else saved[result.best_agent]
+    def _show_result(self, result: TrainingResult, published: Published) -> None:
+        best = published.best
         v = best.entry.verification
         labels = self.result_labels
         labels["hash"].setText(best.policy.hash[:16] + "...")
@@ -250,9 +229,9 @@ class TrainingTab(QWidget):
         labels["fraction"].setText(f"{v.fraction_of_optimum:.1%} (optimum {v.optimum:.2f})")
         labels["training"].setText(f"{float(result.training_reward[result.best_agent]):.2f} "
                                    "(last 100 training episodes, exploring)")
-        new = sum(s.created for s in saved)
         labels["entry"].setText(f"#{best.entry.index}" + ("" if best.created else " (already recorded)")
-                                + (f", {new} new entries" if len(saved) > 1 else ""))
+                                + (f", {published.entries_created} new entries" if len(published.saved) > 1
+                                   else ""))
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'}: {result.episodes:,} episodes, "
                            f"{result.env_steps:,} steps. Policy chained as entry #{best.entry.index}.")
 

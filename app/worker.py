@@ -106,7 +106,6 @@ class Task(QObject):
         self.qthread.progressed.connect(self._on_thread_progressed)
         self.qthread.ended.connect(self._on_thread_ended)
         self._detached = False
-        self.has_ended = False
 
     @classmethod
     def of_call(cls, call: Callable[[], Any], parent: QObject | None = None,
@@ -153,7 +152,6 @@ class Task(QObject):
     @Slot(object)
     def _on_thread_ended(self, outcome: _Outcome) -> None:
         self.qthread.wait()  # it emitted its last signal: returning from run() is all that is left
-        self.has_ended = True
         if self._detached:
             return
         if outcome.kind == "done":

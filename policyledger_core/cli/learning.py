@@ -94,7 +94,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "policy_hash": policy.hash,
         "verified_reward": report.mean,
         "ci95": report.ci95,
-        "ci95_low": report.ci_low,
+        "ci95_low": report.interval.low,
         "optimum": report.optimum,
         "optimum_expected": report.optimum_expected,
         "fraction_of_optimum": report.fraction_of_optimum,

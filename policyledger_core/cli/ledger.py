@@ -76,7 +76,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _row_dict(row: Any) -> dict[str, Any]:
     return {"rank": row.rank, "policy_hash": row.policy_hash, "preset": row.preset,
             "config": row.config.to_dict(), "verified_reward": row.mean, "ci95": row.ci95,
-            "ci95_low": row.ci_low, "fraction_of_optimum": row.fraction_of_optimum,
+            "ci95_low": row.interval.low, "fraction_of_optimum": row.fraction_of_optimum,
             "entries": row.entries, "first_entry": row.first_index, "publisher": row.publisher,
             "publisher_id": row.publisher_id, "own": row.own, "origin": row.origin,
             "timestamp": row.timestamp}

@@ -68,14 +68,6 @@ class PairedResult:
         return Interval(self.mean_diff, self.ci95)
 
     @property
-    def ci_low(self) -> float:
-        return self.interval.low
-
-    @property
-    def ci_high(self) -> float:
-        return self.interval.high
-
-    @property
     def better(self) -> Literal["a", "b"] | None:
         """Which table the interval shows to be better; None when it contains 0."""
         interval = self.interval

@@ -171,14 +171,6 @@ class VerificationReport:
         return Interval(self.mean, self.ci95)
 
     @property
-    def ci_low(self) -> float:
-        return self.interval.low
-
-    @property
-    def ci_high(self) -> float:
-        return self.interval.high
-
-    @property
     def action_entropy(self) -> float:
         """Entropy (bits) of the action distribution."""
         return -sum(p * math.log2(p) for p in self.action_share if p > 0)

@@ -22,7 +22,7 @@ from policyledger_core.policy import Policy, PolicyError
 from policyledger_core.verify.figures import replay_problem
 from policyledger_core.verify.suite import DEFAULT_EPISODES, suite_id, verify
 from policyledger_core.workspace.context import Context
-from policyledger_core.workspace.publish import Saved, save_policy
+from policyledger_core.workspace.publish import SavedPolicy, save_policy
 from policyledger_core.workspace.store import StoreError
 
 BUNDLE_FORMAT = "policyledger/bundle"
@@ -51,14 +51,14 @@ def export_bundle(ctx: Context, policy_hash: str) -> bytes:
 
 
 @dataclass(frozen=True, eq=False)
-class Checked:
+class CheckedBundle:
     """A bundle that passed every check."""
 
     policy: Policy
     entry: Entry
 
 
-def check_bundle(data: bytes) -> Checked:
+def check_bundle(data: bytes) -> CheckedBundle:
     """Validate a bundle completely, replay included; writes nothing."""
     try:
         doc = load_json_strict(data, max_bytes=MAX_BUNDLE_BYTES, max_depth=MAX_BUNDLE_DEPTH)
@@ -79,7 +79,7 @@ def check_bundle(data: bytes) -> Checked:
     except EntryError as exc:
         raise BundleError(f"bundle entry: {str(exc).removeprefix('entry: ')}") from None
     _check_claims(policy, entry, doc["publisher"])
-    return Checked(policy, entry)
+    return CheckedBundle(policy, entry)
 
 
 def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
@@ -104,7 +104,7 @@ def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
         raise BundleError(f"bundle: {mismatch.replace('recorded', 'claimed', 1)} (figures not reproduced)")
 
 
-def import_bundle(ctx: Context, data: bytes) -> Saved:
+def import_bundle(ctx: Context, data: bytes) -> SavedPolicy:
     """Check a bundle, then store its policy and append an ``imported`` entry."""
     if ctx.ledger.read_only:
         raise BundleError(f"ledger is read-only until repaired: {ctx.ledger.problem}")

@@ -26,7 +26,7 @@ from policyledger_core.workspace.reproduced import Reproductions
 
 
 @dataclass(frozen=True)
-class Row:
+class RankedPolicy:
     """One ranked policy."""
 
     rank: int
@@ -46,8 +46,9 @@ class Row:
     timestamp: str
 
     @property
-    def ci_low(self) -> float:
-        return Interval(self.mean, self.ci95).low
+    def interval(self) -> Interval:
+        """The 95% confidence interval of the verified mean; the ranking key is its lower bound."""
+        return Interval(self.mean, self.ci95)
 
     @property
     def publisher_id(self) -> str:
@@ -55,7 +56,7 @@ class Row:
 
 
 def rank(entries: Iterable[Entry], own_key: str | None = None,
-         config: EnvConfig | None = None, preset: str | None = None) -> list[Row]:
+         config: EnvConfig | None = None, preset: str | None = None) -> list[RankedPolicy]:
     """Rank the given (verified) entries; filter by configuration or preset name."""
     first: dict[str, Entry] = {}
     counts: dict[str, int] = {}
@@ -66,7 +67,7 @@ def rank(entries: Iterable[Entry], own_key: str | None = None,
 
 
 def rank_ledger(ledger: Ledger, reproductions: Reproductions, own_key: str | None = None,
-                config: EnvConfig | None = None, preset: str | None = None) -> list[Row]:
+                config: EnvConfig | None = None, preset: str | None = None) -> list[RankedPolicy]:
     """Rank a ledger's usable entries whose figures were reproduced here, parsing only each policy's first.
 
     A policy is described by its first entry; until that entry was reproduced
@@ -86,7 +87,7 @@ def rank_ledger(ledger: Ledger, reproductions: Reproductions, own_key: str | Non
 
 
 def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None,
-            config: EnvConfig | None, preset: str | None) -> list[Row]:
+            config: EnvConfig | None, preset: str | None) -> list[RankedPolicy]:
     rows = []
     for policy_hash, entry in first.items():
         cfg = entry.config
@@ -95,8 +96,8 @@ def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None
             continue
         v, origin = entry.verification, entry.origin
         publisher = origin.first_publisher or entry.publisher
-        rows.append(Row(0, policy_hash, cfg, name, v.mean, v.ci95, v.fraction_of_optimum, v.optimum,
+        rows.append(RankedPolicy(0, policy_hash, cfg, name, v.mean, v.ci95, v.fraction_of_optimum, v.optimum,
                         counts[policy_hash], entry.index, publisher, publisher == own_key, origin.kind,
                         entry.timestamp))
-    rows.sort(key=lambda r: (-r.ci_low, -r.mean, r.first_index, r.policy_hash))
+    rows.sort(key=lambda r: (-r.interval.low, -r.mean, r.first_index, r.policy_hash))
     return [dataclasses.replace(r, rank=i + 1) for i, r in enumerate(rows)]

@@ -27,7 +27,7 @@ CHAINS: tuple[Chain, ...] = ("best", "all")
 
 
 @dataclass(frozen=True, eq=False)
-class Saved:
+class SavedPolicy:
     """The outcome of saving one policy."""
 
     entry: Entry
@@ -49,7 +49,7 @@ def training_fields(result: TrainingResult, agent: int) -> dict[str, Any]:
 
 def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
                 origin: dict[str, Any], episodes: int = DEFAULT_EPISODES,
-                keep_file: bool = False) -> Saved:
+                keep_file: bool = False) -> SavedPolicy:
     """Store ``policy``, verify it by replay and append a signed entry (unless already recorded).
 
     When the append fails, the policy file is removed again (the workspace is as it was)
@@ -61,7 +61,7 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
         # damaged file is healed, and an audit's finding about it no longer holds.
         healed = ctx.store.heal(policy)
         _forget_problem_about(ctx.ledger, existing)
-        return Saved(existing, policy, False, None, healed)
+        return SavedPolicy(existing, policy, False, None, healed)
     report = verify(policy, episodes)
     had_file = os.path.lexists(ctx.store.path_of(policy.hash))  # damaged or not, never removed
     ctx.store.put(policy)
@@ -76,7 +76,7 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
         raise
     if created:  # its figures are the replay just run here
         ctx.reproductions.record([entry.hash])
-    return Saved(entry, policy, created, report)
+    return SavedPolicy(entry, policy, created, report)
 
 
 def recorded_in_chain(ledger: Ledger, policy_hash: str) -> Entry | None:
@@ -129,9 +129,9 @@ def _recorded(ctx: Context, policy_hash: str) -> bool:
 class Published:
     """What :func:`publish_run` saved."""
 
-    saved: list[Saved]
+    saved: list[SavedPolicy]
     """One per chained agent, in agent order: the best agent's only, or every agent's."""
-    best: Saved
+    best: SavedPolicy
     """The best agent's (highest training reward): what a run reports."""
 
     @property
@@ -154,7 +154,7 @@ def publish_run(ctx: Context, result: TrainingResult, chain: Chain = "best") -> 
     return Published([best], best)
 
 
-def _save_agent(ctx: Context, result: TrainingResult, agent: int) -> Saved:
+def _save_agent(ctx: Context, result: TrainingResult, agent: int) -> SavedPolicy:
     """Save the greedy policy of one agent of a finished or stopped run."""
     policy = result.policy(agent)
     try:

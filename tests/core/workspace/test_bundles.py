@@ -590,8 +590,8 @@ def test_a_one_episode_suite_cannot_buy_the_top_rank(tmp_path: Path, replays: li
     standard = PRESETS["standard"]
     good, weak = stationary_optimal_policy(standard), Policy(standard, MYOPIC_ACTIONS)
     good_report, weak_report = verify(good), verify(weak)
-    assert good_report.ci_low > weak_report.ci_low and good_report.mean > weak_report.mean
-    assert verify(weak, 1).ci_low > good_report.ci_low  # what the one-episode claim would buy
+    assert good_report.interval.low > weak_report.interval.low and good_report.mean > weak_report.mean
+    assert verify(weak, 1).interval.low > good_report.interval.low  # what the one-episode claim would buy
 
     home = Context.open(tmp_path / "home", tmp_path / "home-config")
     save_policy(home, good, None, {"kind": "trained"})  # the standard suite

@@ -25,7 +25,7 @@ from policyledger_core.sim.config import PRESETS, EnvConfig
 from policyledger_core.verify.suite import Z95, suite_id, suite_optimum
 from policyledger_core.workspace.audit import audit
 from policyledger_core.workspace.context import Context
-from policyledger_core.workspace.marketplace import Row, rank
+from policyledger_core.workspace.marketplace import RankedPolicy, rank
 
 STANDARD = PRESETS["standard"]
 CUSTOM = EnvConfig(horizon=30, escalation_prob=0.5)
@@ -85,7 +85,7 @@ def bob(tmp_path: Path, alice: User) -> User:
     return User(tmp_path / "workspace", tmp_path / "bob")  # same workspace, another user
 
 
-def hashes(rows: list[Row]) -> list[str]:
+def hashes(rows: list[RankedPolicy]) -> list[str]:
     return [r.policy_hash for r in rows]
 
 
@@ -101,7 +101,7 @@ def test_rank_orders_by_the_lower_bound_of_the_interval(alice: User) -> None:
     rows = rank(alice.entries())
     assert hashes(rows) == [h("b"), h("a"), h("c"), h("d")]
     assert [r.rank for r in rows] == [1, 2, 3, 4]
-    assert [r.ci_low for r in rows] == [9.25, 9.0, 8.0, 5.0]
+    assert [r.interval.low for r in rows] == [9.25, 9.0, 8.0, 5.0]
     # a higher mean with a wide interval does not win
     assert max(rows, key=lambda r: r.mean).policy_hash == h("c")
 
@@ -111,7 +111,7 @@ def test_equal_lower_bounds_go_to_the_higher_mean(alice: User) -> None:
     alice.append(h("2"), 11.0, 2.0)  # 9.0, higher mean
     alice.append(h("0"), 9.5, 0.5)  # 9.0, lowest hash
     rows = rank(alice.entries())
-    assert [r.ci_low for r in rows] == [9.0, 9.0, 9.0]
+    assert [r.interval.low for r in rows] == [9.0, 9.0, 9.0]
     assert hashes(rows) == [h("2"), h("1"), h("0")]
 
 
@@ -147,7 +147,7 @@ def test_the_order_is_total_and_does_not_depend_on_the_input_order(numbers: list
             user.append(h(f"policy-{i}"), mean / 2, ci / 4)
         entries = user.entries()
     rows = rank(entries)
-    keys = [(-r.ci_low, -r.mean, r.first_index, r.policy_hash) for r in rows]
+    keys = [(-r.interval.low, -r.mean, r.first_index, r.policy_hash) for r in rows]
     assert keys == sorted(keys)
     assert [r.rank for r in rows] == list(range(1, len(numbers) + 1))
     shuffled = list(entries)
