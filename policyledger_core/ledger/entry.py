@@ -116,6 +116,9 @@ class Entry:
     body_bytes: bytes
     hash: str
     signature: str
+    verification: Verification
+    """The body's verification figures, read once when the body was validated."""
+    origin: Origin
 
     @property
     def index(self) -> int:
@@ -137,14 +140,6 @@ class Entry:
     def config(self) -> EnvConfig:
         return _config_of(canonical_bytes(self.body["config"]))
 
-    @cached_property
-    def verification(self) -> Verification:
-        return Verification.of(self.body["verification"])
-
-    @cached_property
-    def origin(self) -> Origin:
-        return Origin.of(self.body["origin"])
-
     @property
     def timestamp(self) -> str:
         return str(self.body["timestamp"])
@@ -165,12 +160,12 @@ class Entry:
 
 def seal(body: dict[str, Any], publisher: Publisher) -> Entry:
     """Validate a body, hash it and sign it with the publisher's key."""
-    validate_body(body)
+    verification, origin = validate_body(body)
     if body["publisher"] != publisher.public_hex:
         raise EntryError("publisher: the body names another key than the signer's")
     data = canonical_bytes(body)
     digest = hash_body(data)
-    entry = Entry(body, data, digest, publisher.sign(digest))
+    entry = Entry(body, data, digest, publisher.sign(digest), verification, origin)
     if len(entry.line()) > MAX_LINE_BYTES:
         raise EntryError(f"entry: longer than {MAX_LINE_BYTES} bytes")
     return entry
@@ -219,12 +214,12 @@ def from_dict(data: object) -> Entry:
 
 
 def _checked(body: Any, body_bytes: bytes, digest: str, signature: str) -> Entry:
-    validate_body(body)
+    verification, origin = validate_body(body)
     if canonical_bytes(body) != body_bytes:
         raise EntryError("entry: body is not in canonical form")
     if hash_body(body_bytes) != digest:
         raise EntryError("entry: hash does not match its content")
-    return Entry(dict(body), body_bytes, digest, signature)
+    return Entry(dict(body), body_bytes, digest, signature, verification, origin)
 
 
 # -- field validation ---------------------------------------------------------------------------
@@ -264,8 +259,11 @@ def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, 
     return value
 
 
-def validate_body(body: object) -> None:
-    """Check every field and type of an entry body; raises :class:`EntryError`."""
+def validate_body(body: object) -> tuple[Verification, Origin]:
+    """Check every field and type of an entry body; its verification and origin as records.
+
+    Raises :class:`EntryError` naming the first bad field.
+    """
     b = _require_fields("entry", body, _BODY_FIELDS)
     if b["schema"] != ENTRY_SCHEMA or type(b["version"]) is not int or b["version"] != ENTRY_VERSION:
         raise EntryError("entry: unknown schema or version")
@@ -281,9 +279,9 @@ def validate_body(body: object) -> None:
         _config_of(canonical_bytes(b["config"]))
     except (ConfigError, TypeError, ValueError) as exc:
         raise EntryError(f"config.{exc}") from None
-    _validate_verification(b["verification"])
+    verification = _validate_verification(b["verification"])
     _validate_training(b["training"])
-    _validate_origin(b["origin"])
+    return verification, _validate_origin(b["origin"])
 
 
 @lru_cache(maxsize=64)
@@ -292,15 +290,16 @@ def _config_of(data: bytes) -> EnvConfig:
     return EnvConfig.from_dict(json.loads(data))
 
 
-def _validate_verification(value: object) -> None:
+def _validate_verification(value: object) -> Verification:
     fields = {*_VERIFICATION_NUMBERS, "episodes", "suite", "replay_digest"}
     v = _require_fields("verification", value, fields)
-    for name in _VERIFICATION_NUMBERS:
-        _require_number(f"verification.{name}", v[name])
-    _require_int("verification.episodes", v["episodes"], 1)
+    mean, std, ci95, fraction, optimum = (_require_number(f"verification.{name}", v[name])
+                                          for name in _VERIFICATION_NUMBERS)
+    episodes = _require_int("verification.episodes", v["episodes"], 1)
     if not isinstance(v["suite"], str) or len(v["suite"]) > 64:
         raise EntryError("verification.suite: expected a short string")
-    _require_hash("verification.replay_digest", v["replay_digest"])
+    digest = _require_hash("verification.replay_digest", v["replay_digest"])
+    return Verification(mean, std, ci95, episodes, v["suite"], optimum, fraction, digest)
 
 
 def _validate_training(value: object) -> None:
@@ -319,12 +318,12 @@ def _validate_training(value: object) -> None:
     _require_number("training.training_reward", t["training_reward"])
 
 
-def _validate_origin(value: object) -> None:
+def _validate_origin(value: object) -> Origin:
     if not isinstance(value, Mapping) or value.get("kind") not in ORIGINS:
         raise EntryError("origin.kind: expected one of " + ", ".join(ORIGINS))
     if value["kind"] in ("trained", "added"):
         _require_fields("origin", value, {"kind"})
-        return
+        return Origin(value["kind"])
     if value["kind"] == "recovered":  # re-chained by a repair: where it was found
         o = _require_fields("origin", value, {"kind", "backup", "index", *_FROM})
         if not isinstance(o["backup"], str) or not _BACKUP_NAME.fullmatch(o["backup"]):
@@ -336,3 +335,4 @@ def _validate_origin(value: object) -> None:
     _require_hash("origin.entry_hash", o["entry_hash"])
     if not isinstance(o["signature"], str) or not _HEX128.fullmatch(o["signature"]):
         raise EntryError("origin.signature: expected 128 lowercase hex characters")
+    return Origin.of(o)

@@ -22,7 +22,13 @@ from typing import Any
 
 from policyledger_core.ledger.entry import Verification
 from policyledger_core.sim.config import EnvConfig
-from policyledger_core.verify.suite import MAX_EPISODES, Interval, VerificationReport, suite_id, suite_optimum
+from policyledger_core.verify.suite import (
+    MAX_EPISODES,
+    VerificationReport,
+    ci95_half_width,
+    suite_id,
+    suite_optimum,
+)
 
 SPREAD_TOLERANCE = 1e-12
 """Relative difference allowed for std and ci95 (float summation order), and for nothing else."""
@@ -69,7 +75,7 @@ def consistency_problem(verification: Verification, config: EnvConfig) -> str | 
         return f"recorded episodes {episodes}, at most {MAX_EPISODES} can be replayed"
     if v.suite != suite_id(episodes):
         return _mismatch("suite", v.suite, suite_id(episodes), f"an episode count of {episodes}")
-    ci95 = Interval.of(v.mean, v.std, episodes).half_width
+    ci95 = ci95_half_width(v.std, episodes)
     if v.std < 0 or _differ("ci95", v.ci95, ci95):
         source = f"std {v.std:.2f} over {episodes} episodes"
         return _mismatch("ci95", v.ci95, ci95, source)

@@ -41,6 +41,11 @@ BASELINES = (RANDOM_BASELINE, *_BASELINE_TABLES)
 """random, ignore, monitor, rate_limit, block_ip, isolate_service, myopic."""
 
 
+def ci95_half_width(std: float, n: int) -> float:
+    """Half-width of the 95% confidence interval of a mean of ``n`` values (what an entry records as ci95)."""
+    return Z95 * std / math.sqrt(n)
+
+
 @dataclass(frozen=True, slots=True)
 class Interval:
     """A 95% confidence interval of a mean (normal approximation): ``center +/- half_width``.
@@ -55,7 +60,7 @@ class Interval:
     @classmethod
     def of(cls, mean: float, std: float, n: int) -> Interval:
         """The interval of the mean of ``n`` values with sample standard deviation ``std``."""
-        return cls(mean, Z95 * std / math.sqrt(n))
+        return cls(mean, ci95_half_width(std, n))
 
     @property
     def low(self) -> float:
