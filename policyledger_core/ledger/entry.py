@@ -9,13 +9,11 @@ so the body's bytes can be cut out of the line and hashed as they are.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
 from typing import Any
 
 from policyledger_core.canonical import (
@@ -108,7 +106,7 @@ class Origin:
         return self.publisher if self.kind in ("imported", "recovered") else None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Entry:
     """A sealed entry: validated body, its canonical bytes, hash and signature."""
 
@@ -116,8 +114,9 @@ class Entry:
     body_bytes: bytes
     hash: str
     signature: str
+    config: EnvConfig
+    """The body's configuration, its verification figures and origin: read once, when it was validated."""
     verification: Verification
-    """The body's verification figures, read once when the body was validated."""
     origin: Origin
 
     @property
@@ -135,10 +134,6 @@ class Entry:
     @property
     def publisher(self) -> str:
         return str(self.body["publisher"])
-
-    @cached_property
-    def config(self) -> EnvConfig:
-        return _config_of(canonical_bytes(self.body["config"]))
 
     @property
     def timestamp(self) -> str:
@@ -160,12 +155,12 @@ class Entry:
 
 def seal(body: dict[str, Any], publisher: Publisher) -> Entry:
     """Validate a body, hash it and sign it with the publisher's key."""
-    verification, origin = validate_body(body)
+    records = validate_body(body)
     if body["publisher"] != publisher.public_hex:
         raise EntryError("publisher: the body names another key than the signer's")
     data = canonical_bytes(body)
     digest = hash_body(data)
-    entry = Entry(body, data, digest, publisher.sign(digest), verification, origin)
+    entry = Entry(body, data, digest, publisher.sign(digest), *records)
     if len(entry.line()) > MAX_LINE_BYTES:
         raise EntryError(f"entry: longer than {MAX_LINE_BYTES} bytes")
     return entry
@@ -214,12 +209,12 @@ def from_dict(data: object) -> Entry:
 
 
 def _checked(body: Any, body_bytes: bytes, digest: str, signature: str) -> Entry:
-    verification, origin = validate_body(body)
+    records = validate_body(body)
     if canonical_bytes(body) != body_bytes:
         raise EntryError("entry: body is not in canonical form")
     if hash_body(body_bytes) != digest:
         raise EntryError("entry: hash does not match its content")
-    return Entry(dict(body), body_bytes, digest, signature, verification, origin)
+    return Entry(dict(body), body_bytes, digest, signature, *records)
 
 
 # -- field validation ---------------------------------------------------------------------------
@@ -227,6 +222,8 @@ def _checked(body: Any, body_bytes: bytes, digest: str, signature: str) -> Entry
 _BODY_FIELDS = {"schema", "version", "index", "timestamp", "policy_hash", "env_id", "config",
                 "verification", "training", "origin", "publisher", "prev"}
 _VERIFICATION_NUMBERS = ("mean", "std", "ci95", "fraction_of_optimum", "optimum")
+_VERIFICATION_FIELDS = {*_VERIFICATION_NUMBERS, "episodes", "suite", "replay_digest"}
+_NUMBER_LABELS = [(name, f"verification.{name}") for name in _VERIFICATION_NUMBERS]
 _TRAINING_FIELDS = {"algorithm", "hyperparameters", "episodes", "seed", "training_reward", "agents"}
 
 
@@ -259,8 +256,8 @@ def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, 
     return value
 
 
-def validate_body(body: object) -> tuple[Verification, Origin]:
-    """Check every field and type of an entry body; its verification and origin as records.
+def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin]:
+    """Check every field and type of an entry body; its configuration, verification and origin.
 
     Raises :class:`EntryError` naming the first bad field.
     """
@@ -276,25 +273,38 @@ def validate_body(body: object) -> tuple[Verification, Origin]:
     if b["env_id"] != ENV_ID:
         raise EntryError(f"env_id: unknown environment {b['env_id']!r:.60}")
     try:
-        _config_of(canonical_bytes(b["config"]))
+        config = _config_of(b["config"])
     except (ConfigError, TypeError, ValueError) as exc:
         raise EntryError(f"config.{exc}") from None
     verification = _validate_verification(b["verification"])
     _validate_training(b["training"])
-    return verification, _validate_origin(b["origin"])
+    return config, verification, _validate_origin(b["origin"])
 
 
-@lru_cache(maxsize=64)
-def _config_of(data: bytes) -> EnvConfig:
-    """Validated configuration by its canonical bytes: a ledger repeats a few configurations."""
-    return EnvConfig.from_dict(json.loads(data))
+def _config_of(data: object) -> EnvConfig:
+    """The validated configuration of a body's ``config`` object (raises ConfigError or TypeError).
+
+    A ledger repeats a few configurations, so each is validated once. The key is the parsed
+    JSON value's repr: cheaper than its canonical bytes, and as exact for plain JSON values
+    (true, 1 and 1.0 differ; another key order is only a miss).
+    """
+    key = repr(data)
+    found = _CONFIGS.get(key)
+    if found is None:
+        found = EnvConfig.from_dict(data)
+        if len(_CONFIGS) >= _MAX_CONFIGS:
+            _CONFIGS.clear()
+        _CONFIGS[key] = found
+    return found
+
+
+_CONFIGS: dict[str, EnvConfig] = {}
+_MAX_CONFIGS = 64
 
 
 def _validate_verification(value: object) -> Verification:
-    fields = {*_VERIFICATION_NUMBERS, "episodes", "suite", "replay_digest"}
-    v = _require_fields("verification", value, fields)
-    mean, std, ci95, fraction, optimum = (_require_number(f"verification.{name}", v[name])
-                                          for name in _VERIFICATION_NUMBERS)
+    v = _require_fields("verification", value, _VERIFICATION_FIELDS)
+    mean, std, ci95, fraction, optimum = [_require_number(label, v[name]) for name, label in _NUMBER_LABELS]
     episodes = _require_int("verification.episodes", v["episodes"], 1)
     if not isinstance(v["suite"], str) or len(v["suite"]) > 64:
         raise EntryError("verification.suite: expected a short string")
