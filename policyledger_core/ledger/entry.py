@@ -188,7 +188,7 @@ def parse_line(line: bytes) -> Entry:
         body = load_json_strict(body_bytes, max_bytes=MAX_LINE_BYTES, max_depth=None)
     except JsonInputError as exc:
         raise EntryError(f"entry: {exc}") from None
-    return _checked(body, body_bytes, digest, signature)
+    return _checked(body, body_bytes, digest, signature, copy=False)  # a fresh dict of its own
 
 
 def from_dict(data: object) -> Entry:
@@ -208,13 +208,13 @@ def from_dict(data: object) -> Entry:
     return _checked(body, body_bytes, digest, signature)
 
 
-def _checked(body: Any, body_bytes: bytes, digest: str, signature: str) -> Entry:
+def _checked(body: Any, body_bytes: bytes, digest: str, signature: str, copy: bool = True) -> Entry:
     records = validate_body(body)
     if canonical_bytes(body) != body_bytes:
         raise EntryError("entry: body is not in canonical form")
     if hash_body(body_bytes) != digest:
         raise EntryError("entry: hash does not match its content")
-    return Entry(dict(body), body_bytes, digest, signature, *records)
+    return Entry(dict(body) if copy else body, body_bytes, digest, signature, *records)
 
 
 # -- field validation ---------------------------------------------------------------------------
@@ -224,6 +224,8 @@ _BODY_FIELDS = {"schema", "version", "index", "timestamp", "policy_hash", "env_i
 _VERIFICATION_NUMBERS = ("mean", "std", "ci95", "fraction_of_optimum", "optimum")
 _VERIFICATION_FIELDS = {*_VERIFICATION_NUMBERS, "episodes", "suite", "replay_digest"}
 _NUMBER_LABELS = [(name, f"verification.{name}") for name in _VERIFICATION_NUMBERS]
+_PLAIN_ORIGINS = {kind: Origin(kind) for kind in ("trained", "added")}
+"""Origins that record nothing but their kind, shared by every entry that has one."""
 _TRAINING_FIELDS = {"algorithm", "hyperparameters", "episodes", "seed", "training_reward", "agents"}
 
 
@@ -331,9 +333,9 @@ def _validate_training(value: object) -> None:
 def _validate_origin(value: object) -> Origin:
     if not isinstance(value, Mapping) or value.get("kind") not in ORIGINS:
         raise EntryError("origin.kind: expected one of " + ", ".join(ORIGINS))
-    if value["kind"] in ("trained", "added"):
+    if value["kind"] in _PLAIN_ORIGINS:
         _require_fields("origin", value, {"kind"})
-        return Origin(value["kind"])
+        return _PLAIN_ORIGINS[value["kind"]]
     if value["kind"] == "recovered":  # re-chained by a repair: where it was found
         o = _require_fields("origin", value, {"kind", "backup", "index", *_FROM})
         if not isinstance(o["backup"], str) or not _BACKUP_NAME.fullmatch(o["backup"]):
