@@ -112,7 +112,7 @@ class CompareDialog(QDialog):
         table = _table("compareMetrics", len(labels), self.names)
         table.setVerticalHeaderLabels(labels)
         for col, (row, report) in enumerate(zip(rows, reports, strict=True)):
-            values = [str(row.rank), row.preset or "custom", f"{row.mean:.2f} +/- {row.ci95:.2f}",
+            values = [str(row.rank), row.preset or "custom", f"{row.mean:.2f} \u00b1 {row.ci95:.2f}",
                       f"{row.fraction_of_optimum:.1%}", f"{report.expected:.2f}",
                       f"{report.action_entropy:.2f}", "you" if row.own else row.publisher_id, row.origin]
             for r, text in enumerate(values):

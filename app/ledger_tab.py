@@ -197,6 +197,11 @@ class LedgerTab(QWidget):
     # -- running tasks ------------------------------------------------------------------------
 
     @property
+    def verified(self) -> bool:
+        """A full verification (every check of the audit) passed on the ledger as it is now."""
+        return self._report is not None and self._report.problem is None
+
+    @property
     def running(self) -> bool:
         """A verification, a repair plan or a repair is under way."""
         return self._tasks.busy

@@ -30,9 +30,12 @@ INDEX, TIME, POLICY, REWARD, HASH, PREV, PUBLISHER, STATUS = range(len(COLUMNS))
 SHORT = 12
 PROBLEM_BACKGROUND = QColor(248, 196, 196)
 AFTER_BACKGROUND = QColor(225, 225, 225)
-STATUS_VALID = "valid"
+STATUS_VALID = "verified"
+"""Every check of a full verification (Verify) passed: the status bar says "ledger verified"."""
 STATUS_AFTER = "after the problem"
-STATUS_UNCHECKED = "not verified"
+STATUS_UNCHECKED = "chain checked"
+"""Its hash and link were checked when the ledger was opened (the status bar says "chain checked");
+fields, policy file and signature are checked by a full verification."""
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -57,7 +60,7 @@ class LedgerTableModel(QAbstractTableModel):
     # -- state --------------------------------------------------------------------------------
 
     def refresh(self, ledger: Ledger, own_key: str | None, report: AuditReport | None) -> None:
-        """Show ``ledger`` as it is now, marked with the last verification (None: not verified)."""
+        """Show ``ledger`` as it is now, marked with the last verification (None: chain checked only)."""
         self.beginResetModel()
         self._ledger = ledger
         self._own_key = own_key
@@ -73,7 +76,7 @@ class LedgerTableModel(QAbstractTableModel):
         return None if self._problem is None else self._usable
 
     def status(self, row: int) -> str:
-        """What is known of the entry in ``row``: valid, not verified, or its problem."""
+        """What is known of the entry in ``row``: verified, chain checked, or its problem."""
         if self._problem is not None and row == self._usable:
             return f"PROBLEM: {self._problem.reason}"
         if row > self._usable:

@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.install_desktop_entry:
         print(f"installed {install()}")
         return 0
+    settings.keep_qt_settings_in()  # before any QSettings: Qt's file dialog history included
     running = QApplication.instance()
     app = running if isinstance(running, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName(settings.APPLICATION)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEventLoop, QRect, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
+    QScrollArea,
     QSizePolicy,
     QTabWidget,
     QWidget,
@@ -25,6 +28,35 @@ from app.resources import app_icon
 from app.training_tab import TrainingTab
 from app.widgets import named
 from policyledger_core import __version__
+
+PREFERRED_SIZE = QSize(1280, 820)
+"""The first window's size when the screen has room for it (and its frame)."""
+FRAME_ALLOWANCE = QSize(16, 48)
+"""Room kept for the window manager's frame: borders, and a title bar above."""
+SAVING_POLL_MS = 50
+"""How often closing checks whether training's policy is chained yet."""
+
+
+def first_geometry(available: QRect) -> QRect:
+    """The first window's geometry (its frame excluded): at most :data:`PREFERRED_SIZE`, centred, and
+    with its frame inside ``available`` (the screen less its panels)."""
+    width = max(1, min(PREFERRED_SIZE.width(), available.width() - FRAME_ALLOWANCE.width()))
+    height = max(1, min(PREFERRED_SIZE.height(), available.height() - FRAME_ALLOWANCE.height()))
+    border = FRAME_ALLOWANCE.width() // 2
+    x = available.x() + (available.width() - width - FRAME_ALLOWANCE.width()) // 2 + border
+    y = (available.y() + (available.height() - height - FRAME_ALLOWANCE.height()) // 2
+         + FRAME_ALLOWANCE.height() - border)
+    return QRect(x, y, width, height)
+
+
+def scrollable(tab: QWidget) -> QScrollArea:
+    """``tab`` in a scroll area: on a small screen every control stays reachable (scrolled to)."""
+    area = QScrollArea()
+    area.setObjectName(f"{tab.objectName()}Scroll")
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(tab)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -40,9 +72,9 @@ class MainWindow(QMainWindow):
         self.training_tab = TrainingTab(self.model)
         self.marketplace_tab = MarketplaceTab(self.model)
         self.ledger_tab = LedgerTab(self.model)
-        self.tabs.addTab(self.training_tab, "&Training")
-        self.tabs.addTab(self.marketplace_tab, "&Marketplace")
-        self.tabs.addTab(self.ledger_tab, "&Ledger")
+        self.tabs.addTab(scrollable(self.training_tab), "&Training")
+        self.tabs.addTab(scrollable(self.marketplace_tab), "&Marketplace")
+        self.tabs.addTab(scrollable(self.ledger_tab), "&Ledger")
         self.setCentralWidget(self.tabs)
         self._status_workspace = named(QLabel(), "statusWorkspace")
         self._status_entries = named(QLabel(), "statusEntries")
@@ -56,10 +88,13 @@ class MainWindow(QMainWindow):
         self._status_warning.setStyleSheet("color: #8a4b00;")
         self.statusBar().addWidget(self._status_warning, 1)
         self._warned: list[str] = []
+        self.saving_dialog: QProgressDialog | None = None
+        """Shown while closing waits for training's policy to be chained."""
         self._menus()
         self.model.ledger_changed.connect(self._on_model_changed)
         self.model.workspace_changed.connect(self._update_status)
         self.model.reproductions_changed.connect(self._on_model_changed)
+        self.ledger_tab.verification_finished.connect(self._on_model_changed)
         self._update_status()
         self._restore_state()
 
@@ -90,13 +125,20 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About PolicyLedger", self.about_text())
 
     def open_workspace(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.model.workspace_root))
+        start = settings.last_folder("workspace", self.model.workspace_root, self._config)
+        folder = QFileDialog.getExistingDirectory(self, "Open workspace", start)
         if folder:
+            settings.remember_folder("workspace", folder, self._config)
             if self.training_tab.running:
                 QMessageBox.information(self, "PolicyLedger", "Stop the training run first.")
                 return
             self.model.open_workspace(Path(folder))
-            settings.write("workspace/last", folder)
+            settings.write("workspace/last", folder, self._config)
+
+    @property
+    def _config(self) -> Path:
+        """The config folder: the UI settings (``ui.ini``) live there too."""
+        return self.model.ctx.config_dir
 
     def _on_model_changed(self, _initiator: object) -> None:
         self._update_status()
@@ -105,9 +147,19 @@ class MainWindow(QMainWindow):
         ledger = self.model.ctx.ledger
         self._status_workspace.setText(f"Workspace: {self.model.workspace_root}")
         self._status_entries.setText(f"{len(ledger)} entries")
-        self._status_chain.setText(self.model.chain_status())
+        self._status_chain.setText(self.chain_text())
+        self._status_chain.setToolTip(
+            "Every hash and link was checked when the ledger was opened; the Ledger tab's Verify checks "
+            "fields, policy files and signatures too." if ledger.problem is None and len(ledger) else "")
         self._status_chain.setStyleSheet("" if ledger.problem is None else "color: #b00020;")
         self._show_new_warnings()
+
+    def chain_text(self) -> str:
+        """What was checked, as the Ledger tab's rows say it: chain checked at opening, or verified."""
+        ledger = self.model.ctx.ledger
+        if ledger.problem is not None or not len(ledger):
+            return self.model.chain_status()
+        return "ledger verified" if self.ledger_tab.verified else "chain checked"
 
     def _show_new_warnings(self) -> None:
         """Say once, in the status bar, each thing the config folder could not remember (no dialog)."""
@@ -121,23 +173,59 @@ class MainWindow(QMainWindow):
         self._status_warning.setToolTip("\n".join(self._warned))
 
     def _restore_state(self) -> None:
-        geometry = settings.read("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 820)
+        geometry = settings.read("window/geometry", self._config)
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
+            screen = QGuiApplication.primaryScreen()
+            self.setGeometry(first_geometry(screen.availableGeometry()) if screen is not None
+                             else QRect(0, 0, PREFERRED_SIZE.width(), PREFERRED_SIZE.height()))
         with contextlib.suppress(TypeError, ValueError):
-            self.tabs.setCurrentIndex(int(settings.read("window/tab")))
-        form = settings.read("training/form")
+            self.tabs.setCurrentIndex(int(settings.read("window/tab", self._config)))
+        form = settings.read("training/form", self._config)
         if form:
             self.training_tab.form.restore(str(form))
+        self.training_tab.form.until_stopped.setChecked(bool(settings.read("training/until_stopped",
+                                                                           self._config)))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop every task, chain what training learned, remember the UI state, then close."""
+        if self.saving_dialog is not None:  # already waiting for the policy to be chained
+            event.ignore()
+            return
         self.marketplace_tab.shutdown()  # first: no replay starts when training's entry is announced
         self.ledger_tab.shutdown()
+        if self.training_tab.running:
+            self._wait_for_the_policy()
         self.training_tab.shutdown()
-        settings.write("window/geometry", self.saveGeometry())
-        settings.write("window/tab", self.tabs.currentIndex())
-        settings.write("training/form", self.training_tab.form.state())
+        folder = self._config
+        settings.write("window/geometry", self.saveGeometry(), folder)
+        settings.write("window/tab", self.tabs.currentIndex(), folder)
+        settings.write("training/form", self.training_tab.form.state(), folder)
+        settings.write("training/until_stopped", self.training_tab.form.until_stopped.isChecked(), folder)
         event.accept()
+
+    def _wait_for_the_policy(self) -> None:
+        """Stop training and say "Saving the policy..." (modal, busy) until what it learned is chained.
+
+        The events go on meanwhile (the dialog moves; the run's end and its save are delivered).
+        """
+        dialog = QProgressDialog("Saving the policy\u2026", "", 0, 0, self)
+        dialog.setObjectName("savingDialog")
+        dialog.setWindowTitle("PolicyLedger")
+        dialog.setCancelButton(None)  # what was learned is chained: nothing to cancel
+        dialog.setWindowModality(Qt.WindowModality.ApplicationModal)
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        self.saving_dialog = dialog
+        dialog.show()
+        self.training_tab.stop()
+        loop = QEventLoop(self)
+        poll = QTimer(self, interval=SAVING_POLL_MS)
+        poll.timeout.connect(lambda: None if self.training_tab.running else loop.quit())
+        poll.start()
+        if self.training_tab.running:
+            loop.exec()
+        poll.stop()
+        dialog.close()
+        dialog.deleteLater()
+        self.saving_dialog = None

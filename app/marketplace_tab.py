@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QTimer, Slot
+from PySide6.QtCore import QEvent, QItemSelection, QModelIndex, QObject, QRect, Qt, QTimer, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import settings
 from app.compare_dialog import CompareDialog, Comparison, compare
 from app.marketplace_table import ALL_PRESETS, PresetCombo, RankingTable
 from app.model import AppModel, Findings, Place
@@ -56,6 +58,12 @@ WAITING_LISTED = 20
 ERROR_STYLE = "color: #b00020;"
 SLOW_DETAIL_MS = 200
 """The detail panel says it is replaying only when that takes longer than this."""
+STATUS_LINES = 2
+"""The status line below the buttons keeps room for this many lines whatever it says (longer: cut,
+the tooltip has all of it), so the buttons above it never move."""
+BANNER_STYLE = ("QFrame#marketplaceBanner { background: #b00020; border-radius: 4px; }"
+                " QFrame#marketplaceBanner QLabel { color: white; font-weight: bold; }")
+READ_ONLY_TIP = "The ledger is read-only until it is repaired (Ledger tab): nothing can be added to it."
 REFUSALS = (BundleError, LedgerError, PolicyError, StoreError, OSError)
 """Expected refusals by the core (bad bundle, bad file, read-only ledger): said as they are."""
 
@@ -163,6 +171,18 @@ class MarketplaceTab(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("marketplaceStatus")
         self.status.setWordWrap(True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.status.setFixedHeight(STATUS_LINES * self.status.fontMetrics().lineSpacing())
+        self.status.installEventFilter(self)  # a new width: the text is fitted again
+        self._status_text = ""
+        self.banner = QFrame()
+        """Names the ledger's problem while it is read-only (as the Ledger tab's banner does)."""
+        self.banner.setObjectName("marketplaceBanner")
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner_text = QLabel(wordWrap=True)
+        self.banner_text.setObjectName("marketplaceBannerText")
+        QHBoxLayout(self.banner).addWidget(self.banner_text)
+        self.banner.hide()
         self.ranking_state = QLabel("")
         self.ranking_state.setObjectName("marketplaceRanking")
         self.ranking_state.setWordWrap(True)
@@ -230,6 +250,7 @@ class MarketplaceTab(QWidget):
             button_row.addWidget(button, i // 3, i % 3)
         left = QWidget()
         left_layout = QVBoxLayout(left)
+        left_layout.addWidget(self.banner)
         left_layout.addLayout(filter_row)
         left_layout.addWidget(self.ranking_state)
         left_layout.addWidget(self.progress)
@@ -289,6 +310,12 @@ class MarketplaceTab(QWidget):
         if problem is not None:
             parts.append(f"read-only ledger, problem at entry {problem.index}: {problem.reason}")
         self.ranking_state.setText(" \u00b7 ".join(parts))
+        self.banner.setVisible(problem is not None)
+        if problem is not None:
+            self.banner_text.setText(
+                f"The ledger is damaged at entry {problem.index}: {problem.reason}. It is read-only until "
+                "repaired (Ledger tab): nothing can be imported or added, and only the entries before the "
+                "problem are listed.")
         self.ranking_state.setStyleSheet(ERROR_STYLE if problem is not None else "")
         self.ranking_state.setToolTip(self._waiting_tip(waiting))
 
@@ -336,7 +363,11 @@ class MarketplaceTab(QWidget):
     def _update_buttons(self) -> None:
         """Actions need their selection, and no other action under way (one at a time)."""
         count, idle = len(self.table.selectionModel().selectedRows()), not self._actions.busy
-        for name, enabled in (("exportButton", count >= 1), ("importButton", True), ("addPolicyButton", True),
+        writable = not self.model.ctx.ledger.read_only
+        for name in ("importButton", "addPolicyButton"):
+            self.buttons[name].setToolTip("" if writable else READ_ONLY_TIP)
+        for name, enabled in (("exportButton", count >= 1), ("importButton", writable),
+                              ("addPolicyButton", writable),
                               ("reverifyButton", count >= 1), ("compareButton", 2 <= count <= 4),
                               ("replayButton", count >= 1)):
             self.buttons[name].setEnabled(enabled and idle)
@@ -387,8 +418,31 @@ class MarketplaceTab(QWidget):
         self._show_detail()
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.status.setText(text)
+        self._status_text = text
+        self.status.setToolTip(text)
+        self._fit_status()
         self.status.setStyleSheet(ERROR_STYLE if error else "")
+
+    def _fit_status(self) -> None:
+        """The status text, cut with "\u2026" where it would need more than its lines (the tooltip has
+        all of it)."""
+        text, metrics = self._status_text, self.status.fontMetrics()
+        if not self.status.isVisible():  # no width of its own yet: fitted when shown (a resize)
+            self.status.setText(text)
+            return
+        width = max(self.status.width(), 1)
+        room = QRect(0, 0, width, 100 * metrics.lineSpacing())
+        flags = int(Qt.TextFlag.TextWordWrap)
+        budget = STATUS_LINES * width
+        while text and metrics.boundingRect(room, flags, text).height() > self.status.height():
+            budget -= metrics.averageCharWidth() * 4
+            text = metrics.elidedText(self._status_text, Qt.TextElideMode.ElideRight, max(budget, 0))
+        self.status.setText(text)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.status and event.type() == QEvent.Type.Resize:
+            self._fit_status()
+        return super().eventFilter(watched, event)
 
     def _warn(self, title: str, text: str) -> None:
         self._say(text, error=True)
@@ -406,11 +460,13 @@ class MarketplaceTab(QWidget):
         if row is None:
             self._warn("Export policy", "Select a policy to export.")
             return
+        folder = Path(self._start_folder("export"))
         path, _ = QFileDialog.getSaveFileName(self, "Export policy bundle",
-                                              f"policy-{row.policy_hash[:12]}.bundle.json",
+                                              str(folder / f"policy-{row.policy_hash[:12]}.bundle.json"),
                                               BUNDLE_FILES)
         if not path:
             return
+        settings.remember_folder("export", str(Path(path).parent), self.model.ctx.config_dir)
         place, policy_hash, target = self.model.place, row.policy_hash, Path(path)
         self._say(f"Exporting policy {policy_hash[:12]}...")
         self._run(lambda: export_task(place, policy_hash, target),
@@ -420,7 +476,7 @@ class MarketplaceTab(QWidget):
     @Slot()
     def import_bundle(self) -> None:
         """Check a bundle (replay included) in the background, then record it; a refusal changes nothing."""
-        picked = self._pick_file("Import policy", BUNDLE_FILES, MAX_BUNDLE_BYTES, "imported")
+        picked = self._pick_file("Import policy", BUNDLE_FILES, MAX_BUNDLE_BYTES, "imported", "import")
         if picked is None:
             return
         place, (name, path) = self.model.place, picked
@@ -433,7 +489,7 @@ class MarketplaceTab(QWidget):
     def add_policy_file(self) -> None:
         """Verify a bare policy JSON by replay (in the background) and record it as ``added``."""
         picked = self._pick_file("Add policy file", "Policy JSON (*.json);;All files (*)", MAX_POLICY_BYTES,
-                                 "added")
+                                 "added", "add")
         if picked is None:
             return
         place, (name, path) = self.model.place, picked
@@ -442,18 +498,28 @@ class MarketplaceTab(QWidget):
                   lambda added: self._on_added(added, "Add policy file", "Added"),
                   lambda exc: self._refused(exc, "Add policy file", name, "added"))
 
-    def _pick_file(self, title: str, filters: str, limit: int, verb: str) -> tuple[str, Path] | None:
+    def _start_folder(self, kind: str) -> str:
+        """Where a file dialog of ``kind`` opens: the folder it last used, else the workspace."""
+        return settings.last_folder(kind, self.model.workspace_root, self.model.ctx.config_dir)
+
+    def _pick_file(self, title: str, filters: str, limit: int, verb: str,
+                   kind: str) -> tuple[str, Path] | None:
         """Ask for a file: a regular file of at most ``limit`` bytes (read later, by the task).
 
         Refused at once when it is not: never blocks on a FIFO or reads a device
-        (the check comes before any read, and again at the read).
+        (the check comes before any read, and again at the read). Refused before
+        asking while the ledger is read-only (nothing could be recorded).
         """
         if self._actions.busy:
             self._say("Busy: wait for the running task to finish.", error=True)
             return None
-        path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
+        if self.model.ctx.ledger.read_only:
+            self._say(f"Nothing can be {verb}: {READ_ONLY_TIP[0].lower()}{READ_ONLY_TIP[1:]}", error=True)
+            return None
+        path, _ = QFileDialog.getOpenFileName(self, title, self._start_folder(kind), filters)
         if not path:
             return None
+        settings.remember_folder(kind, str(Path(path).parent), self.model.ctx.config_dir)
         name = Path(path).name
         try:
             check_path(Path(path), limit, name)

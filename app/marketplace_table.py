@@ -28,7 +28,7 @@ HEADER_TIPS = (
     "Rank by the lower bound of the verified reward's 95% confidence interval",
     "Policy hash (first 12 hex digits; the tooltip shows all of it)",
     "Environment configuration (preset name, or a fingerprint of a custom one)",
-    "Mean return on the evaluation suite, recomputed by replay, +/- the 95% CI half-width",
+    "Mean return on the evaluation suite, recomputed by replay, \u00b1 the 95% CI half-width",
     "Verified reward as a share of the optimum's mean on the same episodes",
     "Who published the policy (you, or the other publisher's key id)",
     "How the policy entered this ledger: trained, added or imported",
@@ -93,7 +93,8 @@ class RankingModel(QAbstractTableModel):
 
     @staticmethod
     def _text(row: RankedPolicy, column: int) -> str:
-        return (str(row.rank), row.policy_hash[:12], preset_label(row), f"{row.mean:.2f} +/- {row.ci95:.2f}",
+        return (str(row.rank), row.policy_hash[:12], preset_label(row),
+                f"{row.mean:.2f} \u00b1 {row.ci95:.2f}",
                 f"{row.fraction_of_optimum:.1%}", "you" if row.own else row.publisher_id, row.origin,
                 row.timestamp[:10])[column]
 

@@ -75,6 +75,7 @@ def _plot(name: str) -> pg.PlotWidget:
         axis = widget.getAxis(side)
         axis.setTickFont(QFont(widget.font()))
         axis.setTextPen(AXIS_TEXT)
+        axis.enableAutoSIPrefix(False)  # no "(x1e-12)" beside an axis title
     return widget
 
 
@@ -208,7 +209,7 @@ class PolicyDetail(QWidget):
         self.share_plot.setLabel("bottom", "% of the steps taken")
         self.result_plot = _plot("resultChart")
         self.result = HorizontalBars(self.result_plot, list(RESULT_LABELS), "{:.1f}")
-        self.result_plot.setLabel("bottom", "mean return (evaluation suite)")
+        self.result_plot.setLabel("bottom", "mean return")  # the box's title says more; a long one is cut
         self.ci_bar = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1),
                                       beam=0.25, pen=pg.mkPen("k", width=1))
         self.result_plot.addItem(self.ci_bar)
@@ -230,6 +231,12 @@ class PolicyDetail(QWidget):
         split.addWidget(lower)
         split.setSizes([260, 520])
         layout.addWidget(split, 1)
+        self.split = split
+        """The summary and the charts: hidden while no policy is shown (the message says why)."""
+        self.empty_space = QWidget()
+        """Holds the room of the charts while they are hidden: the message stays at the top."""
+        layout.addWidget(self.empty_space, 1)
+        self.empty_space.hide()
         self.policy_hash: str | None = None
 
     def show_policy(self, row: RankedPolicy, policy: Policy, report: VerificationReport) -> None:
@@ -241,7 +248,7 @@ class PolicyDetail(QWidget):
         f = self.fields
         f["config"].setText(row.preset or "custom")
         f["config"].setToolTip(str(row.config.to_dict()))
-        f["reward"].setText(f"{row.mean:.2f} +/- {row.ci95:.2f} (95% CI, {report.episodes} episodes)")
+        f["reward"].setText(f"{row.mean:.2f} \u00b1 {row.ci95:.2f} (95% CI, {report.episodes} episodes)")
         f["fraction"].setText(f"{row.fraction_of_optimum:.1%} (optimum {row.optimum:.2f})")
         f["expected"].setText(f"{report.expected:.2f} (exact, by policy evaluation)")
         f["publisher"].setText("you" if row.own else row.publisher_id)
@@ -256,6 +263,8 @@ class PolicyDetail(QWidget):
                                margin=[report.ci95, *([0.0] * (len(values) - 1))])
         self.ci_bar.setData(x=np.array([report.mean]), y=np.zeros(1), left=np.array([report.ci95]),
                             right=np.array([report.ci95]))
+        self.empty_space.hide()
+        self.split.show()
 
     def clear(self, message: str) -> None:
         """Empty the panel and say why."""
@@ -270,3 +279,5 @@ class PolicyDetail(QWidget):
         self.result.set_values(np.zeros(len(self.result.labels)), ["#b0b0b0"] * len(self.result.labels))
         self.ci_bar.setData(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1))
         self.entropy.setText("")
+        self.split.hide()  # an empty state: no bars at 0.0 and no empty axes
+        self.empty_space.show()

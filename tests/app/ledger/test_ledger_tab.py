@@ -144,7 +144,7 @@ def test_table_lists_every_entry(tab: LedgerTab, model: AppModel) -> None:
         assert entry.hash.startswith(_cell(tab, row, HASH).rstrip("\u2026"))
         assert _cell(tab, row, PUBLISHER) == "you"
         assert _cell(tab, row, TIME)
-        assert _cell(tab, row, STATUS) == "not verified"
+        assert _cell(tab, row, STATUS) == "chain checked"
     assert f"{entries[0].verification.mean:.2f}" in _cell(tab, 0, 3)
     assert tab.banner.isHidden()
 
@@ -162,7 +162,7 @@ def test_table_follows_ledger_changes(tab: LedgerTab, model: AppModel) -> None:
 def test_verify_intact_ledger_marks_all_valid(qtbot: Any, tab: LedgerTab, replay: bool) -> None:
     report = _verify(qtbot, tab, replay)
     assert report.ok and report.entries == ENTRIES
-    assert _statuses(tab) == ["valid"] * ENTRIES
+    assert _statuses(tab) == ["verified"] * ENTRIES
     assert tab.banner.isHidden()
     assert tab.summary.text().startswith(f"Ledger intact: {ENTRIES} entries")
     assert ("policies replayed" in tab.summary.text()) == replay
@@ -191,7 +191,7 @@ def test_tampered_ledger_shows_banner_and_problem_row(qtbot: Any, tab: LedgerTab
     assert "read-only" in tab.banner_text.text() and tab.repair_button.isEnabled()
     assert tab.table_model.rowCount() == ENTRIES  # every entry is listed, with its status
     after = ["after the problem"] * (ENTRIES - 3)
-    assert _statuses(tab) == ["not verified", "not verified", f"PROBLEM: {EDITED}", *after]
+    assert _statuses(tab) == ["chain checked", "chain checked", f"PROBLEM: {EDITED}", *after]
     assert _cell(tab, 2, 0) == "2"
     assert _cell(tab, 2, STATUS, Qt.ItemDataRole.BackgroundRole) == PROBLEM_BACKGROUND
     assert _cell(tab, 1, STATUS, Qt.ItemDataRole.BackgroundRole) is None
@@ -201,7 +201,7 @@ def test_tampered_ledger_shows_banner_and_problem_row(qtbot: Any, tab: LedgerTab
 
     report = _verify(qtbot, tab)
     assert report.problem.index == 2
-    assert _statuses(tab) == ["valid", "valid", f"PROBLEM: {EDITED}", *after]
+    assert _statuses(tab) == ["verified", "verified", f"PROBLEM: {EDITED}", *after]
     assert tab.summary.text() == f"Problem at entry 2: {EDITED}"
 
 
@@ -215,7 +215,7 @@ def test_bad_signature_found_only_by_the_audit(qtbot: Any, tab: LedgerTab, model
         report = _verify(qtbot, tab)
     assert report.problem.index == 3
     after = ["after the problem"] * (ENTRIES - 4)
-    assert _statuses(tab) == ["valid"] * 3 + [f"PROBLEM: {BAD_SIGNATURE}", *after]
+    assert _statuses(tab) == ["verified"] * 3 + [f"PROBLEM: {BAD_SIGNATURE}", *after]
     assert tab.summary.text() == f"Problem at entry 3: {BAD_SIGNATURE}"
     assert tab.banner.isVisibleTo(tab) and "entry 3" in tab.banner_text.text()
 
@@ -256,7 +256,7 @@ def test_repair_after_audit_problem(qtbot: Any, tab: LedgerTab, model: AppModel,
     assert len(_backups(model)) == 1 and tab.banner.isHidden()
     assert len(model.ctx.ledger) == ENTRIES - 1  # the bad signature is left out, the rest re-chained
     report = _verify(qtbot, tab)
-    assert report.ok and _statuses(tab) == ["valid"] * (ENTRIES - 1)
+    assert report.ok and _statuses(tab) == ["verified"] * (ENTRIES - 1)
 
 
 def test_declining_repair_changes_nothing(qtbot: Any, tab: LedgerTab, model: AppModel,
@@ -329,7 +329,7 @@ def test_table_is_lazy_on_10000_entries(qtbot: Any, tmp_path: Path, monkeypatch:
     for row in (0, count // 2, count - 1):
         assert table.data(table.index(row, 0)) == str(row)
         assert table.data(table.index(row, PUBLISHER)) == "you"
-        assert table.data(table.index(row, STATUS)) == "not verified"
+        assert table.data(table.index(row, STATUS)) == "chain checked"
     elapsed = time.perf_counter() - start
     print(f"rowCount + data for 3 rows of {count}: {elapsed * 1e3:.2f} ms; rows parsed: {len(set(fetched))}")
     assert len(set(fetched)) < 200  # only the rows on screen, never the whole ledger

@@ -50,9 +50,13 @@ def variant(k: int, preset_name: str = "standard") -> Policy:
 
 
 def snapshot(*roots: Path) -> dict[str, bytes | None]:
-    """Every file and folder under ``roots`` with its bytes (None for a folder)."""
+    """Every file and folder under ``roots`` with its bytes (None for a folder).
+
+    The UI settings (``ui.ini``: the folder a file dialog last used) are no domain data: left out.
+    """
     return {f"{n}:{p.relative_to(root)}": None if p.is_dir() else p.read_bytes()
-            for n, root in enumerate(roots) if root.exists() for p in sorted(root.rglob("*"))}
+            for n, root in enumerate(roots) if root.exists() for p in sorted(root.rglob("*"))
+            if p.name != "ui.ini"}
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_the_ledger_tab_keeps_its_report_on_its_own_notice_only(qtbot: Any, wind
     with qtbot.waitSignal(ledger_tab.verification_finished, timeout=TIMEOUT_MS):
         ledger_tab.verify()
     assert seen == [ledger_tab]  # the audit made the ledger read-only: one notice, from the Ledger tab
-    assert statuses(window)[:2] == ["valid", "valid"]  # its own notice: the report is kept
+    assert statuses(window)[:2] == ["verified", "verified"]  # its own notice: the report is kept
     assert window._status_chain.text() == "problem at entry 2"
     assert "read-only" in window.marketplace_tab.ranking_state.text()
 
@@ -103,12 +103,12 @@ def test_the_ledger_tab_keeps_its_report_on_its_own_notice_only(qtbot: Any, wind
     with qtbot.waitSignal(ledger_tab.repair_finished, timeout=TIMEOUT_MS):
         ledger_tab.repair()
     assert seen == [ledger_tab]
-    assert window._status_chain.text() == "chain verified"
+    assert window._status_chain.text() == "chain checked"
     assert "read-only" not in window.marketplace_tab.ranking_state.text()
 
     with qtbot.waitSignal(ledger_tab.verification_finished, timeout=TIMEOUT_MS):
         ledger_tab.verify()
-    assert set(statuses(window)) == {"valid"}
+    assert set(statuses(window)) == {"verified"}
     seen.clear()
     path = tmp_path / "mine.json"
     path.write_bytes(policy(5).canonical_bytes())
@@ -116,4 +116,4 @@ def test_the_ledger_tab_keeps_its_report_on_its_own_notice_only(qtbot: Any, wind
     window.marketplace_tab.add_policy_file()
     qtbot.waitUntil(lambda: not window.marketplace_tab.busy, timeout=TIMEOUT_MS)
     assert seen == [window.marketplace_tab]
-    assert set(statuses(window)) == {"not verified"}  # another view's change: the report no longer holds
+    assert set(statuses(window)) == {"chain checked"}  # another view's change: the report no longer holds

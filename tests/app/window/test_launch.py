@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,19 @@ def test_install_desktop_entry(tmp_path: Path) -> None:
     assert "policyledger" in exec_line or "-m app" in exec_line
     assert (tmp_path / "icons/hicolor/256x256/apps/policyledger.png").is_file()
     assert (tmp_path / "icons/hicolor/scalable/apps/policyledger.svg").is_file()
+
+
+def test_qt_settings_go_to_the_config_folder(tmp_path: Path) -> None:
+    """Qt's own settings (the file dialog's history) follow POLICYLEDGER_CONFIG_DIR, not the home folder."""
+    probe = ("from PySide6.QtCore import QSettings\n"
+             "from app import settings\n"
+             "settings.keep_qt_settings_in()\n"
+             "s = QSettings('QtProject', 'probe'); s.setValue('k', 1); s.sync()\n")
+    home = tmp_path / "xdg"
+    home.mkdir()
+    env = dict(os.environ, POLICYLEDGER_CONFIG_DIR=str(tmp_path / "cfg"), XDG_CONFIG_HOME=str(home))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False,
+                          timeout=60, env=env, cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cfg" / "QtProject" / "probe.conf").is_file()
+    assert list(home.rglob("*")) == []
