@@ -108,15 +108,17 @@ class CompareDialog(QDialog):
 
     def _metrics(self, rows: Sequence[RankedPolicy], reports: Sequence[VerificationReport]) -> QTableWidget:
         labels = ["Rank", "Configuration", "Verified reward", "Of the optimum", "Expected return",
-                  "Action entropy (bits)", "Publisher", "Origin"]
+                  "Action entropy (bits)", "Publisher", "Origin", "Training"]
         table = _table("compareMetrics", len(labels), self.names)
         table.setVerticalHeaderLabels(labels)
         for col, (row, report) in enumerate(zip(rows, reports, strict=True)):
             values = [str(row.rank), row.preset or "custom", f"{row.mean:.2f} \u00b1 {row.ci95:.2f}",
                       f"{row.fraction_of_optimum:.1%}", f"{report.expected:.2f}",
-                      f"{report.action_entropy:.2f}", "you" if row.own else row.publisher_id, row.origin]
+                      f"{report.action_entropy:.2f}", "you" if row.own else row.publisher_id, row.origin,
+                      row.training.summary() if row.training else "none recorded"]
+            tips = {0: row.policy_hash, len(values) - 1: row.training.settings() if row.training else ""}
             for r, text in enumerate(values):
-                table.setItem(r, col, _item(text, row.policy_hash if r == 0 else ""))
+                table.setItem(r, col, _item(text, tips.get(r, "")))
         table.resizeRowsToContents()
         table.setFixedHeight(table.verticalHeader().length() + table.horizontalHeader().sizeHint().height()
                              + 2 * table.frameWidth())

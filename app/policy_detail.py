@@ -198,7 +198,7 @@ class PolicyDetail(QWidget):
         form = QFormLayout(summary)
         for key, label in (("config", "Configuration"), ("reward", "Verified reward"),
                            ("fraction", "Of the optimum"), ("expected", "Expected return"),
-                           ("publisher", "Publisher"), ("origin", "Origin")):
+                           ("publisher", "Publisher"), ("origin", "Origin"), ("training", "Training")):
             value = named(QLabel("-"), f"detail_{key}")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = value
@@ -254,6 +254,9 @@ class PolicyDetail(QWidget):
         f["publisher"].setText("you" if row.own else row.publisher_id)
         f["publisher"].setToolTip(row.publisher)
         f["origin"].setText(f"{row.origin}, {row.timestamp}")
+        training = row.training
+        f["training"].setText(training.summary() if training else "none recorded (added without training)")
+        f["training"].setToolTip(training.settings() if training else "")
         self.heatmap.set_policy(policy)
         self.share.set_values(100 * np.asarray(report.action_share), list(ACTION_COLOURS))
         self.entropy.setText(f"Action entropy: {report.action_entropy:.2f} bits "

@@ -82,6 +82,29 @@ class Verification:
 
 
 @dataclass(frozen=True, slots=True)
+class Training:
+    """How a trained policy was learned, as its entry records it."""
+
+    algorithm: str
+    hyperparameters: Hyperparameters
+    episodes: int
+    seed: int
+    agents: int
+    """K: the population it was the best agent of (1 for a single agent)."""
+    training_reward: float
+    """Mean return of its last training episodes (exploring)."""
+
+    def summary(self) -> str:
+        """One line: algorithm, episodes, seed, K."""
+        name = {"q": "Q-learning", "double-q": "Double Q-learning"}.get(self.algorithm, self.algorithm)
+        return f"{name}, {self.episodes:,} episodes, seed {self.seed}, K={self.agents}"
+
+    def settings(self) -> str:
+        """Every hyperparameter, one per line, as recorded."""
+        return "\n".join(f"{k} = {v}" for k, v in self.hyperparameters.to_dict().items())
+
+
+@dataclass(frozen=True, slots=True)
 class Origin:
     """How an entry came to this ledger; imports and recoveries name the entry they came from."""
 
@@ -118,6 +141,8 @@ class Entry:
     """The body's configuration, its verification figures and origin: read once, when it was validated."""
     verification: Verification
     origin: Origin
+    training: Training | None
+    """None for a policy added or imported without training."""
 
     @property
     def index(self) -> int:
@@ -258,7 +283,7 @@ def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, 
     return value
 
 
-def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin]:
+def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin, Training | None]:
     """Check every field and type of an entry body; its configuration, verification and origin.
 
     Raises :class:`EntryError` naming the first bad field.
@@ -279,8 +304,8 @@ def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin]:
     except (ConfigError, TypeError, ValueError) as exc:
         raise EntryError(f"config.{exc}") from None
     verification = _validate_verification(b["verification"])
-    _validate_training(b["training"])
-    return config, verification, _validate_origin(b["origin"])
+    training = _validate_training(b["training"])
+    return config, verification, _validate_origin(b["origin"]), training
 
 
 def _config_of(data: object) -> EnvConfig:
@@ -314,20 +339,19 @@ def _validate_verification(value: object) -> Verification:
     return Verification(mean, std, ci95, episodes, v["suite"], optimum, fraction, digest)
 
 
-def _validate_training(value: object) -> None:
+def _validate_training(value: object) -> Training | None:
     if value is None:
-        return
+        return None
     t = _require_fields("training", value, _TRAINING_FIELDS)
     if t["algorithm"] not in ALGORITHMS:
         raise EntryError("training.algorithm: unknown algorithm")
     try:
-        Hyperparameters.from_dict(t["hyperparameters"])
+        hyper = Hyperparameters.from_dict(t["hyperparameters"])
     except (ConfigError, TypeError) as exc:
         raise EntryError(f"training.hyperparameters.{exc}") from None
-    _require_int("training.episodes", t["episodes"])
-    _require_int("training.seed", t["seed"])
-    _require_int("training.agents", t["agents"], 1)
-    _require_number("training.training_reward", t["training_reward"])
+    return Training(t["algorithm"], hyper, _require_int("training.episodes", t["episodes"]),
+                    _require_int("training.seed", t["seed"]), _require_int("training.agents", t["agents"], 1),
+                    _require_number("training.training_reward", t["training_reward"]))
 
 
 def _validate_origin(value: object) -> Origin:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policyledger_core.ledger.chain import Ledger
-from policyledger_core.ledger.entry import Entry
+from policyledger_core.ledger.entry import Entry, Training
 from policyledger_core.ledger.signing import key_id
 from policyledger_core.sim.config import EnvConfig
 from policyledger_core.verify.suite import Interval
@@ -44,6 +44,8 @@ class RankedPolicy:
     own: bool
     origin: str
     timestamp: str
+    training: Training | None = None
+    """How it was learned, as its first entry records it (None when added without training)."""
 
     @property
     def interval(self) -> Interval:
@@ -98,6 +100,6 @@ def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None
         publisher = origin.first_publisher or entry.publisher
         rows.append(RankedPolicy(0, policy_hash, cfg, name, v.mean, v.ci95, v.fraction_of_optimum, v.optimum,
                         counts[policy_hash], entry.index, publisher, publisher == own_key, origin.kind,
-                        entry.timestamp))
+                        entry.timestamp, entry.training))
     rows.sort(key=lambda r: (-r.interval.low, -r.mean, r.first_index, r.policy_hash))
     return [dataclasses.replace(r, rank=i + 1) for i, r in enumerate(rows)]

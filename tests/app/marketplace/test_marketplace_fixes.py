@@ -8,8 +8,14 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QFileDialog, QFrame, QLabel
 
-from app.marketplace_tab import MarketplaceTab
+from app.compare_dialog import CompareDialog
+from app.marketplace_tab import MarketplaceTab, compare_task
 from app.model import AppModel
+from policyledger_core.learn.hyper import Hyperparameters
+from policyledger_core.learn.population import train_agents
+from policyledger_core.learn.single import run_to_end
+from policyledger_core.sim.config import preset
+from policyledger_core.workspace.publish import publish_run
 from tests.app.marketplace import test_marketplace_tab as base
 from tests.app.marketplace.test_marketplace_tab import button, make_tab, select_and_wait
 
@@ -122,3 +128,29 @@ def test_file_dialogs_start_in_the_workspace_then_remember(qtbot: Any, tab: Mark
     tab.export_selected()
     assert Path(started[-1]).parent == model.workspace_root and started[-1].endswith(".bundle.json")
     assert (tmp_path / "cfg" / "ui.ini").is_file()  # kept with the other UI settings
+
+
+def test_detail_and_compare_show_how_a_policy_was_learned(qtbot: Any, model: AppModel,
+                                                          warnings_shown: list[str]) -> None:
+    hyper = Hyperparameters(episodes=40, seed=11)
+    result = run_to_end(train_agents(preset("standard"), hyper, "q", 1))
+    trained = publish_run(model.ctx, result).best.policy.hash
+    model.notify_changed(None)
+    widget = make_tab(qtbot, model)
+    rows = widget.visible_rows()
+    index = next(i for i, r in enumerate(rows) if r.policy_hash == trained)
+    select_and_wait(qtbot, widget, index)
+    field = widget.detail.fields["training"]
+    assert field.text() == "Q-learning, 40 episodes, seed 11, K=1"
+    assert "seed = 11" in field.toolTip()
+    other = next(i for i, r in enumerate(rows) if r.policy_hash != trained)
+    select_and_wait(qtbot, widget, other)
+    assert widget.detail.fields["training"].text().startswith("none recorded")
+    comparison = compare_task(model.place, [rows[index], rows[other]])
+    dialog = CompareDialog(comparison, widget)
+    qtbot.addWidget(dialog)
+    metrics = dialog.metrics
+    last = metrics.rowCount() - 1
+    assert metrics.verticalHeaderItem(last).text() == "Training"
+    assert metrics.item(last, 0).text() == "Q-learning, 40 episodes, seed 11, K=1"
+    assert metrics.item(last, 1).text() == "none recorded"

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from policyledger_core.learn.hyper import Hyperparameters
+from policyledger_core.learn.population import train_agents
+from policyledger_core.learn.single import run_to_end
 from policyledger_core.ledger.entry import Origin, Verification
+from policyledger_core.sim.config import preset
 from policyledger_core.workspace.context import Context
-from policyledger_core.workspace.publish import save_policy
+from policyledger_core.workspace.publish import publish_run, save_policy
 from tests.helpers.ledger_builder import EPISODES, make_policy
 
 
@@ -36,3 +40,18 @@ def test_a_hand_written_whole_number_reads_as_the_same_figure() -> None:
               "optimum": 100, "fraction_of_optimum": 0.95, "replay_digest": "d" * 64}
     v = Verification.of(fields)
     assert v.mean == 95.0 and isinstance(v.mean, float) and isinstance(v.optimum, float)
+
+
+def test_a_trained_entry_records_how_it_was_learned(tmp_path: Path) -> None:
+    ctx = Context.open(tmp_path / "ws", tmp_path / "cfg")
+    hyper = Hyperparameters(episodes=30, seed=7)
+    result = run_to_end(train_agents(preset("short-burst"), hyper, "double-q", 3))
+    best = publish_run(ctx, result).best.entry
+    training = best.training
+    assert training is not None
+    assert (training.algorithm, training.episodes, training.seed, training.agents) == ("double-q", 30, 7, 3)
+    assert training.hyperparameters == hyper
+    assert training.summary() == "Double Q-learning, 30 episodes, seed 7, K=3"
+    assert "learning_rate = 0.3" in training.settings().splitlines()
+    added = save_policy(ctx, make_policy(2), None, {"kind": "added"}, episodes=EPISODES).entry
+    assert added.training is None
