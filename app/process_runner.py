@@ -25,6 +25,15 @@ from app.batching import drain
 Target = Callable[..., Generator[Any, None, Any]]
 Pack = Callable[[list[Any]], Any]
 
+RELAY_SECONDS = 0.0
+"""How a task relays the packed batches of :func:`in_child_process`: each one as it arrives.
+
+The child already sends at most one batch per interval. Batching them again by time in
+the relaying thread holds back every batch that arrives a little early (pipe and GIL
+jitter: about a third of them, measured) and merges it with the next one, so the GUI
+gets a batch 60 ms apart at those points and the plots miss a refresh each time.
+"""
+
 
 class TrainingProcessFailed(RuntimeError):
     """The training child process died, or failed with an error that could not be sent back as it was."""
@@ -56,6 +65,8 @@ def in_child_process(target: Target, *args: Any, pack: Pack | None = None
 
     With ``pack``, the child sends ``pack(batch)`` and the proxy yields one item per batch;
     ``target`` and ``pack`` must be importable without Qt (the child imports their module).
+    Those items are already paced by the child (at most one per ``BATCH_SECONDS``): run the
+    factory with ``batch_seconds=RELAY_SECONDS`` so that each is handed on as it arrives.
     A failure in the child is raised here as the same exception (or as
     :class:`TrainingProcessFailed` when it cannot be sent, or the child died).
     """

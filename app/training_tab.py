@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.episode_columns import Columns, pack
 from app.model import AppModel, Findings, Place
-from app.process_runner import in_child_process
+from app.process_runner import RELAY_SECONDS, in_child_process
 from app.training_form import TrainingForm
 from app.training_plots import TrainingPlots
 from app.widgets import named
@@ -71,8 +71,9 @@ class TrainingTab(QWidget):
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(90)
         self.result_box = self._result_panel()
-        self._training = TaskRunner(self)
-        """The training run (in a child process), then the save of what it learned."""
+        self._training = TaskRunner(self, batch_seconds=RELAY_SECONDS)
+        """The training run (in a child process, which batches its records), then the save of what it
+        learned. Its batches are relayed as they come (:data:`~app.process_runner.RELAY_SECONDS`)."""
         self._saving = False
         self._findings: Findings | None = None
         self._started = 0.0
