@@ -182,9 +182,7 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(int(settings.read("window/tab", self._config)))
         form = settings.read("training/form", self._config)
         if form:
-            self.training_tab.form.restore(str(form))
-        self.training_tab.form.until_stopped.setChecked(bool(settings.read("training/until_stopped",
-                                                                           self._config)))
+            self.training_tab.form.restore(str(form))  # "until stopped" too
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop every task, chain what training learned, remember the UI state, then close."""
@@ -200,7 +198,6 @@ class MainWindow(QMainWindow):
         settings.write("window/geometry", self.saveGeometry(), folder)
         settings.write("window/tab", self.tabs.currentIndex(), folder)
         settings.write("training/form", self.training_tab.form.state(), folder)
-        settings.write("training/until_stopped", self.training_tab.form.until_stopped.isChecked(), folder)
         event.accept()
 
     def _wait_for_the_policy(self) -> None:

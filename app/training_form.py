@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -34,6 +34,13 @@ _FLOATS = {  # field: (label, minimum, maximum, decimals, step)
     "epsilon_decay": ("Epsilon decay / episode", 0.0, 1.0, 5, 0.0005),
     "initial_q": ("Initial Q", -1000.0, 1000.0, 2, 1.0),
 }
+_LABELS = {"lr_schedule": "Learning-rate schedule", "episodes": "Episodes", "seed": "Seed",
+           **{name: spec[0] for name, spec in _FLOATS.items()}}
+"""The label the form shows for each field the core may name in a ConfigError."""
+_HINTS = {"epsilon_end": " (it cannot exceed Epsilon start)"}
+ERROR_LINES = 3
+"""Lines reserved for the error under the form: an error never pushes Start/Stop down."""
+INVALID_STYLE = "border: 1px solid #b00020;"
 
 
 class TrainingForm(QWidget):
@@ -61,6 +68,10 @@ class TrainingForm(QWidget):
         self.error = named(QLabel(), "formError")
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
+        self.error.setFixedHeight(self.error.fontMetrics().lineSpacing() * ERROR_LINES + 4)
+        self.error.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._invalid: str | None = None
+        self._validation = False  # the error shown is about the values (cleared by an edit)
         layout.addRow("Environment &preset", self.preset)
         layout.addRow("&Hyperparameters", self.hyper)
         layout.addRow("&Algorithm", self.algorithm)
@@ -76,6 +87,12 @@ class TrainingForm(QWidget):
         layout.addRow("Agents (K)", self.agents)
         layout.addRow("", self.chain_all)
         layout.addRow(self.error)
+        for name, box in self.fields.items():
+            box.valueChanged.connect(lambda _v, n=name: self._edited(n))
+        self.episodes.valueChanged.connect(lambda _v: self._edited("episodes"))
+        self.until_stopped.toggled.connect(lambda _on: self._edited("episodes"))
+        self.seed.valueChanged.connect(lambda _v: self._edited("seed"))
+        self.schedule.currentTextChanged.connect(lambda _t: self._edited("lr_schedule"))
         self.hyper.currentTextChanged.connect(self._load_hyper)
         self.until_stopped.toggled.connect(lambda on: self.episodes.setEnabled(not on))
         self.agents.valueChanged.connect(lambda k: self.chain_all.setEnabled(k > 1))
@@ -90,7 +107,7 @@ class TrainingForm(QWidget):
             box.setValue(getattr(values, field))
         self.episodes.setValue(values.episodes or 1000)
         self.until_stopped.setChecked(values.episodes is None)
-        self.error.clear()
+        self.clear_error()
 
     def config(self) -> EnvConfig:
         return preset(self.preset.currentText())
@@ -105,19 +122,59 @@ class TrainingForm(QWidget):
         values["lr_schedule"] = self.schedule.currentText()
         values["episodes"] = None if self.until_stopped.isChecked() else self.episodes.value()
         values["seed"] = self.seed.value()
-        for box in self.fields.values():
-            box.setStyleSheet("")
+        self.clear_error()
         try:
             hyper = base.replace(**values)
         except ConfigError as exc:
-            self.error.setText(f"Cannot start: {exc}")
-            field = str(exc).split(":", 1)[0]  # the core names the field first
-            if field in self.fields:
-                self.fields[field].setStyleSheet("border: 1px solid #b00020;")
-                self.fields[field].setFocus()
+            field, _, reason = str(exc).partition(":")  # the core names the field first
+            if field in _LABELS and reason:
+                self.show_error(f"Cannot start: {_LABELS[field]} {reason.strip()}{_HINTS.get(field, '')}.",
+                                field)
+            else:
+                self.show_error(f"Cannot start: {exc}")
+            self._validation = True
             return None
-        self.error.clear()
         return hyper
+
+    def _widget(self, field: str) -> QWidget | None:
+        if field in self.fields:
+            return self.fields[field]
+        return {"episodes": self.episodes, "seed": self.seed, "lr_schedule": self.schedule}.get(field)
+
+    def invalid_field(self) -> str | None:
+        """The field the shown error blames (marked with a red border), if any."""
+        return self._invalid
+
+    def show_error(self, text: str, field: str | None = None) -> None:
+        """Show ``text`` under the form; mark ``field`` (its text area only: the box keeps its arrows)."""
+        self.clear_error()
+        self.error.setText(text)
+        self.error.setToolTip(text)
+        widget = self._widget(field) if field is not None else None
+        if widget is None:
+            return
+        self._invalid = field
+        target = widget.lineEdit() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget
+        if target is not None:
+            target.setStyleSheet(INVALID_STYLE)
+        widget.setFocus()
+
+    def clear_error(self) -> None:
+        """Clear the error and the red border."""
+        if self._invalid is not None:
+            widget = self._widget(self._invalid)
+            target = widget.lineEdit() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget
+            if target is not None:
+                target.setStyleSheet("")
+        self._invalid = None
+        self._validation = False
+        self.error.clear()
+        self.error.setToolTip("")
+
+    def _edited(self, field: str) -> None:
+        """A value changed: a validation error about the form is out of date (the next Start checks again)."""
+        if self._validation:
+            self.clear_error()
 
     def state(self) -> str:
         """The form as JSON, for QSettings."""
@@ -125,6 +182,7 @@ class TrainingForm(QWidget):
                            "algorithm": self.algorithm.currentText(), "seed": self.seed.value(),
                            "agents": self.agents.value(), "episodes": self.episodes.value(),
                            "schedule": self.schedule.currentText(),
+                           "until_stopped": self.until_stopped.isChecked(),
                            "fields": {n: b.value() for n, b in self.fields.items()}})
 
     def restore(self, text: str) -> None:
@@ -141,5 +199,7 @@ class TrainingForm(QWidget):
             self.seed.setValue(int(data["seed"]))
             self.agents.setValue(int(data["agents"]))
             self.episodes.setValue(int(data["episodes"]))
+            if "until_stopped" in data:  # older states kept it under a key of its own
+                self.until_stopped.setChecked(bool(data["until_stopped"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             return

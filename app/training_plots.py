@@ -6,6 +6,7 @@ Long runs stay fast with pyqtgraph's peak downsampling and clip-to-view.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,12 @@ from PySide6.QtWidgets import QWidget
 from app.episode_columns import Columns
 
 REFRESH_MS = 33  # 30 redraws per second at most
+HEADER_HEIGHT = 28
+"""The row above the view box that holds the title and the legend: a legend never covers data."""
+CSV_COLUMNS = ("episode", "return", "smoothed", "mean_100", "epsilon")
+POPULATION_COLUMNS = ("band_low", "band_high", "best")
+"""Added for a population: the mean return less and plus the spread across agents, and the best
+agent's mean of its last 100 episodes."""
 
 
 class SeriesBuffer:
@@ -69,14 +76,28 @@ class Smoother:
 
 
 def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget(title=title)
+    widget = pg.PlotWidget()
     widget.setObjectName(name)
     widget.setBackground("w")
     widget.showGrid(x=False, y=False)
     widget.setLabel("bottom", "episode")
     widget.setLabel("left", y_label)
-    widget.addLegend(offset=(10, 10))
     item = widget.getPlotItem()
+    # Title and legend in the title's row, above the view box (not over the curves).
+    header = pg.GraphicsLayout()
+    header.setContentsMargins(0, 0, 0, 0)
+    header.addLabel(f"<b>{title}</b>", color="#333", size="10pt")
+    legend = pg.LegendItem(offset=None, colCount=6, labelTextColor="#333", labelTextSize="9pt",
+                           horSpacing=8, verSpacing=-6)
+    header.addItem(legend)
+    header.layout.setColumnStretchFactor(2, 1)
+    header.addLabel("")  # takes the rest of the row: the title and the legend stay on the left
+    header.setMinimumWidth(0)  # a long legend is cut at the right, never widens the plot past its widget
+    item.legend = legend
+    item.titleLabel.setVisible(False)
+    item.layout.removeItem(item.titleLabel)
+    item.layout.addItem(header, 0, 1)
+    item.layout.setRowFixedHeight(0, HEADER_HEIGHT)
     for side in ("left", "bottom"):
         item.getAxis(side).enableAutoSIPrefix(False)  # "episode (x0.001)" helps nobody
     item.setDownsampling(auto=True, mode="peak")
@@ -102,9 +123,12 @@ class TrainingPlots:
         self._upper = pg.PlotDataItem([], [], pen=pg.mkPen(None))
         self._lower = pg.PlotDataItem([], [], pen=pg.mkPen(None))
         self._band = pg.FillBetweenItem(self._upper, self._lower, brush=pg.mkBrush(30, 80, 200, 40))
+        # The legend draws a PlotDataItem's fill, not a FillBetweenItem: a sample that is never plotted.
+        self._band_sample = pg.PlotDataItem([], [], pen=pg.mkPen(None), fillLevel=0,
+                                            fillBrush=pg.mkBrush(30, 80, 200, 80))
         self.reward.addItem(self._band)
         self._best = self.reward.plot([], [], pen=pg.mkPen((20, 150, 60), width=1),
-                                      name="best agent (mean of 100)")
+                                      name="best agent")
         self._eps = self.epsilon.plot([], [], pen=pg.mkPen((120, 60, 160), width=1), name="epsilon")
         self.episodes = SeriesBuffer()
         self.returns = SeriesBuffer()
@@ -144,6 +168,27 @@ class TrainingPlots:
         self.refresh()
         self._timer.start()
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to draw (or to export)."""
+        return self.episodes.size == 0
+
+    def clear(self) -> None:
+        """Back to the empty plots of a new window (another workspace was opened)."""
+        self._timer.stop()
+        for buffer in (self.episodes, self.returns, self.rolling, self.eps, self.spread, self.best):
+            buffer.clear()
+        self.smoother.reset(self.smoothing, self.returns.view())
+        self.population = False
+        self._follow, self._shown = True, None
+        self._show_best_in_legend(False)
+        self._dirty = True
+        self.refresh()
+        for plot in (self.reward, self.epsilon):
+            plot.getPlotItem().disableAutoRange()
+        self.reward.getPlotItem().getViewBox().setRange(xRange=(0, 1000), yRange=(-50, 150), padding=0)
+        self.epsilon.getPlotItem().getViewBox().setRange(xRange=(0, 1000), yRange=(0, 1.05), padding=0)
+
     def stop(self) -> None:
         """The run ended: last redraw, then fit the view to the data (unless the user moved it)."""
         self._timer.stop()
@@ -170,8 +215,10 @@ class TrainingPlots:
         legend = self.reward.getPlotItem().legend
         if legend is not None:
             legend.removeItem(self._best)
+            legend.removeItem(self._band_sample)
             if shown:
-                legend.addItem(self._best, "best agent (mean of 100)")
+                legend.addItem(self._band_sample, "agent spread")
+                legend.addItem(self._best, "best agent")
 
     def _on_view_changed_manually(self, *_: object) -> None:
         self._follow = False
@@ -227,5 +274,18 @@ class TrainingPlots:
         pyqtgraph.exporters.ImageExporter(self.reward.getPlotItem()).export(str(path))
 
     def export_csv(self, path: Path) -> None:
-        """The reward plot's curves as CSV (pyqtgraph's exporter)."""
-        pyqtgraph.exporters.CSVExporter(self.reward.getPlotItem()).export(str(path))
+        """Every series as CSV, one row per episode (:data:`CSV_COLUMNS`, then
+        :data:`POPULATION_COLUMNS` for a population)."""
+        y = self.returns.view()
+        columns = [self.episodes.view(), y, self.smoother.values.view(), self.rolling.view(),
+                   self.eps.view()]
+        header = list(CSV_COLUMNS)
+        if self.population:
+            spread = self.spread.view()
+            columns += [y - spread, y + spread, self.best.view()]
+            header += POPULATION_COLUMNS
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(header)
+            for row in zip(*columns, strict=True):
+                writer.writerow([str(int(row[0])), *(f"{v:.6g}" for v in row[1:])])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import cast
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import settings
 from app.episode_columns import Columns, pack
 from app.model import AppModel, Findings, Place
 from app.process_runner import RELAY_SECONDS, in_child_process
@@ -34,6 +36,13 @@ from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.workspace.publish import Published, publish_run
+
+READY = "Ready."
+READ_ONLY = ("Cannot start: the ledger is read-only until repaired (see the Ledger tab); "
+             "nothing learned could be chained.")
+RESULT_CHARS = 38
+"""The result panel's value column, in average characters: fixed, so a result never widens the form
+(a longer value is elided; its tooltip has all of it)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,16 @@ class TrainingTab(QWidget):
         self.stop_button = named(QPushButton("S&top"), "stopTrainingButton")
         self.stop_button.setEnabled(False)
         self.progress = named(QProgressBar(), "trainingProgress")
-        self.stats = named(QLabel("Ready."), "trainingStats")
+        self.stats = named(QLabel(READY), "trainingStats")
         self.smoothing = named(QSlider(Qt.Orientation.Horizontal), "smoothingSlider")
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(90)
+        self.smoothing_label = named(QLabel("0.90"), "smoothingValue")
+        self.smoothing_label.setFixedWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 6)
+        self.export_png_button = named(QPushButton("Export PNG..."), "exportPngButton")
+        self.export_csv_button = named(QPushButton("Export CSV..."), "exportCsvButton")
+        self.form_column = QWidget()
+        self._stopping = False
         self.result_box = self._result_panel()
         self._training = TaskRunner(self, batch_seconds=RELAY_SECONDS)
         """The training run (in a child process, which batches its records), then the save of what it
@@ -83,7 +98,10 @@ class TrainingTab(QWidget):
         self._layout()
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
-        self.smoothing.valueChanged.connect(lambda v: self.plots.set_smoothing(v / 100))
+        self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.model.workspace_changed.connect(self.reset_view)
+        self.model.ledger_changed.connect(self._on_ledger_changed)
+        self._update_export()
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -96,6 +114,7 @@ class TrainingTab(QWidget):
                            ("entry", "Ledger entry")):
             value = named(QLabel("-"), f"result_{key}")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setFixedWidth(value.fontMetrics().averageCharWidth() * RESULT_CHARS)
             self.result_labels[key] = value
             form.addRow(label, value)
         return box
@@ -109,16 +128,16 @@ class TrainingTab(QWidget):
         left.addLayout(buttons)
         left.addWidget(self.result_box)
         left.addStretch(1)
-        left_widget = QWidget()
+        left_widget = self.form_column
         left_widget.setLayout(left)
         right = QVBoxLayout()
         smooth_row = QHBoxLayout()
         smooth_row.addWidget(QLabel("Smoothing"))
         smooth_row.addWidget(self.smoothing)
-        png = named(QPushButton("Export PNG..."), "exportPngButton")
-        csv = named(QPushButton("Export CSV..."), "exportCsvButton")
-        png.clicked.connect(lambda: self._export("PNG image (*.png)", self.plots.export_png))
-        csv.clicked.connect(lambda: self._export("CSV file (*.csv)", self.plots.export_csv))
+        smooth_row.addWidget(self.smoothing_label)
+        png, csv = self.export_png_button, self.export_csv_button
+        png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.plots.export_png))
+        csv.clicked.connect(lambda: self._export("CSV file (*.csv)", ".csv", self.plots.export_csv))
         smooth_row.addWidget(png)
         smooth_row.addWidget(csv)
         right.addLayout(smooth_row)
@@ -150,8 +169,7 @@ class TrainingTab(QWidget):
         if hyper is None:
             return
         if self.model.ctx.ledger.read_only:
-            self.form.error.setText("Cannot start: the ledger is read-only until repaired "
-                                    "(see the Ledger tab); nothing learned could be chained.")
+            self.form.show_error(READ_ONLY)
             return
         config, agents = self.form.config(), self.form.agents.value()
         algorithm = cast(Algorithm, self.form.algorithm_id())
@@ -161,23 +179,25 @@ class TrainingTab(QWidget):
         self.progress.setRange(0, 0 if hyper.episodes is None else hyper.episodes)
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
-        self._saving = False
+        self._saving = self._stopping = False
         self._training.start(in_child_process(train_agents, config, hyper, algorithm, agents, pack=pack),
                              progress=self._on_training_progressed, done=self._on_training_succeeded,
                              error=self._on_task_failed)
         self._set_running(True)
-        self.stats.setText("Training...")
+        self._update_export()
+        self.stats.setText("Training\u2026")
 
     def stop(self) -> None:
         """Stop training; what was learned so far is still saved and chained."""
-        if self._training.busy and not self._saving:
+        self.stop_button.setEnabled(False)  # at once: one Stop is enough
+        if self._training.busy and not self._saving and not self._stopping:
+            self._stopping = True
             self._training.stop()  # the run ends by itself, with what it learned
-            self.stop_button.setEnabled(False)
-            self.stats.setText("Stopping: saving what was learned...")
+            self.stats.setText("Stopping: finishing the episodes under way\u2026")
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
+        self.stop_button.setEnabled(running and not self._stopping and not self._saving)
         self.form.setEnabled(not running)
 
     def _on_training_progressed(self, batches: list[Columns]) -> None:
@@ -187,14 +207,26 @@ class TrainingTab(QWidget):
         self._episodes_done = int(last.episode[-1]) + 1
         if self._hyper is not None and self._hyper.episodes is not None:
             self.progress.setValue(self._episodes_done)
+        self._update_export()
+        if self._stopping or self._saving:  # the last batches of a stopped run: no live counter again
+            return
         rate = self._episodes_done / max(time.monotonic() - self._started, 1e-6)
         self.stats.setText(f"episode {self._episodes_done:,}   {rate:,.0f} episodes/s   "
                            f"epsilon {last.epsilon[-1]:.3f}   mean of last 100 {last.rolling[-1]:.2f}")
 
-    def _on_training_succeeded(self, result: TrainingResult) -> None:
+    def _idle(self) -> None:
+        """The run ended (stopped, finished or failed): no busy animation, no redraw timer."""
         self.plots.stop()
+        done = self._episodes_done
+        self.progress.setRange(0, max(done, 1) if self.progress.maximum() == 0 else self.progress.maximum())
+        self.progress.setValue(done)
+        self._update_export()
+
+    def _on_training_succeeded(self, result: TrainingResult) -> None:
+        self._episodes_done = max(self._episodes_done, result.episodes)
+        self._idle()
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'} after {result.episodes:,} "
-                           "episodes: verifying by replay and chaining...")
+                           "episodes: verifying by replay and chaining\u2026")
         chain_all = self.form.chain_all.isChecked() and result.agents > 1
         self._result = result
         self._saving = True
@@ -204,7 +236,7 @@ class TrainingTab(QWidget):
                             error=self._on_task_failed)
 
     def _on_chained(self, chained: Chained) -> None:
-        self._saving = False
+        self._saving = self._stopping = False
         self._findings = chained.findings
         self._on_saved(chained.published)
 
@@ -223,22 +255,55 @@ class TrainingTab(QWidget):
     def _show_result(self, result: TrainingResult, published: Published) -> None:
         best = published.best
         v = best.entry.verification
-        labels = self.result_labels
-        labels["hash"].setText(best.policy.hash[:16] + "...")
-        labels["hash"].setToolTip(best.policy.hash)
-        labels["verified"].setText(f"{v.mean:.2f} +/- {v.ci95:.2f} ({v.episodes} unseen episodes)")
-        labels["fraction"].setText(f"{v.fraction_of_optimum:.1%} (optimum {v.optimum:.2f})")
-        labels["training"].setText(f"{float(result.training_reward[result.best_agent]):.2f} "
-                                   "(last 100 training episodes, exploring)")
-        labels["entry"].setText(f"#{best.entry.index}" + ("" if best.created else " (already recorded)")
-                                + (f", {published.entries_created} new entries" if len(published.saved) > 1
-                                   else ""))
+        self._set_result("hash", best.policy.hash[:16] + "\u2026", best.policy.hash)
+        self._set_result("verified", f"{v.mean:.2f} \u00b1 {v.ci95:.2f} ({v.episodes} unseen episodes)")
+        self._set_result("fraction", f"{v.fraction_of_optimum:.1%} (optimum {v.optimum:.2f})")
+        self._set_result("training", f"{float(result.training_reward[result.best_agent]):.2f} "
+                                     "(last 100 episodes, exploring)")
+        self._set_result("entry", f"#{best.entry.index}" + ("" if best.created else " (already recorded)")
+                         + (f", {published.entries_created} new entries" if len(published.saved) > 1
+                            else ""))
+        chained = (f"Policy chained as entry #{best.entry.index}." if best.created
+                   else f"Policy already recorded as entry #{best.entry.index}: nothing new chained.")
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'}: {result.episodes:,} episodes, "
-                           f"{result.env_steps:,} steps. Policy chained as entry #{best.entry.index}.")
+                           f"{result.env_steps:,} steps. {chained}")
+
+    def _set_result(self, key: str, text: str, tip: str | None = None) -> None:
+        """A value of the result panel, elided to the panel's fixed width (the tooltip has all of it)."""
+        label = self.result_labels[key]
+        label.setText(QFontMetrics(label.font()).elidedText(text, Qt.TextElideMode.ElideRight,
+                                                            label.width()))
+        label.setToolTip(tip if tip is not None else text)
+
+    def reset_view(self) -> None:
+        """Another workspace was opened: nothing shown belongs to it."""
+        for label in self.result_labels.values():
+            label.setText("-")
+            label.setToolTip("")
+        self._result, self._hyper, self._episodes_done = None, None, 0
+        self.plots.clear()
+        self.progress.setRange(0, 1)
+        self.progress.reset()
+        self.form.clear_error()
+        self.stats.setText(READY)
+        self._update_export()
+
+    def _on_ledger_changed(self, _initiator: object) -> None:
+        if self.form.error.text() == READ_ONLY and not self.model.ctx.ledger.read_only:
+            self.form.clear_error()  # repaired: the refusal no longer holds
+
+    def _on_smoothing(self, value: int) -> None:
+        self.smoothing_label.setText(f"{value / 100:.2f}")
+        self.plots.set_smoothing(value / 100)
+
+    def _update_export(self) -> None:
+        empty = self.plots.empty
+        self.export_png_button.setEnabled(not empty)
+        self.export_csv_button.setEnabled(not empty)
 
     def _on_task_failed(self, exc: Exception) -> None:
-        self._saving = False
-        self.plots.stop()
+        self._saving = self._stopping = False
+        self._idle()
         self._set_running(False)
         self.stats.setText(f"Failed: {one_line(exc)}")
 
@@ -265,10 +330,19 @@ class TrainingTab(QWidget):
         elif saving:
             self.model.notify_changed(self)
 
-    def _export(self, filter_text: str, write: Callable[[Path], None]) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export plot", "", filter_text)
-        if path:
-            try:
-                write(Path(path))
-            except OSError as exc:
-                self.stats.setText(f"Export failed: {exc}")
+    def _export(self, filter_text: str, suffix: str, write: Callable[[Path], None]) -> None:
+        config = self.model.ctx.config_dir
+        start = Path(settings.last_folder("plots", self.model.workspace_root, config)) / f"training{suffix}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export plot", str(start), filter_text)
+        if not path:
+            return
+        settings.remember_folder("plots", path, config)
+        target = Path(path)
+        if not target.suffix:
+            target = target.with_suffix(suffix)
+        try:
+            write(target)
+        except OSError as exc:
+            self.stats.setText(f"Could not write {target}: {exc.strerror or exc}; the plot was not exported.")
+            return
+        self.stats.setText(f"Plot written to {target}")

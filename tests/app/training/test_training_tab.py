@@ -37,7 +37,7 @@ def test_training_run_chains_an_entry_and_shows_it(qtbot, tab: TrainingTab) -> N
     assert len(ledger) == 1
     assert ledger.entry(0).policy_hash == saved[0].policy.hash
     assert tab.result_labels["entry"].text().startswith("#0")
-    assert "+/-" in tab.result_labels["verified"].text()
+    assert "±" in tab.result_labels["verified"].text()
     assert tab.plots.episodes.size == 800  # every episode reached the plot buffers
     assert tab.plots.refreshes >= 1
     assert tab.progress.value() == 800
@@ -81,13 +81,14 @@ def test_invalid_fields_are_refused_at_the_form(qtbot, tab: TrainingTab) -> None
     tab.form.fields["epsilon_end"].setValue(0.5)  # end above start
     tab.start()
     assert not tab.running
-    assert "epsilon_end" in tab.form.error.text()
-    assert "b00020" in tab.form.fields["epsilon_end"].styleSheet()  # marked at the field
+    assert "Epsilon end" in tab.form.error.text()  # the form's label, not the field's name
+    assert tab.form.invalid_field() == "epsilon_end"  # marked at the field
+    assert "b00020" in tab.form.fields["epsilon_end"].lineEdit().styleSheet()
     assert len(tab.model.ctx.ledger) == 0
     tab.form.fields["learning_rate"].setValue(0.0)  # outside (0, 1]
     tab.form.fields["epsilon_end"].setValue(0.05)
     tab.start()
-    assert not tab.running and "learning_rate" in tab.form.error.text()
+    assert not tab.running and "Learning rate" in tab.form.error.text()
 
 
 def test_spin_boxes_bound_what_can_be_typed(tab: TrainingTab) -> None:
