@@ -23,7 +23,6 @@ KEYS: dict[str, Any] = {
     "window/tab": 0,
     "workspace/last": "",
     "training/form": "",
-    "training/until_stopped": False,
 }
 """Every key with its default: the one table of what is remembered."""
 

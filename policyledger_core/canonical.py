@@ -128,7 +128,9 @@ def load_json_strict(data: bytes, max_bytes: int = 1 << 20, max_depth: int | Non
         key = _key_before(text, found.start()) if found else None
         raise JsonInputError(f"{key}: {exc}" if key else str(exc)) from None
     except json.JSONDecodeError as exc:
-        raise JsonInputError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        # Some of json's messages end in "at" themselves ("Unterminated string starting at").
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise JsonInputError(f"not valid JSON: {exc.msg.removesuffix(' at')} at {where}") from None
     except ValueError as exc:  # e.g. Python's limit on integer digits
         raise JsonInputError(f"not acceptable JSON: {exc}") from None
     except RecursionError:
