@@ -35,6 +35,7 @@ from app.worker import TaskRunner, one_line
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
+from policyledger_core.workspace.curves import Curve, CurveStore, downsample
 from policyledger_core.workspace.publish import Published, publish_run
 
 READY = "Ready."
@@ -53,10 +54,18 @@ class Chained:
     findings: Findings
 
 
-def save_task(place: Place, result: TrainingResult, chain_all: bool) -> Chained:
-    """Save, verify by replay and chain the best agent's policy (or every agent's) on a Context of its own."""
+def save_task(place: Place, result: TrainingResult, chain_all: bool, curve: Curve | None = None) -> Chained:
+    """Save, verify by replay and chain the best agent's policy (or every agent's) on a Context of its own.
+
+    The run's curve is kept beside each chained policy, for the marketplace's detail.
+    """
     ctx = place.open()
-    return Chained(publish_run(ctx, result, "all" if chain_all else "best"), Findings.of(ctx))
+    published = publish_run(ctx, result, "all" if chain_all else "best")
+    if curve is not None and len(curve):
+        store = CurveStore(place.config)
+        for saved in published.saved:
+            store.save(saved.policy.hash, curve)
+    return Chained(published, Findings.of(ctx))
 
 
 class TrainingTab(QWidget):
@@ -231,9 +240,15 @@ class TrainingTab(QWidget):
         self._result = result
         self._saving = True
         self.stop_button.setEnabled(False)  # what was learned is being saved: nothing left to stop
-        place = self.model.place
-        self._training.call(lambda: save_task(place, result, chain_all), done=self._on_chained,
+        place, curve = self.model.place, self._curve(result)
+        self._training.call(lambda: save_task(place, result, chain_all, curve), done=self._on_chained,
                             error=self._on_task_failed)
+
+    def _curve(self, result: TrainingResult) -> Curve:
+        """The run's returns as plotted, downsampled: one agent's, or the population's mean."""
+        label = "episode return" if result.agents == 1 else f"mean over {result.agents} agents"
+        n = min(self.plots.returns.size, self.plots.eps.size)  # equal unless a batch is half-drawn
+        return downsample(self.plots.returns.view()[:n], self.plots.eps.view()[:n], label=label)
 
     def _on_chained(self, chained: Chained) -> None:
         self._saving = self._stopping = False
@@ -322,7 +337,7 @@ class TrainingTab(QWidget):
         if not saving and isinstance(result, TrainingResult):
             chain_all = self.form.chain_all.isChecked() and result.agents > 1
             try:
-                chained = save_task(self.model.place, result, chain_all)
+                chained = save_task(self.model.place, result, chain_all, self._curve(result))
             except Exception as exc:  # the window is closing: say it, do not hang
                 self.stats.setText(f"Could not chain the policy: {one_line(exc)}")
                 return

@@ -46,13 +46,15 @@ class Curve:
     epsilon: Floats
     episodes: int
     """Episodes of the whole run (the last bucket's end)."""
+    label: str = "episode return"
+    """What the returns are: one agent's, or a population's mean (``mean over 64 agents``)."""
 
     def __len__(self) -> int:
         return len(self.episode)
 
 
 def downsample(returns: Sequence[float] | Floats, epsilon: Sequence[float] | Floats,
-               max_points: int = MAX_POINTS) -> Curve:
+               max_points: int = MAX_POINTS, label: str = "episode return") -> Curve:
     """The run's per-episode returns and epsilons in at most ``max_points`` equal buckets."""
     values = np.asarray(returns, dtype=np.float64)
     eps = np.asarray(epsilon, dtype=np.float64)
@@ -61,13 +63,14 @@ def downsample(returns: Sequence[float] | Floats, epsilon: Sequence[float] | Flo
     n = len(values)
     if n == 0:
         empty = np.zeros(0)
-        return Curve(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, 0)
+        return Curve(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, 0, label)
     size = -(-n // max_points)  # ceil: every bucket but the last holds `size` episodes
     starts = np.arange(0, n, size)
     ends = np.minimum(starts + size, n)
     return Curve(episode=ends.astype(np.int64),  # episodes are numbered from 1: a bucket ends at `ends`
                  low=np.minimum.reduceat(values, starts), high=np.maximum.reduceat(values, starts),
-                 mean=np.add.reduceat(values, starts) / (ends - starts), epsilon=eps[ends - 1], episodes=n)
+                 mean=np.add.reduceat(values, starts) / (ends - starts), epsilon=eps[ends - 1], episodes=n,
+                 label=label)
 
 
 class CurveStore:
@@ -83,7 +86,7 @@ class CurveStore:
 
     def save(self, policy_hash: str, curve: Curve) -> bool:
         """Keep the curve of a chained policy; False (and a log line) when the folder cannot be written."""
-        doc = {"schema": _SCHEMA, "episodes": curve.episodes,
+        doc = {"schema": _SCHEMA, "episodes": curve.episodes, "label": curve.label,
                **{name: getattr(curve, name).tolist() for name in _COLUMNS}}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -116,7 +119,9 @@ def _curve_of(doc: object) -> Curve:
     if not (np.all(np.isfinite(episode)) and np.all(np.diff(episode) > 0) and np.all(low <= mean)
             and np.all(mean <= high)):
         raise ValueError("inconsistent buckets")
-    episodes = doc["episodes"]
+    episodes, label = doc["episodes"], doc["label"]
     if not isinstance(episodes, int) or (len(episode) and episodes != int(episode[-1])):
         raise ValueError("episodes: does not match the last bucket")
-    return Curve(episode.astype(np.int64), low, mean, high, epsilon, episodes)
+    if not isinstance(label, str) or len(label) > 80:
+        raise ValueError("label: expected a short string")
+    return Curve(episode.astype(np.int64), low, mean, high, epsilon, episodes, label)
