@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -23,14 +23,17 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from app.entry_detail import EntryDetail
 from app.ledger_table import COLUMNS, LedgerTableModel
 from app.model import AppModel, Findings, Place
 from app.worker import ShouldStop, TaskRunner, one_line
+from policyledger_core.ledger.entry import Entry
 from policyledger_core.workspace.audit import AuditProgress, AuditReport, audit
 from policyledger_core.workspace.recovery import (
     RepairPlan,
@@ -113,6 +116,8 @@ class LedgerTab(QWidget):
         self.summary = QLabel(wordWrap=True)
         self.summary.setObjectName("ledgerSummary")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail = EntryDetail()
+        """Every recorded field of the selected entry; follows the selection and the ledger."""
         self._tasks = TaskRunner(self)
         """Verification, repair planning and repair: one at a time."""
         self._generation = 0
@@ -122,6 +127,8 @@ class LedgerTab(QWidget):
         self.verify_button.clicked.connect(self.verify)
         self.repair_button.clicked.connect(self.repair)
         self._tasks.busy_changed.connect(self._on_tasks_busy_changed)
+        self.table.selectionModel().currentRowChanged.connect(self._show_detail)
+        self.table.selectionModel().selectionChanged.connect(self._show_detail)
         self.model.ledger_changed.connect(self._on_model_ledger_changed)
         self.model.reproductions_changed.connect(self._on_model_reproductions_changed)
         self.model.workspace_changed.connect(self._on_model_workspace_changed)
@@ -156,14 +163,26 @@ class LedgerTab(QWidget):
         outer.addWidget(self.banner)
         outer.addLayout(controls)
         outer.addWidget(self.summary)
-        outer.addWidget(self.table, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        outer.addWidget(self.splitter, 1)
 
     # -- showing the ledger -------------------------------------------------------------------
 
     def refresh(self) -> None:
         """Show the ledger as the model's own view of it is now."""
         ledger = self.model.ctx.ledger
+        selected = self.selected_row()
         self.table_model.refresh(ledger, self.model.own_key(), self._report)
+        if selected is not None and selected < self.table_model.rowCount():  # the same entry, as it is now
+            flags = QItemSelectionModel.SelectionFlag
+            self.table.selectionModel().setCurrentIndex(self.table_model.index(selected, 0),
+                                                        flags.ClearAndSelect | flags.Rows)
+        self._show_detail()
         problem = ledger.problem
         self.banner.setVisible(problem is not None)
         if problem is not None:
@@ -173,6 +192,28 @@ class LedgerTab(QWidget):
                 "still usable." if problem.index else
                 f"The ledger is damaged at entry 0: {problem.reason}. It is read-only until repaired.")
         self._update_buttons()
+
+    def selected_row(self) -> int | None:
+        """The selected entry's row (the current one when several are selected)."""
+        selection = self.table.selectionModel()
+        current = selection.currentIndex()
+        if current.isValid() and selection.isRowSelected(current.row()):
+            return current.row()
+        rows = sorted(ix.row() for ix in selection.selectedRows())
+        return rows[0] if rows else None
+
+    def _show_detail(self) -> None:
+        """The detail pane shows the selected entry as the model's ledger has it now."""
+        row = self.selected_row()
+        content = None if row is None else self.table_model.content(row)
+        if row is None or content is None:
+            self.detail.clear()
+        elif isinstance(content, Entry):
+            self.detail.show_entry(content)
+        elif isinstance(content, str):
+            self.detail.show_unreadable(row, content)
+        else:
+            self.detail.show_aside(content)
 
     def _idle_text(self) -> str:
         ledger = self.model.ctx.ledger

@@ -83,6 +83,16 @@ class LedgerTableModel(QAbstractTableModel):
             return STATUS_AFTER
         return STATUS_VALID if self._report is not None else STATUS_UNCHECKED
 
+    def content(self, row: int) -> Entry | SetAside | str | None:
+        """What ``row`` shows: the parsed entry, what can be read of one at or after the problem,
+        why it cannot be read, or None (no such row)."""
+        if self._ledger is None or not 0 <= row < self.rowCount():
+            return None
+        if row < self._usable:
+            return self._entry(row)
+        offset = row - self._usable
+        return self._aside[offset] if offset < len(self._aside) else "nothing could be read of it"
+
     # -- Qt model interface -------------------------------------------------------------------
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)

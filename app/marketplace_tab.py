@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from app import settings
 from app.compare_dialog import CompareDialog, Comparison, compare
-from app.marketplace_table import ALL_PRESETS, PresetCombo, RankingTable
+from app.marketplace_table import ALL_PRESETS, FilterEdit, PresetCombo, RankingTable
 from app.model import AppModel, Findings, Place
 from app.policy_detail import PolicyDetail
 from app.replay_dialog import ReplayDialog
@@ -167,6 +167,9 @@ class MarketplaceTab(QWidget):
         self.table = RankingTable()
         self.ranking, self.proxy = self.table.ranking, self.table.proxy
         self.preset_combo = PresetCombo()
+        self.filter_edit = FilterEdit()
+        """Filters the table by policy-hash prefix or publisher (the ranking line counts the rows shown)."""
+        self._ranked_state: tuple[int, list[int]] = (0, [])
         self.detail = PolicyDetail(self)
         self.status = QLabel("")
         self.status.setObjectName("marketplaceStatus")
@@ -232,6 +235,7 @@ class MarketplaceTab(QWidget):
         self._closing = False
         self._layout()
         self.preset_combo.currentTextChanged.connect(self._on_preset_combo_changed)
+        self.filter_edit.textChanged.connect(self._on_filter_text_changed)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selection_changed)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
         self.model.ledger_changed.connect(self._on_model_changed)
@@ -245,6 +249,7 @@ class MarketplaceTab(QWidget):
         label.setBuddy(self.preset_combo)
         filter_row.addWidget(label)
         filter_row.addWidget(self.preset_combo, 1)
+        filter_row.addWidget(self.filter_edit, 2)
         button_row = QGridLayout()
         for i, button in enumerate(self.buttons.values()):
             button_row.addWidget(button, i // 3, i % 3)
@@ -301,8 +306,12 @@ class MarketplaceTab(QWidget):
 
     def _show_ranking_state(self, ranked: int, waiting: list[int]) -> None:
         """One line: how many policies are ranked, how many wait for their replay, the ledger's problem."""
+        self._ranked_state = (ranked, waiting)
         ledger = self.model.ctx.ledger
         parts = [f"{ranked} ranked (reproduced here)"]
+        shown = self.proxy.rowCount()
+        if self.filter_edit.text().strip() or shown != ranked:
+            parts.insert(0, f"showing {shown} of {ranked}")
         if waiting:
             parts.append(f"{len(waiting)} waiting for replay" + (" (not while read-only)" if ledger.read_only
                                                                   else ""))
@@ -349,7 +358,21 @@ class MarketplaceTab(QWidget):
     @Slot(str)
     def _on_preset_combo_changed(self, _text: str) -> None:
         self.proxy.set_preset(self.preset_combo.preset)
+        self._on_rows_filtered()
+
+    @Slot(str)
+    def _on_filter_text_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._on_rows_filtered()
+
+    def _on_rows_filtered(self) -> None:
+        """The rows shown changed: count them; the detail panel empties when its row was filtered out."""
+        self._show_ranking_state(*self._ranked_state)
         self._update_buttons()
+        if self.current_row() is None and self.detail.policy_hash is not None:
+            self.detail.clear("Select a policy to see its decisions and results.")
+        else:
+            self._show_detail()
 
     @Slot(QItemSelection, QItemSelection)
     def _on_table_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
@@ -553,6 +576,7 @@ class MarketplaceTab(QWidget):
         else:
             self._say(f"Policy {result.policy.hash[:12]} is already in the ledger (entry #{entry.index}).")
         self.preset_combo.setCurrentText(ALL_PRESETS)
+        self.filter_edit.clear()  # the new row is shown and selected whatever the filter was
         self.model.notify_changed(self, self._take_findings())
         self.select_hashes({result.policy.hash}, result.policy.hash)
 

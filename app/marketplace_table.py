@@ -1,19 +1,45 @@
-"""The marketplace table: ranked rows as a Qt model, the preset filter and its combo box, and the view."""
+"""The marketplace table: ranked rows as a Qt model, the preset and text filter, its combo box, and the view.
+
+Policies of different presets are never ranked against each other: the Rank column shows the rank
+within the row's preset, and in "All presets" the rows are grouped by preset (a line between groups).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableView
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPen,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHeaderView,
+    QLineEdit,
+    QMenu,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+)
 
 from policyledger_core.canonical import canonical_bytes, sha256_hex
 from policyledger_core.workspace.marketplace import RankedPolicy
@@ -22,10 +48,10 @@ Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole
 HASH_ROLE = Qt.ItemDataRole.UserRole + 1
 PRESET_ROLE = Qt.ItemDataRole.UserRole + 2
-COLUMNS = ("Rank", "Policy", "Preset", "Verified\nreward", "Of opt.", "Publisher", "Origin", "Date")
+COLUMNS = ("#", "Policy", "Preset", "Verified\nreward", "Of\nopt.", "By", "Origin", "Date")
 """Header texts, short so that each column is about as wide as its values (tooltips say more)."""
 HEADER_TIPS = (
-    "Rank by the lower bound of the verified reward's 95% confidence interval",
+    "Rank within its preset, by the lower bound of the verified reward's 95% confidence interval",
     "Policy hash (first 12 hex digits; the tooltip shows all of it)",
     "Environment configuration (preset name, or a fingerprint of a custom one)",
     "Mean return on the evaluation suite, recomputed by replay, \u00b1 the 95% CI half-width",
@@ -35,6 +61,13 @@ HEADER_TIPS = (
     "The day its first ledger entry was written (UTC; the tooltip shows the time)",
 )
 ALL_PRESETS = "All presets"
+SHRINKING = (5, 1)
+"""When the table is narrow, the publisher's key id and then the policy hash give way (elided) in turn."""
+MIN_SHRUNK_WIDTH = 70
+"""Down to this width each (about 8 hex digits shown); the others keep their values."""
+GROUP_LINE = QColor(110, 110, 110)
+FILTER_PLACEHOLDER = "Filter by hash prefix or publisher"
+COPY_HASH = "Copy policy hash"
 
 
 def preset_label(row: RankedPolicy) -> str:
@@ -44,16 +77,43 @@ def preset_label(row: RankedPolicy) -> str:
     return f"custom H={row.config.horizon} #{sha256_hex(canonical_bytes(row.config.to_dict()))[:6]}"
 
 
+def rank_within_preset(rows: list[RankedPolicy]) -> list[int]:
+    """Each row's rank among the rows of its preset label (rows in the core's overall rank order)."""
+    seen: dict[str, int] = {}
+    ranks = []
+    for row in sorted(rows, key=lambda r: r.rank):
+        label = preset_label(row)
+        seen[label] = seen.get(label, 0) + 1
+        ranks.append((row.rank, seen[label]))
+    by_rank = dict(ranks)
+    return [by_rank[row.rank] for row in rows]
+
+
+def publisher_text(row: RankedPolicy) -> str:
+    """The publisher as the table shows it: "you", or the other publisher's key id."""
+    return "you" if row.own else row.publisher_id
+
+
+def matches(row: RankedPolicy, text: str) -> bool:
+    """The filter: ``text`` (case-insensitive) begins the policy hash or the publisher shown."""
+    needle = text.strip().lower()
+    return (not needle or row.policy_hash.lower().startswith(needle)
+            or publisher_text(row).lower().startswith(needle))
+
+
 class RankingModel(QAbstractTableModel):
     """The marketplace rows as a table; numbers sort as numbers (SORT_ROLE)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[RankedPolicy] = []
+        """The core's rows, each with its rank within its preset (the core ranks all of them together):
+        the table, the detail panel and Compare show that rank."""
 
     def set_rows(self, rows: list[RankedPolicy]) -> None:
         self.beginResetModel()
-        self.rows = rows
+        ranks = rank_within_preset(rows)
+        self.rows = [dataclasses.replace(r, rank=k) for r, k in zip(rows, ranks, strict=True)]
         self.endResetModel()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
@@ -76,12 +136,16 @@ class RankingModel(QAbstractTableModel):
         if not index.isValid():
             return None
         row, column = self.rows[index.row()], index.column()
+        group_rank = row.rank
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(row, column)
-        if role == SORT_ROLE:
-            return (row.rank, row.policy_hash, preset_label(row), row.mean, row.fraction_of_optimum,
-                    "" if row.own else row.publisher_id, row.origin, row.timestamp)[column]
+            return str(group_rank) if column == 0 else self._text(row, column)
+        if role == SORT_ROLE:  # by rank: grouped by preset, then the rank within it
+            return (f"{preset_label(row)}\x00{group_rank:09d}", row.policy_hash, preset_label(row), row.mean,
+                    row.fraction_of_optimum, "" if row.own else row.publisher_id, row.origin,
+                    row.timestamp)[column]
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == 0:
+                return f"rank {group_rank} among the {preset_label(row)} policies"
             return self._tooltip(row, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 3, 4):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -95,7 +159,7 @@ class RankingModel(QAbstractTableModel):
     def _text(row: RankedPolicy, column: int) -> str:
         return (str(row.rank), row.policy_hash[:12], preset_label(row),
                 f"{row.mean:.2f} \u00b1 {row.ci95:.2f}",
-                f"{row.fraction_of_optimum:.1%}", "you" if row.own else row.publisher_id, row.origin,
+                f"{row.fraction_of_optimum:.1%}", publisher_text(row), row.origin,
                 row.timestamp[:10])[column]
 
     @staticmethod
@@ -116,26 +180,72 @@ class RankingModel(QAbstractTableModel):
 
 
 class PresetFilter(QSortFilterProxyModel):
-    """Keeps the rows of one preset (None: all)."""
+    """Keeps the rows of one preset (None: all) that match the filter text (see :func:`matches`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.preset: str | None = None
+        self.text = ""
         self.setSortRole(SORT_ROLE)
 
     def set_preset(self, preset: str | None) -> None:
+        self._change(preset, self.text)
+
+    def set_text(self, text: str) -> None:
+        self._change(self.preset, text)
+
+    def _change(self, preset: str | None, text: str) -> None:
         if hasattr(self, "endFilterChange"):  # Qt 6.10+; invalidateRowsFilter is deprecated there
             self.beginFilterChange()
-            self.preset = preset
+            self.preset, self.text = preset, text
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         else:
-            self.preset = preset
+            self.preset, self.text = preset, text
             self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if self.preset is None:
-            return True
-        return bool(self.sourceModel().index(source_row, 0, source_parent).data(PRESET_ROLE) == self.preset)
+        source = self.sourceModel()
+        preset = source.index(source_row, 0, source_parent).data(PRESET_ROLE)
+        if self.preset is not None and preset != self.preset:
+            return False
+        assert isinstance(source, RankingModel)
+        return matches(source.rows[source_row], self.text)
+
+
+class FilterEdit(QLineEdit):
+    """The table's text filter; Escape clears it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("marketplaceFilter")
+        self.setPlaceholderText(FILTER_PLACEHOLDER)
+        self.setClearButtonEnabled(True)
+        self.setToolTip("Show the policies whose hash begins with this, or whose publisher (a key id, or "
+                        "\"you\") does; case-insensitive. Escape clears it.")
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.text():
+            self.clear()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class GroupDelegate(QStyledItemDelegate):
+    """Draws a line above the first row of each preset group while the rows are sorted by rank."""
+
+    def __init__(self, table: RankingTable) -> None:
+        super().__init__(table)
+        self.table = table
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        super().paint(painter, option, index)
+        if index.row() > 0 and self.table.starts_group(index.row()):
+            painter.save()
+            painter.setPen(QPen(GROUP_LINE, 2))
+            top = option.rect.top() + 1
+            painter.drawLine(option.rect.left(), top, option.rect.right(), top)
+            painter.restore()
 
 
 class PresetCombo(QComboBox):
@@ -164,9 +274,11 @@ class PresetCombo(QComboBox):
 
 
 class RankingTable(QTableView):
-    """The ranking as a sortable table with a preset filter; whole rows are selected.
+    """The ranking as a sortable table with a preset and text filter; whole rows are selected.
 
-    Columns are sized to their contents whenever the rows change, and stay resizable by hand.
+    Columns are sized to their contents whenever the rows change, and stay resizable by hand; when
+    the table is too narrow for them all, the hash column gives way (elided) rather than scrolling.
+    Right click or Ctrl+C copies the selected policy's full hash.
     """
 
     def __init__(self) -> None:
@@ -188,7 +300,15 @@ class RankingTable(QTableView):
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setHighlightSections(False)
-        self.resizeColumnsToContents()
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(24)
+        header.setDefaultSectionSize(40)  # the stretched last section shrinks down to this
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setItemDelegate(GroupDelegate(self))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._on_context_menu_requested)
+        header.sortIndicatorChanged.connect(self.fit_columns)
+        self.fit_columns()
 
     def set_rows(self, rows: list[RankedPolicy], preset: str | None = None) -> bool:
         """Show ``rows`` of ``preset`` (None: all), keeping the selection; False: none stays selected."""
@@ -196,8 +316,74 @@ class RankingTable(QTableView):
         current = self.current_row()
         self.ranking.set_rows(rows)
         self.proxy.set_preset(preset)
-        self.resizeColumnsToContents()
+        self.fit_columns()
         return self.select_hashes(keep, None if current is None else current.policy_hash)
+
+    def fit_columns(self) -> None:
+        """Size the columns to their contents; when they do not fit, the publisher and then the hash
+        column shrink (elided, down to a minimum; tooltips have all of it): no sideways scrolling."""
+        header = self.horizontalHeader()
+        mark = self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize)  # room of the sort arrow
+        sorted_column = header.sortIndicatorSection()
+        wants = [max(self.sizeHintForColumn(c), header.sectionSizeHint(c) - (c != sorted_column) * mark)
+                 for c in range(len(COLUMNS))]
+        excess = sum(wants) - self.viewport().width()
+        for column in SHRINKING:
+            give = min(max(excess, 0), max(wants[column] - MIN_SHRUNK_WIDTH, 0))
+            wants[column] -= give
+            excess -= give
+        for column, width in enumerate(wants):  # the last section then stretches to the edge
+            header.resizeSection(column, width)
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:  # the table's width, or a vertical scroll bar came or went
+            self.fit_columns()
+        return super().viewportEvent(event)
+
+    def starts_group(self, view_row: int) -> bool:
+        """The row begins another preset than the row above, while the table is sorted by rank."""
+        if view_row <= 0 or self.horizontalHeader().sortIndicatorSection() != 0:
+            return False
+        above, here = self.proxy.index(view_row - 1, 0), self.proxy.index(view_row, 0)
+        return bool(above.data(PRESET_ROLE) != here.data(PRESET_ROLE))
+
+    # -- copying the hash ---------------------------------------------------------------------
+
+    def copy_hashes(self) -> str:
+        """Put the selected policies' full hashes on the clipboard (one a line); what was copied."""
+        text = "\n".join(r.policy_hash for r in self.selected_rows())
+        if text:
+            QGuiApplication.clipboard().setText(text)
+        return text
+
+    def context_menu(self, pos: QPoint) -> QMenu | None:
+        """The menu of the row at ``pos`` (viewport coordinates), which it selects; None off the rows."""
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return None
+        if not self.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            flags = QItemSelectionModel.SelectionFlag
+            self.selectionModel().setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
+        menu = QMenu(self)
+        menu.setObjectName("marketplaceRowMenu")
+        action = QAction(COPY_HASH, menu)
+        action.setShortcut(QKeySequence(QKeySequence.StandardKey.Copy))
+        action.triggered.connect(self.copy_hashes)
+        menu.addAction(action)
+        return menu
+
+    def _on_context_menu_requested(self, pos: QPoint) -> None:
+        menu = self.context_menu(pos)
+        if menu is not None:
+            menu.exec(self.viewport().mapToGlobal(pos))
+            menu.deleteLater()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_hashes()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def _row_at(self, index: QModelIndex) -> RankedPolicy:
         return self.ranking.rows[self.proxy.mapToSource(index).row()]

@@ -242,7 +242,7 @@ class PolicyDetail(QWidget):
     def show_policy(self, row: RankedPolicy, policy: Policy, report: VerificationReport) -> None:
         """Fill the panel from a ranked row, its policy and a fresh verification report."""
         self.policy_hash = row.policy_hash
-        self.message.setText(f"Rank {row.rank}: policy {row.policy_hash[:24]}... "
+        self.message.setText(f"Rank {row.rank} in {row.preset or 'custom'}: policy {row.policy_hash[:24]}... "
                              f"({row.entries} ledger entr{'y' if row.entries == 1 else 'ies'})")
         self.message.setToolTip(row.policy_hash)
         f = self.fields

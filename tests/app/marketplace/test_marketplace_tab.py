@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QProgressBar, QPushButton
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QProgressBar, QPushButton, QStyle
 
 from app.marketplace_tab import ALL_PRESETS, MarketplaceTab
 from app.marketplace_table import COLUMNS
@@ -148,11 +148,13 @@ def record_callback_threads(monkeypatch: pytest.MonkeyPatch, tab: MarketplaceTab
 def test_table_shows_rows_in_rank_order(tab: MarketplaceTab, model: AppModel) -> None:
     ranking = model.ranking()
     assert len(ranking) == 4
-    assert [r.policy_hash for r in tab.visible_rows()] == [r.policy_hash for r in ranking]
+    # "All presets": grouped by preset (in name order), each in its own rank order, ranked within it
+    grouped = sorted(ranking, key=lambda r: (r.preset or "", r.rank))
+    assert [r.policy_hash for r in tab.visible_rows()] == [r.policy_hash for r in grouped]
     proxy = tab.proxy
-    assert [proxy.index(i, 0).data() for i in range(4)] == ["1", "2", "3", "4"]
-    assert proxy.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == ranking[0].policy_hash
-    assert proxy.index(0, 1).data() == ranking[0].policy_hash[:12]
+    assert [proxy.index(i, 0).data() for i in range(4)] == ["1", "1", "2", "3"]
+    assert proxy.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == grouped[0].policy_hash
+    assert proxy.index(0, 1).data() == grouped[0].policy_hash[:12]
     assert {proxy.index(i, 5).data() for i in range(4)} == {"you"}
     assert {proxy.index(i, 6).data() for i in range(4)} == {"added"}
 
@@ -264,7 +266,9 @@ def test_the_table_gets_room_and_every_column_is_reachable(qtbot: Any, tab: Mark
         assert max(len(line) for line in text.split("\n")) <= 9, text
         assert tab.proxy.headerData(column, horizontal, Qt.ItemDataRole.ToolTipRole)
         assert header.sectionSize(column) >= table.sizeHintForColumn(column), text  # no value cut short
-        assert header.sectionSize(column) >= header.sectionSizeHint(column), text
+        mark = 0 if column == header.sortIndicatorSection() else table.style().pixelMetric(
+            QStyle.PixelMetric.PM_HeaderMarkSize)  # only the sorted column's header shows the arrow
+        assert header.sectionSize(column) >= header.sectionSizeHint(column) - mark, text
     assert table.horizontalScrollBar().maximum() + table.viewport().width() >= header.length()
     row = tab.visible_rows()[0]
     assert tab.proxy.index(0, 7).data() == row.timestamp[:10]
@@ -556,7 +560,8 @@ def test_waiting_entries_are_replayed_in_the_background_then_ranked(
     assert held_replay.runs == [[0, 1, 2, 3]]  # a refresh while it runs starts no second replay
     held_replay.release.set()
     qtbot.waitUntil(lambda: not widget.reproducing, timeout=TIMEOUT_MS)
-    assert [r.policy_hash for r in widget.visible_rows()] == [r.policy_hash for r in model.ranking()]
+    grouped = sorted(model.ranking(), key=lambda r: (r.preset or "", r.rank))  # by preset, then rank
+    assert [r.policy_hash for r in widget.visible_rows()] == [r.policy_hash for r in grouped]
     assert ranking_state(widget).text() == "4 ranked (reproduced here)"
     assert progress_bar(widget).isHidden()
     assert held_replay.runs == [[0, 1, 2, 3]] and warnings_shown == []
