@@ -44,6 +44,7 @@ from policyledger_core.verify.comparison import reverify
 from policyledger_core.verify.figures import replay_problem
 from policyledger_core.verify.suite import VerificationReport, verify
 from policyledger_core.workspace.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
+from policyledger_core.workspace.curves import Curve, CurveStore
 from policyledger_core.workspace.marketplace import RankedPolicy
 from policyledger_core.workspace.publish import SavedPolicy, save_policy
 from policyledger_core.workspace.reproduced import ReproduceProgress, ReproduceReport, reproduce
@@ -79,6 +80,8 @@ class Loaded:
     row: RankedPolicy
     policy: Policy
     report: VerificationReport
+    curve: Curve | None = None
+    """The training curve kept on this machine, if it was trained here."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport,
 def load_task(place: Place, row: RankedPolicy) -> Loaded:
     """The stored policy and a fresh report (a few ms once the suite is cached)."""
     policy = place.store().get(row.policy_hash)
-    return Loaded(row, policy, verify(policy))
+    return Loaded(row, policy, verify(policy), CurveStore(place.config).load(row.policy_hash))
 
 
 def reverify_task(place: Place, entry: Entry) -> tuple[VerificationReport, str | None]:
@@ -427,7 +430,7 @@ class MarketplaceTab(QWidget):
         self._loading = None
         row = self.current_row()
         if row is not None and row.policy_hash == loaded.row.policy_hash:
-            self.detail.show_policy(row, loaded.policy, loaded.report)  # the row as ranked now
+            self.detail.show_policy(row, loaded.policy, loaded.report, loaded.curve)  # the row as ranked now
         self._show_detail()  # the selection moved on meanwhile
 
     def _on_detail_failed(self, exc: Exception) -> None:

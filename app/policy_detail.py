@@ -10,12 +10,22 @@ import numpy.typing as npt
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.widgets import named
 from policyledger_core.policy import Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.verify.suite import BASELINES, VerificationReport
+from policyledger_core.workspace.curves import Curve
 from policyledger_core.workspace.marketplace import RankedPolicy
 
 ACTION_COLOURS = ("#c8c8c8", "#56b4e9", "#e69f00", "#d55e00", "#0072b2")
@@ -183,6 +193,50 @@ class DecisionHeatmap(QWidget):
                 item.setColor(ACTION_TEXT[action])
 
 
+class CurveView(QWidget):
+    """A kept training curve: the mean of each bucket, and its min-max envelope (no spike hidden)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("trainingCurveChart")
+        self.plot.setBackground("w")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).setTextPen(AXIS_TEXT)
+            self.plot.getAxis(side).enableAutoSIPrefix(False)
+        self.plot.setLabel("bottom", "training episode")
+        self._low = self.plot.plot([], [], pen=None)
+        self._high = self.plot.plot([], [], pen=None)
+        self.band = pg.FillBetweenItem(self._low, self._high, brush=pg.mkBrush(0, 114, 178, 50))
+        self.plot.addItem(self.band)
+        self.mean = self.plot.plot([], [], pen=pg.mkPen((0, 114, 178), width=1.5))
+        self.note = named(QLabel(""), "trainingCurveNote")
+        self.note.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.note)
+        self.curve: Curve | None = None
+
+    def set_curve(self, curve: Curve | None) -> None:
+        self.curve = curve
+        if curve is None or not len(curve):
+            for item in (self._low, self._high, self.mean):
+                item.setData([], [])
+            self.plot.hide()
+            self.note.setText("No training curve kept on this machine: the policy was trained "
+                              "elsewhere, added from a file, or chained before curves were kept.")
+            return
+        x = curve.episode.astype(np.float64)
+        self._low.setData(x, curve.low)
+        self._high.setData(x, curve.high)
+        self.mean.setData(x, curve.mean)
+        self.plot.show()
+        self.note.setText(f"{curve.label}, {curve.episodes:,} episodes: mean per bucket of "
+                          f"{max(1, -(-curve.episodes // len(curve))):,}, shaded from min to max")
+
+
 class PolicyDetail(QWidget):
     """Everything about the selected policy."""
 
@@ -219,7 +273,15 @@ class PolicyDetail(QWidget):
         top = QHBoxLayout(upper)
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(summary, 0)
-        top.addWidget(_boxed("Actions on the evaluation episodes", self.share_plot, self.entropy), 1)
+        self.curve = CurveView(self)
+        self.views = named(QTabWidget(), "detailViews")
+        actions = QWidget()
+        inner = QVBoxLayout(actions)
+        inner.addWidget(self.share_plot, 1)
+        inner.addWidget(self.entropy)
+        self.views.addTab(actions, "Actions on the evaluation episodes")
+        self.views.addTab(self.curve, "Training curve")
+        top.addWidget(self.views, 1)
         bottom = QHBoxLayout(lower)
         bottom.setContentsMargins(0, 0, 0, 0)
         bottom.addWidget(_boxed("Decision table", self.heatmap), 3)
@@ -239,8 +301,10 @@ class PolicyDetail(QWidget):
         self.empty_space.hide()
         self.policy_hash: str | None = None
 
-    def show_policy(self, row: RankedPolicy, policy: Policy, report: VerificationReport) -> None:
-        """Fill the panel from a ranked row, its policy and a fresh verification report."""
+    def show_policy(self, row: RankedPolicy, policy: Policy, report: VerificationReport,
+                    curve: Curve | None = None) -> None:
+        """Fill the panel from a ranked row, its policy, a fresh verification report and its kept curve."""
+        self.curve.set_curve(curve)
         self.policy_hash = row.policy_hash
         self.message.setText(f"Rank {row.rank} in {row.preset or 'custom'}: policy {row.policy_hash[:24]}... "
                              f"({row.entries} ledger entr{'y' if row.entries == 1 else 'ies'})")
@@ -272,6 +336,7 @@ class PolicyDetail(QWidget):
     def clear(self, message: str) -> None:
         """Empty the panel and say why."""
         self.policy_hash = None
+        self.curve.set_curve(None)
         self.message.setText(message)
         self.message.setToolTip("")
         for label in self.fields.values():
