@@ -7,14 +7,17 @@ Long runs stay fast with pyqtgraph's peak downsampling and clip-to-view.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QWidget
+from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QLabel, QWidget
 
 from app.episode_columns import Columns
 
@@ -23,8 +26,12 @@ HEADER_HEIGHT = 28
 """The row above the view box that holds the title and the legend: a legend never covers data."""
 CSV_COLUMNS = ("episode", "return", "smoothed", "mean_100", "epsilon")
 POPULATION_COLUMNS = ("band_low", "band_high", "best")
-"""Added for a population: the mean return less and plus the spread across agents, and the best
-agent's mean of its last 100 episodes."""
+"""Added for a population: the 95% interval of the mean return across agents (mean less and plus
+1.96 standard deviations over the square root of K), and the best agent's mean of its last 100 episodes."""
+Z95 = 1.96
+HOVER_RATE = 60
+"""Mouse moves handled per second at most (pyqtgraph's SignalProxy)."""
+READOUT_IDLE = "Hover over a plot to read an episode; click to pin the readout."
 
 
 class SeriesBuffer:
@@ -88,7 +95,7 @@ def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
     header.setContentsMargins(0, 0, 0, 0)
     header.addLabel(f"<b>{title}</b>", color="#333", size="10pt")
     legend = pg.LegendItem(offset=None, colCount=6, labelTextColor="#333", labelTextSize="9pt",
-                           horSpacing=8, verSpacing=-6)
+                           horSpacing=6, verSpacing=-6)
     header.addItem(legend)
     header.layout.setColumnStretchFactor(2, 1)
     header.addLabel("")  # takes the rest of the row: the title and the legend stay on the left
@@ -152,9 +159,141 @@ class TrainingPlots:
         self._timer = QTimer()
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
+        self.agents = 1
+        self.log_x = False
+        # Hover readout: a crosshair on both plots, a marker on the return, the values in a label.
+        self.readout = QLabel(READOUT_IDLE, parent)
+        self.readout.setObjectName("hoverReadout")
+        self.readout.setTextFormat(Qt.TextFormat.PlainText)
+        self.readout.setStyleSheet("color: #333;")
+        self.pinned = False
+        self.hovered: int | None = None
+        """Index of the episode read out, if any."""
+        self._lines: list[pg.InfiniteLine] = []
+        for plot in (self.reward, self.epsilon):
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen((80, 80, 80), width=1, style=Qt.PenStyle.DashLine))
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._lines.append(line)
+        self._marker = pg.PlotDataItem([], [], pen=None, symbol="o", symbolSize=7,
+                                       symbolBrush=(30, 80, 200), symbolPen="w")
+        self.reward.addItem(self._marker, ignoreBounds=True)
+        self._events = _PlotEvents(self)
+        self._proxies: list[pg.SignalProxy] = []
+        for plot in (self.reward, self.epsilon):
+            scene = plot.scene()
+            self._proxies.append(pg.SignalProxy(scene.sigMouseMoved, rateLimit=HOVER_RATE,
+                                                slot=lambda args, p=plot: self.hover(args[0], p)))
+            scene.sigMouseClicked.connect(lambda event, p=plot: self._on_click(event, p))
+            plot.installEventFilter(self._events)
+            plot.viewport().installEventFilter(self._events)
 
-    def start(self, population: bool) -> None:
-        """Clear everything for a new run."""
+    # -- hover readout ---------------------------------------------------------------------------
+
+    def nearest(self, x: float) -> int | None:
+        """The index of the episode nearest to ``x`` (binary search on the sorted episode buffer)."""
+        n = min(self.episodes.size, self.returns.size, self.rolling.size, self.eps.size,
+                self.smoother.values.size)
+        if n == 0:
+            return None
+        xs = self.episodes.view()[:n]
+        i = int(np.searchsorted(xs, x))
+        if i >= n:
+            return n - 1
+        if i > 0 and x - xs[i - 1] <= xs[i] - x:
+            return i - 1
+        return i
+
+    def hover(self, pos: QPointF, plot: pg.PlotWidget) -> None:
+        """The mouse is at scene position ``pos`` of ``plot``: read out the nearest episode, unless pinned."""
+        if not self.pinned:
+            self._read_at(pos, plot)
+
+    def _read_at(self, pos: QPointF, plot: pg.PlotWidget) -> bool:
+        view = plot.getPlotItem().getViewBox()
+        if not view.sceneBoundingRect().contains(pos):
+            self.hide_readout()
+            return False
+        x = view.mapSceneToView(pos).x()
+        i = self.nearest(10.0 ** x if self.log_x else x)
+        if i is None:
+            self.hide_readout()
+            return False
+        self.show_episode(i)
+        return True
+
+    def show_episode(self, i: int) -> None:
+        """Crosshair and readout at the episode of index ``i``."""
+        self.hovered = i
+        episode = float(self.episodes.view()[i])
+        ret = float(self.returns.view()[i])
+        x = math.log10(episode) if self.log_x and episode > 0 else episode
+        for line in self._lines:
+            line.setPos(x)
+            line.setVisible(True)
+        self._marker.setData([episode], [ret])
+        text = (f"episode {int(episode):,}   return {ret:.2f}   "
+                f"smoothed {float(self.smoother.values.view()[i]):.2f}   "
+                f"mean of last 100 {float(self.rolling.view()[i]):.2f}   "
+                f"epsilon {float(self.eps.view()[i]):.3f}")
+        if self.population and i < self.best.size:
+            text += f"   best agent {float(self.best.view()[i]):.2f}"
+        if self.pinned:
+            text += "   (pinned: click or Esc to release)"
+        self.readout.setText(text)
+
+    def hide_readout(self) -> None:
+        self.hovered = None
+        for line in self._lines:
+            line.setVisible(False)
+        self._marker.setData([], [])
+        self.readout.setText(READOUT_IDLE)
+
+    def _on_click(self, event: MouseClickEvent, plot: pg.PlotWidget) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.scenePos()
+        if self.pinned:
+            self.pinned = False
+            self._read_at(pos, plot)
+        elif self._read_at(pos, plot):
+            self.pin()
+
+    def pin(self) -> None:
+        """Keep the readout where it is until a click or Escape."""
+        if self.hovered is not None:
+            self.pinned = True
+            self.show_episode(self.hovered)
+
+    def unpin(self) -> None:
+        self.pinned = False
+        self.hide_readout()
+
+    # -- x axis -------------------------------------------------------------------------------------
+
+    def _x_range(self, high: float) -> tuple[float, float]:
+        return (0.0, math.log10(high)) if self.log_x else (0.0, high)
+
+    def set_log_x(self, on: bool) -> None:
+        """A logarithmic episode axis on both plots (episode 0 is not drawn)."""
+        self.log_x = on
+        for plot in (self.reward, self.epsilon):
+            plot.setLogMode(x=on, y=False)
+        self._shown = None
+        if self._timer.isActive() and self._follow:
+            self._follow_data()
+        elif not self.empty:
+            self.reward.getPlotItem().enableAutoRange()
+        else:
+            self.reward.getPlotItem().getViewBox().setXRange(*self._x_range(1000.0), padding=0)
+        if self.hovered is not None:
+            self.show_episode(self.hovered)
+
+    def start(self, population: bool, agents: int = 1) -> None:
+        """Clear everything for a new run (of ``agents`` agents)."""
+        self.agents = max(agents, 1)
+        self.unpin()
         for buffer in (self.episodes, self.returns, self.rolling, self.eps, self.spread, self.best):
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
@@ -176,6 +315,7 @@ class TrainingPlots:
     def clear(self) -> None:
         """Back to the empty plots of a new window (another workspace was opened)."""
         self._timer.stop()
+        self.unpin()
         for buffer in (self.episodes, self.returns, self.rolling, self.eps, self.spread, self.best):
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
@@ -186,8 +326,10 @@ class TrainingPlots:
         self.refresh()
         for plot in (self.reward, self.epsilon):
             plot.getPlotItem().disableAutoRange()
-        self.reward.getPlotItem().getViewBox().setRange(xRange=(0, 1000), yRange=(-50, 150), padding=0)
-        self.epsilon.getPlotItem().getViewBox().setRange(xRange=(0, 1000), yRange=(0, 1.05), padding=0)
+        self.reward.getPlotItem().getViewBox().setRange(xRange=self._x_range(1000.0), yRange=(-50, 150),
+                                                        padding=0)
+        self.epsilon.getPlotItem().getViewBox().setRange(xRange=self._x_range(1000.0), yRange=(0, 1.05),
+                                                         padding=0)
 
     def stop(self) -> None:
         """The run ended: last redraw, then fit the view to the data (unless the user moved it)."""
@@ -217,7 +359,7 @@ class TrainingPlots:
             legend.removeItem(self._best)
             legend.removeItem(self._band_sample)
             if shown:
-                legend.addItem(self._band_sample, "agent spread")
+                legend.addItem(self._band_sample, f"95% CI (spread), K={self.agents}")
                 legend.addItem(self._best, "best agent")
 
     def _on_view_changed_manually(self, *_: object) -> None:
@@ -231,16 +373,20 @@ class TrainingPlots:
         last_x = float(self.episodes.view()[-1])
         low, high = float(y.min()), float(y.max())
         if self.population:
-            spread = self.spread.view()
-            low, high = min(low, float((y - spread).min())), max(high, float((y + spread).max()))
+            half = self.half_width()
+            low, high = min(low, float((y - half).min())), max(high, float((y + half).max()))
         shown = self._shown
         if shown is not None and last_x <= shown[1] and shown[2] <= low and high <= shown[3]:
             return
         margin = max((high - low) * 0.25, 5.0)
         x_high = max(1000.0, last_x * 2 if shown is None or last_x > shown[1] else shown[1])
         self._shown = (0.0, x_high, low - margin, high + margin)
-        self.reward.getPlotItem().getViewBox().setRange(xRange=(0, x_high), yRange=self._shown[2:],
+        self.reward.getPlotItem().getViewBox().setRange(xRange=self._x_range(x_high), yRange=self._shown[2:],
                                                         padding=0)
+
+    def half_width(self) -> npt.NDArray[np.float64]:
+        """Half the 95% interval of the mean return across the agents: 1.96 std / sqrt(K)."""
+        return self.spread.view() * (Z95 / math.sqrt(self.agents))
 
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = weight
@@ -260,9 +406,9 @@ class TrainingPlots:
         self._rolling.setData(x, self.rolling.view(), skipFiniteCheck=True)
         self._eps.setData(x, self.eps.view(), skipFiniteCheck=True)
         if self.population:
-            spread = self.spread.view()
-            self._upper.setData(x, y + spread)
-            self._lower.setData(x, y - spread)
+            half = self.half_width()
+            self._upper.setData(x, y + half)
+            self._lower.setData(x, y - half)
             self._best.setData(x, self.best.view())
         else:
             for item in (self._upper, self._lower, self._best):
@@ -281,11 +427,28 @@ class TrainingPlots:
                    self.eps.view()]
         header = list(CSV_COLUMNS)
         if self.population:
-            spread = self.spread.view()
-            columns += [y - spread, y + spread, self.best.view()]
+            half = self.half_width()
+            columns += [y - half, y + half, self.best.view()]
             header += POPULATION_COLUMNS
         with path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(header)
             for row in zip(*columns, strict=True):
                 writer.writerow([str(int(row[0])), *(f"{v:.6g}" for v in row[1:])])
+
+
+class _PlotEvents(QObject):
+    """Escape unpins the readout; the mouse leaving a plot hides an unpinned one."""
+
+    def __init__(self, plots: TrainingPlots) -> None:
+        super().__init__()
+        self._plots = plots
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent) \
+                and event.key() == Qt.Key.Key_Escape and self._plots.pinned:
+            self._plots.unpin()
+            return True
+        if event.type() == QEvent.Type.Leave and not self._plots.pinned:
+            self._plots.hide_readout()
+        return False

@@ -11,6 +11,7 @@ from typing import cast
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -28,6 +29,7 @@ from app import settings
 from app.episode_columns import Columns, pack
 from app.model import AppModel, Findings, Place
 from app.process_runner import RELAY_SECONDS, in_child_process
+from app.runs_table import Run, RunsPanel
 from app.training_form import TrainingForm
 from app.training_plots import TrainingPlots
 from app.widgets import named
@@ -92,6 +94,10 @@ class TrainingTab(QWidget):
         self.smoothing_label.setFixedWidth(self.smoothing_label.fontMetrics().horizontalAdvance("0.00") + 6)
         self.export_png_button = named(QPushButton("Export PNG..."), "exportPngButton")
         self.export_csv_button = named(QPushButton("Export CSV..."), "exportCsvButton")
+        self.log_x = named(QCheckBox("log x"), "logXCheck")
+        self.log_x.setToolTip("A logarithmic episode axis (episode 0 is not drawn).")
+        self.runs = named(RunsPanel(self.plots.reward), "runsPanel")
+        self._run: Run | None = None
         self.form_column = QWidget()
         self._stopping = False
         self.result_box = self._result_panel()
@@ -108,6 +114,7 @@ class TrainingTab(QWidget):
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.smoothing.valueChanged.connect(self._on_smoothing)
+        self.log_x.toggled.connect(self.plots.set_log_x)
         self.model.workspace_changed.connect(self.reset_view)
         self.model.ledger_changed.connect(self._on_ledger_changed)
         self._update_export()
@@ -144,18 +151,26 @@ class TrainingTab(QWidget):
         smooth_row.addWidget(QLabel("Smoothing"))
         smooth_row.addWidget(self.smoothing)
         smooth_row.addWidget(self.smoothing_label)
+        smooth_row.addWidget(self.log_x)
         png, csv = self.export_png_button, self.export_csv_button
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.plots.export_png))
         csv.clicked.connect(lambda: self._export("CSV file (*.csv)", ".csv", self.plots.export_csv))
         smooth_row.addWidget(png)
         smooth_row.addWidget(csv)
         right.addLayout(smooth_row)
+        right.addWidget(self.plots.readout)
         right.addWidget(self.plots.reward, 3)
         right.addWidget(self.plots.epsilon, 1)
         right.addWidget(self.progress)
         right.addWidget(self.stats)
-        right_widget = QWidget()
-        right_widget.setLayout(right)
+        plots_widget = QWidget()
+        plots_widget.setLayout(right)
+        right_widget = named(QSplitter(Qt.Orientation.Vertical), "plotsAndRuns")
+        right_widget.addWidget(plots_widget)
+        right_widget.addWidget(self.runs)
+        right_widget.setStretchFactor(0, 4)
+        right_widget.setStretchFactor(1, 1)
+        right_widget.setChildrenCollapsible(False)
         splitter = QSplitter()
         splitter.addWidget(left_widget)
         splitter.addWidget(right_widget)
@@ -184,7 +199,10 @@ class TrainingTab(QWidget):
         algorithm = cast(Algorithm, self.form.algorithm_id())
         self._hyper = hyper
 
-        self.plots.start(population=agents > 1)
+        self._run = self.runs.add(self.form.preset.currentText(), self.form.hyper.currentText(),
+                                  self.form.algorithm.currentText(), hyper.seed, agents, 0)
+        self.runs.new_current()
+        self.plots.start(population=agents > 1, agents=agents)
         self.progress.setRange(0, 0 if hyper.episodes is None else hyper.episodes)
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
@@ -227,6 +245,9 @@ class TrainingTab(QWidget):
         """The run ended (stopped, finished or failed): no busy animation, no redraw timer."""
         self.plots.stop()
         done = self._episodes_done
+        if self._run is not None and not self._run.finished:  # frozen copies: the buffers serve the next run
+            self.runs.finish(self._run, self.plots.episodes.view(), self.plots.returns.view(),
+                             self.plots.rolling.view())
         self.progress.setRange(0, max(done, 1) if self.progress.maximum() == 0 else self.progress.maximum())
         self.progress.setValue(done)
         self._update_export()
@@ -234,6 +255,10 @@ class TrainingTab(QWidget):
     def _on_training_succeeded(self, result: TrainingResult) -> None:
         self._episodes_done = max(self._episodes_done, result.episodes)
         self._idle()
+        if self._run is not None:
+            self._run.episodes, self._run.env_steps = result.episodes, result.env_steps
+            self._run.training_reward = f"{float(result.training_reward[result.best_agent]):.2f}"
+            self.runs.refresh_row(self._run)
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'} after {result.episodes:,} "
                            "episodes: verifying by replay and chaining\u2026")
         chain_all = self.form.chain_all.isChecked() and result.agents > 1
@@ -278,6 +303,9 @@ class TrainingTab(QWidget):
         self._set_result("entry", f"#{best.entry.index}" + ("" if best.created else " (already recorded)")
                          + (f", {published.entries_created} new entries" if len(published.saved) > 1
                             else ""))
+        if self._run is not None:
+            self._run.verified = f"{v.mean:.2f} \u00b1 {v.ci95:.2f}"
+            self.runs.refresh_row(self._run)
         chained = (f"Policy chained as entry #{best.entry.index}." if best.created
                    else f"Policy already recorded as entry #{best.entry.index}: nothing new chained.")
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'}: {result.episodes:,} episodes, "
@@ -319,6 +347,9 @@ class TrainingTab(QWidget):
     def _on_task_failed(self, exc: Exception) -> None:
         self._saving = self._stopping = False
         self._idle()
+        if self._run is not None and not self._run.verified:
+            self._run.verified = "failed"
+            self.runs.refresh_row(self._run)
         self._set_running(False)
         self.stats.setText(f"Failed: {one_line(exc)}")
 
