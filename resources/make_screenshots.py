@@ -1,8 +1,10 @@
-"""Make the README's screenshots: ``xvfb-run -a .venv/bin/python resources/make_screenshots.py``.
+"""Make the README's screenshots at 1280x800:
+``xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python resources/make_screenshots.py``.
 
 Works on a copy of the shipped workspace (with a throwaway config folder), so
-nothing shipped or personal is touched. Trains a short run so the Training
-tab has curves, then grabs each tab.
+nothing shipped or personal is touched. Trains two short runs (one agent, then
+a population), overlays both from the runs list, pins the hover readout, then
+grabs each tab.
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ def main() -> int:
     from app.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    window = MainWindow(workspace=workspace)
-    window.resize(1440, 900)
+    window = MainWindow(workspace=workspace)  # sized from the screen: 1280x800 under the command above
     window.show()
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -42,19 +43,33 @@ def main() -> int:
         app.processEvents()
         window.grab().save(str(OUT / f"{name}.png"))
 
+    tab = window.training_tab
+
     def finish() -> None:
+        for run in tab.runs.runs:
+            tab.runs.set_shown(run, True)
+        app.processEvents()
+        tab.plots.show_episode(int(tab.plots.episodes.size * 0.6))
+        tab.plots.pin()
         grab(0, "training")
         rows = window.marketplace_tab.visible_rows()
         if rows:
             window.marketplace_tab.select_hashes({rows[0].policy_hash}, rows[0].policy_hash)
-        grab(1, "marketplace")
-        window.ledger_tab.verify()
-        QTimer.singleShot(1500, lambda: (grab(2, "ledger"), app.quit()))
+        QTimer.singleShot(1500, lambda: grab(1, "marketplace"))
+        QTimer.singleShot(1600, window.ledger_tab.verify)
+        QTimer.singleShot(3500, lambda: (grab(2, "ledger"), app.quit()))
 
-    tab = window.training_tab
-    tab.form.preset.setCurrentText("standard")
-    tab.form.episodes.setValue(30_000)
-    tab.training_finished.connect(lambda _saved: QTimer.singleShot(400, finish))
+    def second_run(_saved: object) -> None:
+        tab.training_finished.disconnect(second_run)
+        tab.form.seed.setValue(4)
+        tab.form.agents.setValue(16)
+        tab.training_finished.connect(lambda _saved: QTimer.singleShot(400, finish))
+        QTimer.singleShot(300, tab.start)
+
+    tab.form.preset.setCurrentText("short-burst")
+    tab.form.episodes.setValue(3000)
+    tab.form.seed.setValue(3)
+    tab.training_finished.connect(second_run)
     QTimer.singleShot(300, tab.start)
     app.exec()
     shutil.rmtree(scratch, ignore_errors=True)
