@@ -56,7 +56,24 @@ def bench_startup() -> Iterator[Figure]:
                  ledger="10,000 entries, each a different policy")
 
 
-def bench_responsiveness() -> Iterator[Figure]:
+def _overlay_runs(tab: object, count: int) -> None:
+    """``count`` finished runs of HISTORY episodes each, ticked so their curves are overlaid."""
+    import numpy as np
+
+    runs = tab.runs  # type: ignore[attr-defined]
+    rng = np.random.default_rng(0)
+    episode = np.arange(1, HISTORY + 1, dtype=np.float64)
+    for k in range(count):
+        run = runs.add("short-burst", "recommended", "q", k, 1, HISTORY)
+        returns = np.cumsum(rng.normal(0.0005, 1.0, HISTORY))
+        rolling = np.convolve(returns, np.ones(100) / 100, mode="same")
+        runs.finish(run, episode, returns, rolling)
+    runs.new_current()
+    for run in runs.runs:
+        runs.set_shown(run, True)
+
+
+def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["POLICYLEDGER_CONFIG_DIR"] = str(Path(tmp) / "cfg")
@@ -73,6 +90,7 @@ def bench_responsiveness() -> Iterator[Figure]:
         tab = window.training_tab
         tab.form.preset.setCurrentText("short-burst")
         tab.form.until_stopped.setChecked(True)
+        _overlay_runs(tab, overlays)
         for _ in range(20):  # the first paint of the window is start-up, not training
             app.processEvents()
         clock = QElapsedTimer()
@@ -105,14 +123,21 @@ def bench_responsiveness() -> Iterator[Figure]:
             app.processEvents()
         window.close()
     print("# longest gaps (ms, at ms, episodes):", sorted(when)[-5:], file=sys.stderr)
-    yield figure("ui_longest_stall_ms", float(max(gaps)), "ms", reference=5.0, target=50.0,
+    suffix = f"_with_{overlays}_overlays" if overlays else ""
+    yield figure(f"ui_longest_stall_ms{suffix}", float(max(gaps)), "ms", reference=5.0, target=50.0,
                  higher_is_better=False, reference_name="probe interval",
-                 history_episodes=HISTORY)
-    yield figure("plot_refreshes_per_s_at_100k", refresh_rate, "refreshes/s", target=20.0,
-                 reference=1000.0 / 33, reference_name="refresh timer rate (33 ms)")
+                 history_episodes=HISTORY, overlaid_runs=overlays)
+    yield figure(f"plot_refreshes_per_s_at_100k{suffix}", refresh_rate, "refreshes/s", target=20.0,
+                 reference=1000.0 / 33, reference_name="refresh timer rate (33 ms)", overlaid_runs=overlays)
+
+
+def bench_responsiveness_overlays() -> Iterator[Figure]:
+    """The same run with 5 earlier runs of HISTORY episodes each overlaid from the runs list."""
+    return bench_responsiveness(overlays=5)
 
 
 BENCHMARKS = {
     "app_startup": bench_startup,
     "app_responsiveness": bench_responsiveness,
+    "app_responsiveness_overlays": bench_responsiveness_overlays,
 }
