@@ -61,8 +61,9 @@ HEADER_TIPS = (
     "The day its first ledger entry was written (UTC; the tooltip shows the time)",
 )
 ALL_PRESETS = "All presets"
-SHRINKING = (5, 1)
-"""When the table is narrow, the publisher's key id and then the policy hash give way (elided) in turn."""
+SHRINKING = (5, 1, 7, 2)
+"""When the table is narrow, the publisher's key id, the policy hash, the date and the preset give way
+(elided) in turn."""
 MIN_SHRUNK_WIDTH = 70
 """Down to this width each (about 8 hex digits shown); the others keep their values."""
 GROUP_LINE = QColor(110, 110, 110)
@@ -320,8 +321,8 @@ class RankingTable(QTableView):
         return self.select_hashes(keep, None if current is None else current.policy_hash)
 
     def fit_columns(self) -> None:
-        """Size the columns to their contents; when they do not fit, the publisher and then the hash
-        column shrink (elided, down to a minimum; tooltips have all of it): no sideways scrolling."""
+        """Size the columns to their contents; when they do not fit, the columns of SHRINKING give way
+        in turn (elided, down to a minimum; tooltips have all of it): no sideways scrolling."""
         header = self.horizontalHeader()
         mark = self.style().pixelMetric(QStyle.PixelMetric.PM_HeaderMarkSize)  # room of the sort arrow
         sorted_column = header.sortIndicatorSection()
