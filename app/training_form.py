@@ -51,6 +51,7 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QFormLayout(self)
+        layout.setVerticalSpacing(2)  # fourteen rows: the form and the result panel fit a 1280x800 screen
         self.preset = named(QComboBox(), "presetCombo")
         self.preset.addItems(list(PRESETS))
         self.hyper = named(QComboBox(), "hyperCombo")

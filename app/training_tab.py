@@ -124,6 +124,7 @@ class TrainingTab(QWidget):
     def _result_panel(self) -> QGroupBox:
         box = named(QGroupBox("Last result"), "resultPanel")
         form = QFormLayout(box)
+        form.setVerticalSpacing(2)
         self.result_labels: dict[str, QLabel] = {}
         for key, label in (("hash", "Policy"), ("verified", "Verified reward"),
                            ("fraction", "Of the optimum"), ("training", "Training reward"),
