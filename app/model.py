@@ -90,8 +90,7 @@ class AppModel(QObject):
     def _reopen(self, findings: Findings | None) -> None:
         """Re-open the GUI's own Context from disk, keeping what tasks learned."""
         if findings is not None:
-            self._reproduced.update(findings.reproduced)
-            self._past_warnings.update(dict.fromkeys(findings.warnings))
+            self.add_findings(findings)
         old = self.ctx
         self._past_warnings.update(dict.fromkeys([*old.ledger.warnings, *old.reproductions.warnings]))
         self.ctx = Context.open(old.workspace.root, old.config_dir)

@@ -21,10 +21,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets import named
-from policyledger_core.learn.hyper import DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
+from policyledger_core.learn.hyper import ALGORITHM_NAMES, DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
 from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig, preset
 
-ALGORITHMS = {"Q-learning": "q", "Double Q-learning": "double-q"}
+ALGORITHMS = {name: algorithm for algorithm, name in ALGORITHM_NAMES.items()}
+"""The form's choices: name shown -> algorithm."""
 _FLOATS = {  # field: (label, minimum, maximum, decimals, step)
     "learning_rate": ("Learning rate", 0.0, 1.0, 4, 0.05),
     "lr_exponent": ("Count exponent", 0.0, 1.0, 3, 0.05),
@@ -41,6 +42,11 @@ _HINTS = {"epsilon_end": " (it cannot exceed Epsilon start)"}
 ERROR_LINES = 3
 """Lines reserved for the error under the form: an error never pushes Start/Stop down."""
 INVALID_STYLE = "border: 1px solid #b00020;"
+
+
+def _styled(widget: QWidget) -> QWidget:
+    """Where a field's red border goes: a spin box's text area only, so the box keeps its arrows."""
+    return widget.lineEdit() if isinstance(widget, QSpinBox | QDoubleSpinBox) else widget
 
 
 class TrainingForm(QWidget):
@@ -155,18 +161,14 @@ class TrainingForm(QWidget):
         if widget is None:
             return
         self._invalid = field
-        target = widget.lineEdit() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget
-        if target is not None:
-            target.setStyleSheet(INVALID_STYLE)
+        _styled(widget).setStyleSheet(INVALID_STYLE)
         widget.setFocus()
 
     def clear_error(self) -> None:
         """Clear the error and the red border."""
-        if self._invalid is not None:
-            widget = self._widget(self._invalid)
-            target = widget.lineEdit() if isinstance(widget, (QSpinBox, QDoubleSpinBox)) else widget
-            if target is not None:
-                target.setStyleSheet("")
+        widget = self._widget(self._invalid) if self._invalid is not None else None
+        if widget is not None:
+            _styled(widget).setStyleSheet("")
         self._invalid = None
         self._validation = False
         self.error.clear()

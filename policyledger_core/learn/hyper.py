@@ -17,6 +17,8 @@ from policyledger_core.sim.config import ConfigError, named
 Schedule = Literal["constant", "count"]
 Algorithm = Literal["q", "double-q"]
 ALGORITHMS: tuple[Algorithm, ...] = ("q", "double-q")
+ALGORITHM_NAMES: dict[str, str] = {"q": "Q-learning", "double-q": "Double Q-learning"}
+"""What people call each algorithm (the form's choices, the marketplace's summaries)."""
 MAX_SEED = 2**63 - 1
 """Training seeds lie in [0, 2**63); evaluation seeds start at 2**63 (disjoint)."""
 _ALPHA_TABLE_LIMIT = 1 << 20

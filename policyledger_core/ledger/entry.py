@@ -25,7 +25,7 @@ from policyledger_core.canonical import (
     sha256_hex,
 )
 from policyledger_core.errors import Rejected
-from policyledger_core.learn.hyper import ALGORITHMS, Hyperparameters
+from policyledger_core.learn.hyper import ALGORITHM_NAMES, ALGORITHMS, Hyperparameters
 from policyledger_core.ledger.signing import Publisher, verify_signature
 from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
 
@@ -73,16 +73,9 @@ class Verification:
     fraction_of_optimum: float
     replay_digest: str
 
-    @classmethod
-    def of(cls, recorded: Mapping[str, Any]) -> Verification:
-        """From an entry body's validated ``verification`` object (a hand-made 95 reads as 95.0)."""
-        return cls(float(recorded["mean"]), float(recorded["std"]), float(recorded["ci95"]),
-                   int(recorded["episodes"]), str(recorded["suite"]), float(recorded["optimum"]),
-                   float(recorded["fraction_of_optimum"]), str(recorded["replay_digest"]))
-
 
 @dataclass(frozen=True, slots=True)
-class Training:
+class TrainingRecord:
     """How a trained policy was learned, as its entry records it."""
 
     algorithm: str
@@ -96,7 +89,7 @@ class Training:
 
     def summary(self) -> str:
         """One line: algorithm, episodes, seed, K."""
-        name = {"q": "Q-learning", "double-q": "Double Q-learning"}.get(self.algorithm, self.algorithm)
+        name = ALGORITHM_NAMES.get(self.algorithm, self.algorithm)
         return f"{name}, {self.episodes:,} episodes, seed {self.seed}, K={self.agents}"
 
     def settings(self) -> str:
@@ -141,7 +134,7 @@ class Entry:
     """The body's configuration, its verification figures and origin: read once, when it was validated."""
     verification: Verification
     origin: Origin
-    training: Training | None
+    training: TrainingRecord | None
     """None for a policy added or imported without training."""
 
     @property
@@ -283,7 +276,7 @@ def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, 
     return value
 
 
-def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin, Training | None]:
+def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin, TrainingRecord | None]:
     """Check every field and type of an entry body; its configuration, verification and origin.
 
     Raises :class:`EntryError` naming the first bad field.
@@ -339,7 +332,7 @@ def _validate_verification(value: object) -> Verification:
     return Verification(mean, std, ci95, episodes, v["suite"], optimum, fraction, digest)
 
 
-def _validate_training(value: object) -> Training | None:
+def _validate_training(value: object) -> TrainingRecord | None:
     if value is None:
         return None
     t = _require_fields("training", value, _TRAINING_FIELDS)
@@ -349,7 +342,7 @@ def _validate_training(value: object) -> Training | None:
         hyper = Hyperparameters.from_dict(t["hyperparameters"])
     except (ConfigError, TypeError) as exc:
         raise EntryError(f"training.hyperparameters.{exc}") from None
-    return Training(t["algorithm"], hyper, _require_int("training.episodes", t["episodes"]),
+    return TrainingRecord(t["algorithm"], hyper, _require_int("training.episodes", t["episodes"]),
                     _require_int("training.seed", t["seed"]), _require_int("training.agents", t["agents"], 1),
                     _require_number("training.training_reward", t["training_reward"]))
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from policyledger_core.ledger.chain import Ledger
-from policyledger_core.ledger.entry import Entry, Training
+from policyledger_core.ledger.entry import Entry, TrainingRecord
 from policyledger_core.ledger.signing import key_id
 from policyledger_core.sim.config import EnvConfig
 from policyledger_core.verify.suite import Interval
@@ -44,7 +44,7 @@ class RankedPolicy:
     own: bool
     origin: str
     timestamp: str
-    training: Training | None = None
+    training: TrainingRecord | None = None
     """How it was learned, as its first entry records it (None when added without training)."""
 
     @property

@@ -10,7 +10,7 @@ import pytest
 from policyledger_core.learn.hyper import Hyperparameters
 from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import run_to_end
-from policyledger_core.ledger.entry import Origin, Verification
+from policyledger_core.ledger.entry import Origin, Verification, validate_body
 from policyledger_core.sim.config import preset
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import publish_run, save_policy
@@ -35,10 +35,11 @@ def test_an_imported_origin_names_its_first_publisher() -> None:
     assert Origin.of({"kind": "trained"}).first_publisher is None
 
 
-def test_a_hand_written_whole_number_reads_as_the_same_figure() -> None:
-    fields = {"mean": 95, "std": 10.0, "ci95": 0.62, "episodes": 1000, "suite": "eval-v1/n=1000",
-              "optimum": 100, "fraction_of_optimum": 0.95, "replay_digest": "d" * 64}
-    v = Verification.of(fields)
+def test_a_hand_written_whole_number_reads_as_the_same_figure(tmp_path: Path) -> None:
+    ctx = Context.open(tmp_path / "ws", tmp_path / "cfg")
+    body = save_policy(ctx, make_policy(3), None, {"kind": "added"}, episodes=EPISODES).entry.body
+    written = {**body, "verification": {**body["verification"], "mean": 95, "optimum": 100}}
+    _, v, _, _ = validate_body(written)
     assert v.mean == 95.0 and isinstance(v.mean, float) and isinstance(v.optimum, float)
 
 

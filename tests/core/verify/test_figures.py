@@ -88,9 +88,9 @@ def test_each_figure_is_compared_with_the_replay(figure: str) -> None:
     policy = make_policy(3)
     report = verify(policy, EPISODES)
     recorded = verification_fields(report)
-    assert replay_problem(Verification.of(recorded), report) is None
+    assert replay_problem(Verification(**recorded), report) is None
     recorded[figure] = recorded[figure] + 0.25
-    problem = replay_problem(Verification.of(recorded), report)
+    problem = replay_problem(Verification(**recorded), report)
     label = figure.replace("fraction_of_optimum", "fraction of the optimum")
     assert problem is not None and problem.startswith(f"recorded {label} "), problem
     assert "replay gives" in problem
@@ -99,15 +99,15 @@ def test_each_figure_is_compared_with_the_replay(figure: str) -> None:
 def test_figures_as_recorded_round_trip_through_json_exactly() -> None:
     report = verify(make_policy(4), EPISODES)
     recorded = json.loads(json.dumps(verification_fields(report)))
-    assert replay_problem(Verification.of(recorded), report) is None
-    assert consistency_problem(Verification.of(recorded), make_policy(4).config) is None
+    assert replay_problem(Verification(**recorded), report) is None
+    assert consistency_problem(Verification(**recorded), make_policy(4).config) is None
 
 
 def test_tiny_differences_are_shown_with_enough_digits() -> None:
     report = verify(make_policy(5), EPISODES)
     recorded = verification_fields(report)
     recorded["mean"] = report.mean + 1e-6
-    problem = replay_problem(Verification.of(recorded), report)
+    problem = replay_problem(Verification(**recorded), report)
     assert problem is not None
     left, right = problem.removeprefix("recorded mean ").split(", replay gives ")
     assert left != right
@@ -203,4 +203,4 @@ def test_inflated_entry_makes_cli_list_report_the_problem(ctx: Context, tmp_path
 def test_default_suite_figures_of_a_real_policy_are_consistent() -> None:
     policy = make_policy(6, "standard")
     report = verify(policy, DEFAULT_EPISODES)
-    assert consistency_problem(Verification.of(verification_fields(report)), policy.config) is None
+    assert consistency_problem(Verification(**verification_fields(report)), policy.config) is None
