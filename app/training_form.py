@@ -41,7 +41,8 @@ _LABELS = {"lr_schedule": "Learning-rate schedule", "episodes": "Episodes", "see
 _HINTS = {"epsilon_end": " (it cannot exceed Epsilon start)"}
 ERROR_LINES = 3
 """Lines reserved for the error under the form: an error never pushes Start/Stop down."""
-INVALID_STYLE = "border: 1px solid #b00020;"
+INVALID_STYLE = "border: 1px solid #b00020; background: #fdecee;"
+"""On a spin box's text area the border alone hardly shows (the box draws its own frame): tinted too."""
 
 
 def _styled(widget: QWidget) -> QWidget:
