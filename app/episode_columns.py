@@ -26,6 +26,8 @@ class Columns:
     ret: Floats
     epsilon: Floats
     rolling: Floats
+    steps: Floats
+    """Environment steps the episode took (for a population, the mean over agents)."""
     spread: Floats | None = None
     """Standard deviation of the agents' returns (populations only)."""
     best: Floats | None = None
@@ -43,8 +45,10 @@ def pack(records: Sequence[EpisodeRecord | PopulationRecord]) -> Columns:
     if pop:
         returns = np.stack([r.returns for r in pop])
         rolling = np.stack([r.rolling_mean for r in pop])
-        return Columns(episode, returns.mean(axis=1), epsilon, rolling.mean(axis=1),
+        steps = np.stack([r.steps for r in pop]).mean(axis=1)
+        return Columns(episode, returns.mean(axis=1), epsilon, rolling.mean(axis=1), steps,
                        returns.std(axis=1), rolling.max(axis=1))
     single = [r for r in records if isinstance(r, EpisodeRecord)]
     return Columns(episode, np.array([r.ret for r in single]), epsilon,
-                   np.array([r.rolling_mean for r in single]))
+                   np.array([r.rolling_mean for r in single]),
+                   np.array([r.steps for r in single], dtype=np.float64))

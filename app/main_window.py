@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEventLoop, QRect, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEventLoop, QRect, QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -33,7 +33,6 @@ PREFERRED_SIZE = QSize(1280, 820)
 """The first window's size when the screen has room for it (and its frame)."""
 FRAME_ALLOWANCE = QSize(16, 48)
 """Room kept for the window manager's frame: borders, and a title bar above."""
-SAVING_POLL_MS = 50
 """How often closing checks whether training's policy is chained yet."""
 
 
@@ -183,6 +182,8 @@ class MainWindow(QMainWindow):
         form = settings.read("training/form", self._config)
         if form:
             self.training_tab.form.restore(str(form))  # "until stopped" too
+        self.training_tab.restore_view_state(str(settings.read("plots/x_axis", self._config)),
+                                             bool(settings.read("plots/log_x", self._config)))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop every task, chain what training learned, remember the UI state, then close."""
@@ -198,6 +199,9 @@ class MainWindow(QMainWindow):
         settings.write("window/geometry", self.saveGeometry(), folder)
         settings.write("window/tab", self.tabs.currentIndex(), folder)
         settings.write("training/form", self.training_tab.form.state(), folder)
+        x_axis, log_x = self.training_tab.view_state()
+        settings.write("plots/x_axis", x_axis, folder)
+        settings.write("plots/log_x", log_x, folder)
         event.accept()
 
     def _wait_for_the_policy(self) -> None:
@@ -217,12 +221,10 @@ class MainWindow(QMainWindow):
         dialog.show()
         self.training_tab.stop()
         loop = QEventLoop(self)
-        poll = QTimer(self, interval=SAVING_POLL_MS)
-        poll.timeout.connect(lambda: None if self.training_tab.running else loop.quit())
-        poll.start()
+        self.training_tab.settled.connect(loop.quit)
         if self.training_tab.running:
             loop.exec()
-        poll.stop()
+        self.training_tab.settled.disconnect(loop.quit)
         dialog.close()
         dialog.deleteLater()
         self.saving_dialog = None

@@ -23,6 +23,8 @@ KEYS: dict[str, Any] = {
     "window/tab": 0,
     "workspace/last": "",
     "training/form": "",
+    "plots/x_axis": "episodes",
+    "plots/log_x": False,
 }
 """Every key with its default: the one table of what is remembered."""
 

@@ -24,7 +24,8 @@ from app.episode_columns import Columns
 REFRESH_MS = 33  # 30 redraws per second at most
 HEADER_HEIGHT = 28
 """The row above the view box that holds the title and the legend: a legend never covers data."""
-CSV_COLUMNS = ("episode", "return", "smoothed", "mean_100", "epsilon")
+CSV_COLUMNS = ("episode", "return", "smoothed", "mean_100", "epsilon", "env_steps")
+"""``env_steps``: environment steps taken up to the end of the episode (for a population, per agent)."""
 POPULATION_COLUMNS = ("band_low", "band_high", "best")
 """Added for a population: the 95% interval of the mean return across agents (mean less and plus
 1.96 standard deviations over the square root of K), and the best agent's mean of its last 100 episodes."""
@@ -32,6 +33,10 @@ Z95 = 1.96
 HOVER_RATE = 60
 """Mouse moves handled per second at most (pyqtgraph's SignalProxy)."""
 READOUT_IDLE = "Hover over a plot to read an episode; click to pin the readout."
+X_AXES = {"episodes": "episode", "steps": "env steps"}
+"""The x axis choices and their axis labels (a population's steps are per agent)."""
+EPSILON_TICKS = [[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []]
+"""Epsilon stays in [0, 1]: three labels fit the short plot (pyqtgraph's own crowd it)."""
 
 
 class SeriesBuffer:
@@ -121,6 +126,7 @@ class TrainingPlots:
         self.reward.setParent(parent)
         self.epsilon.setParent(parent)
         self.epsilon.setXLink(self.reward)
+        self.reward.getPlotItem().getAxis("bottom").showLabel(False)
         self.smoothing = 0.9
         self.refreshes = 0
         self._raw = self.reward.plot([], [], pen=pg.mkPen((150, 170, 210), width=1), name="return")
@@ -136,11 +142,17 @@ class TrainingPlots:
         self.reward.addItem(self._band)
         self._best = self.reward.plot([], [], pen=pg.mkPen((20, 150, 60), width=1),
                                       name="best agent")
+        eps_axis = self.epsilon.getPlotItem().getAxis("left")
+        eps_axis.setTicks(EPSILON_TICKS)
+        # The plot is short: let the three labels fill it, and the end labels reach past its edges.
+        eps_axis.setStyle(textFillLimits=[(0, 1.0)], hideOverlappingLabels=False)
         self._eps = self.epsilon.plot([], [], pen=pg.mkPen((120, 60, 160), width=1), name="epsilon")
         self.episodes = SeriesBuffer()
         self.returns = SeriesBuffer()
         self.rolling = SeriesBuffer()
         self.eps = SeriesBuffer()
+        self.steps = SeriesBuffer()
+        """Cumulative environment steps at the end of each episode (per agent for a population)."""
         self.spread = SeriesBuffer()
         self.best = SeriesBuffer()
         self.smoother = Smoother(self.smoothing)
@@ -161,6 +173,8 @@ class TrainingPlots:
         self._timer.timeout.connect(self.refresh)
         self.agents = 1
         self.log_x = False
+        self.x_axis = "episodes"
+        """What the x axis counts: a key of :data:`X_AXES`."""
         # Hover readout: a crosshair on both plots, a marker on the return, the values in a label.
         self.readout = QLabel(READOUT_IDLE, parent)
         self.readout.setObjectName("hoverReadout")
@@ -192,12 +206,13 @@ class TrainingPlots:
     # -- hover readout ---------------------------------------------------------------------------
 
     def nearest(self, x: float) -> int | None:
-        """The index of the episode nearest to ``x`` (binary search on the sorted episode buffer)."""
+        """The index of the episode nearest to ``x`` on the x axis (binary search: episodes and
+        cumulative steps both increase)."""
         n = min(self.episodes.size, self.returns.size, self.rolling.size, self.eps.size,
-                self.smoother.values.size)
+                self.steps.size, self.smoother.values.size)
         if n == 0:
             return None
-        xs = self.episodes.view()[:n]
+        xs = self.x_view()[:n]
         i = int(np.searchsorted(xs, x))
         if i >= n:
             return n - 1
@@ -228,12 +243,13 @@ class TrainingPlots:
         self.hovered = i
         episode = float(self.episodes.view()[i])
         ret = float(self.returns.view()[i])
-        x = math.log10(episode) if self.log_x and episode > 0 else episode
+        at = float(self.x_view()[i])
+        x = math.log10(at) if self.log_x and at > 0 else at
         for line in self._lines:
             line.setPos(x)
             line.setVisible(True)
-        self._marker.setData([episode], [ret])
-        text = (f"episode {int(episode):,}   return {ret:.2f}   "
+        self._marker.setData([at], [ret])
+        text = (f"episode {int(episode):,}   env steps {int(self.steps.view()[i]):,}   return {ret:.2f}   "
                 f"smoothed {float(self.smoother.values.view()[i]):.2f}   "
                 f"mean of last 100 {float(self.rolling.view()[i]):.2f}   "
                 f"epsilon {float(self.eps.view()[i]):.3f}")
@@ -272,15 +288,32 @@ class TrainingPlots:
 
     # -- x axis -------------------------------------------------------------------------------------
 
-    def _x_range(self, high: float) -> tuple[float, float]:
-        return (0.0, math.log10(high)) if self.log_x else (0.0, high)
+    def x_view(self) -> npt.NDArray[np.float64]:
+        """The x of every episode drawn: its number, or the environment steps taken by its end."""
+        return self.steps.view() if self.x_axis == "steps" else self.episodes.view()
 
-    def set_log_x(self, on: bool) -> None:
-        """A logarithmic episode axis on both plots (episode 0 is not drawn)."""
-        self.log_x = on
-        for plot in (self.reward, self.epsilon):
-            plot.setLogMode(x=on, y=False)
+    def x_label(self) -> str:
+        label = X_AXES[self.x_axis]
+        return f"{label} per agent" if self.x_axis == "steps" and self.population else label
+
+    def set_x_axis(self, axis: str) -> None:
+        """Draw against episodes or environment steps (a key of :data:`X_AXES`)."""
+        if axis not in X_AXES:
+            raise ValueError(f"unknown x axis {axis!r}: expected one of {', '.join(X_AXES)}")
+        self.x_axis = axis
+        self._label_x()
+        self._dirty = True
+        self._refit()
+
+    def _label_x(self) -> None:
+        # The x axes are linked: the name goes under the lower plot only, which leaves the short
+        # exploration plot room for its own labels.
+        self.epsilon.setLabel("bottom", self.x_label())
+
+    def _refit(self) -> None:
+        """The x mapping changed: redraw, and fit the view again (following a live run)."""
         self._shown = None
+        self.refresh()
         if self._timer.isActive() and self._follow:
             self._follow_data()
         elif not self.empty:
@@ -290,14 +323,25 @@ class TrainingPlots:
         if self.hovered is not None:
             self.show_episode(self.hovered)
 
+    def _x_range(self, high: float) -> tuple[float, float]:
+        return (0.0, math.log10(high)) if self.log_x else (0.0, high)
+
+    def set_log_x(self, on: bool) -> None:
+        """A logarithmic x axis on both plots (episode 0 is not drawn)."""
+        self.log_x = on
+        for plot in (self.reward, self.epsilon):
+            plot.setLogMode(x=on, y=False)
+        self._refit()
+
     def start(self, population: bool, agents: int = 1) -> None:
         """Clear everything for a new run (of ``agents`` agents)."""
         self.agents = max(agents, 1)
         self.unpin()
-        for buffer in (self.episodes, self.returns, self.rolling, self.eps, self.spread, self.best):
+        for buffer in self._buffers():
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
         self.population = population
+        self._label_x()
         self._follow, self._shown = True, None
         for plot in (self.reward, self.epsilon):
             plot.getPlotItem().disableAutoRange()
@@ -306,6 +350,9 @@ class TrainingPlots:
         self._dirty = True
         self.refresh()
         self._timer.start()
+
+    def _buffers(self) -> tuple[SeriesBuffer, ...]:
+        return (self.episodes, self.returns, self.rolling, self.eps, self.steps, self.spread, self.best)
 
     @property
     def empty(self) -> bool:
@@ -316,10 +363,11 @@ class TrainingPlots:
         """Back to the empty plots of a new window (another workspace was opened)."""
         self._timer.stop()
         self.unpin()
-        for buffer in (self.episodes, self.returns, self.rolling, self.eps, self.spread, self.best):
+        for buffer in self._buffers():
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
         self.population = False
+        self._label_x()
         self._follow, self._shown = True, None
         self._show_best_in_legend(False)
         self._dirty = True
@@ -335,15 +383,16 @@ class TrainingPlots:
         """The run ended: last redraw, then fit the view to the data (unless the user moved it)."""
         self._timer.stop()
         self.refresh()
-        if self._follow:
-            for plot in (self.reward, self.epsilon):
-                plot.getPlotItem().enableAutoRange()
+        if self._follow:  # epsilon keeps its fixed [0, 1] scale (and its three labels)
+            self.reward.getPlotItem().enableAutoRange()
 
     def add(self, batch: Columns) -> None:
         """Take a batch of episodes from the training process; drawn at the next tick."""
         if not len(batch):
             return
         self.episodes.extend(batch.episode)
+        before = float(self.steps.view()[-1]) if self.steps.size else 0.0
+        self.steps.extend(before + np.cumsum(batch.steps, dtype=np.float64))
         self.eps.extend(batch.epsilon)
         self.returns.extend(batch.ret)
         self.smoother.extend(batch.ret.tolist())
@@ -359,7 +408,7 @@ class TrainingPlots:
             legend.removeItem(self._best)
             legend.removeItem(self._band_sample)
             if shown:
-                legend.addItem(self._band_sample, f"95% CI (spread), K={self.agents}")
+                legend.addItem(self._band_sample, f"95% CI of mean, K={self.agents}")
                 legend.addItem(self._best, "best agent")
 
     def _on_view_changed_manually(self, *_: object) -> None:
@@ -370,7 +419,7 @@ class TrainingPlots:
         if not self._follow or self.episodes.size == 0:
             return
         y = self.returns.view()
-        last_x = float(self.episodes.view()[-1])
+        last_x = float(self.x_view()[-1])
         low, high = float(y.min()), float(y.max())
         if self.population:
             half = self.half_width()
@@ -405,7 +454,7 @@ class TrainingPlots:
             return
         self._dirty = False
         self.refreshes += 1
-        x, y = self.episodes.view(), self.returns.view()
+        x, y = self.x_view(), self.returns.view()
         self._raw.setData(x, y, skipFiniteCheck=True)
         self._ema.setData(x, self.smoother.values.view(), skipFiniteCheck=True)
         self._rolling.setData(x, self.rolling.view(), skipFiniteCheck=True)
@@ -429,7 +478,7 @@ class TrainingPlots:
         :data:`POPULATION_COLUMNS` for a population)."""
         y = self.returns.view()
         columns = [self.episodes.view(), y, self.smoother.values.view(), self.rolling.view(),
-                   self.eps.view()]
+                   self.eps.view(), self.steps.view()]
         header = list(CSV_COLUMNS)
         if self.population:
             half = self.half_width()
@@ -439,7 +488,9 @@ class TrainingPlots:
             writer = csv.writer(out)
             writer.writerow(header)
             for row in zip(*columns, strict=True):
-                writer.writerow([str(int(row[0])), *(f"{v:.6g}" for v in row[1:])])
+                # Steps count up to billions: 6 significant digits would round them.
+                writer.writerow([str(int(row[0])), *(f"{v:.6g}" for v in row[1:5]), f"{row[5]:.12g}",
+                                 *(f"{v:.6g}" for v in row[6:])])
 
 
 class _PlotEvents(QObject):

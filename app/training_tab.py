@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -31,7 +32,7 @@ from app.model import AppModel, Findings, Place
 from app.process_runner import RELAY_SECONDS, in_child_process
 from app.runs_table import Run, RunsPanel
 from app.training_form import TrainingForm
-from app.training_plots import TrainingPlots
+from app.training_plots import X_AXES, TrainingPlots
 from app.widgets import named
 from app.worker import TaskRunner, one_line
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
@@ -75,6 +76,8 @@ class TrainingTab(QWidget):
 
     training_finished = Signal(object)
     """A list of :class:`~policyledger_core.workspace.publish.SavedPolicy` once the policy is chained."""
+    settled = Signal()
+    """A run is over for good: its policy is chained, or the run (or its save) failed."""
 
     def __init__(self, model: AppModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -95,7 +98,12 @@ class TrainingTab(QWidget):
         self.export_png_button = named(QPushButton("Export PNG..."), "exportPngButton")
         self.export_csv_button = named(QPushButton("Export CSV..."), "exportCsvButton")
         self.log_x = named(QCheckBox("log x"), "logXCheck")
-        self.log_x.setToolTip("A logarithmic episode axis (episode 0 is not drawn).")
+        self.log_x.setToolTip("A logarithmic x axis (episode 0 is not drawn).")
+        self.x_axis = named(QComboBox(), "xAxisCombo")
+        for key in X_AXES:
+            self.x_axis.addItem("episodes" if key == "episodes" else "env steps", key)
+        self.x_axis.setToolTip("Draw the curves against episodes or environment steps "
+                               "(a population's steps are per agent).")
         self.runs = named(RunsPanel(self.plots.reward), "runsPanel")
         self._run: Run | None = None
         self.form_column = QWidget()
@@ -115,6 +123,7 @@ class TrainingTab(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.log_x.toggled.connect(self.plots.set_log_x)
+        self.x_axis.currentIndexChanged.connect(self._on_x_axis)
         self.model.workspace_changed.connect(self.reset_view)
         self.model.ledger_changed.connect(self._on_ledger_changed)
         self._update_export()
@@ -152,6 +161,10 @@ class TrainingTab(QWidget):
         smooth_row.addWidget(QLabel("Smoothing"))
         smooth_row.addWidget(self.smoothing)
         smooth_row.addWidget(self.smoothing_label)
+        x_label = QLabel("&x axis")
+        x_label.setBuddy(self.x_axis)
+        smooth_row.addWidget(x_label)
+        smooth_row.addWidget(self.x_axis)
         smooth_row.addWidget(self.log_x)
         png, csv = self.export_png_button, self.export_csv_button
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.plots.export_png))
@@ -160,8 +173,8 @@ class TrainingTab(QWidget):
         smooth_row.addWidget(csv)
         right.addLayout(smooth_row)
         right.addWidget(self.plots.readout)
-        right.addWidget(self.plots.reward, 3)
-        right.addWidget(self.plots.epsilon, 1)
+        right.addWidget(self.plots.reward, 5)
+        right.addWidget(self.plots.epsilon, 2)
         right.addWidget(self.progress)
         right.addWidget(self.stats)
         plots_widget = QWidget()
@@ -247,8 +260,8 @@ class TrainingTab(QWidget):
         self.plots.stop()
         done = self._episodes_done
         if self._run is not None and not self._run.finished:  # frozen copies: the buffers serve the next run
-            self.runs.finish(self._run, self.plots.episodes.view(), self.plots.returns.view(),
-                             self.plots.rolling.view())
+            self.runs.finish(self._run, self.plots.episodes.view(), self.plots.steps.view(),
+                             self.plots.returns.view(), self.plots.rolling.view())
         self.progress.setRange(0, max(done, 1) if self.progress.maximum() == 0 else self.progress.maximum())
         self.progress.setValue(done)
         self._update_export()
@@ -292,6 +305,7 @@ class TrainingTab(QWidget):
         self._set_running(False)
         self.model.notify_changed(self, self._take_findings())
         self.training_finished.emit(published.saved)
+        self.settled.emit()
 
     def _show_result(self, result: TrainingResult, published: Published) -> None:
         best = published.best
@@ -336,6 +350,21 @@ class TrainingTab(QWidget):
         if self.form.error.text() == READ_ONLY and not self.model.ctx.ledger.read_only:
             self.form.clear_error()  # repaired: the refusal no longer holds
 
+    def _on_x_axis(self) -> None:
+        steps = self.x_axis.currentData() == "steps"
+        self.runs.set_x_steps(steps)
+        self.plots.set_x_axis("steps" if steps else "episodes")
+
+    def view_state(self) -> tuple[str, bool]:
+        """The plots' x axis and whether it is logarithmic (remembered between sessions)."""
+        return str(self.x_axis.currentData()), self.log_x.isChecked()
+
+    def restore_view_state(self, x_axis: str, log_x: bool) -> None:
+        index = self.x_axis.findData(x_axis)
+        if index >= 0:
+            self.x_axis.setCurrentIndex(index)
+        self.log_x.setChecked(log_x)
+
     def _on_smoothing(self, value: int) -> None:
         self.smoothing_label.setText(f"{value / 100:.2f}")
         self.plots.set_smoothing(value / 100)
@@ -353,6 +382,7 @@ class TrainingTab(QWidget):
             self.runs.refresh_row(self._run)
         self._set_running(False)
         self.stats.setText(f"Failed: {one_line(exc)}")
+        self.settled.emit()
 
     def shutdown(self) -> None:
         """Stop a run, then save and chain what was learned, blocking (window closing).

@@ -132,7 +132,7 @@ def test_legends_sit_outside_the_data(qtbot, tab: TrainingTab) -> None:
         assert not legend.sceneBoundingRect().intersects(view.sceneBoundingRect())
         assert plot.sceneRect().contains(legend.sceneBoundingRect())  # all of it shown
     names = [label.text for _sample, label in tab.plots.reward.getPlotItem().legend.items]
-    assert any("spread" in n for n in names)
+    assert any("95% CI of mean" in n for n in names)
     tab.smoothing.setValue(50)
     assert "0.50" in tab.smoothing_label.text()
 

@@ -52,7 +52,7 @@ def _widget_point(plot: pg.PlotWidget, x: float, y: float) -> QPoint:
 def _synthetic(plots: TrainingPlots, n: int, spread: bool = False) -> None:
     episode = np.arange(n, dtype=np.int64)
     ret = np.sin(episode / 50.0) * 10
-    plots.add(Columns(episode, ret, np.linspace(1, 0.05, n), ret * 0.5,
+    plots.add(Columns(episode, ret, np.linspace(1, 0.05, n), ret * 0.5, np.full(n, 10.0),
                       np.full(n, 4.0) if spread else None, ret + 1 if spread else None))
     plots.refresh()
 
@@ -138,6 +138,71 @@ def test_log_x_toggle_maps_curves_and_readout(qtbot: Any, tab: TrainingTab) -> N
     tab.log_x.setChecked(False)
     assert not plots.reward.getPlotItem().getAxis("bottom").logMode
     assert 990 < np.nanmax(plots._raw.getData()[0]) <= 999
+
+
+def _choose_x(tab: TrainingTab, axis: str) -> None:
+    tab.x_axis.setCurrentIndex(tab.x_axis.findData(axis))
+
+
+def test_x_axis_in_environment_steps(qtbot: Any, tab: TrainingTab) -> None:
+    _run(qtbot, tab, episodes=300)
+    plots, run = tab.plots, tab.runs.runs[-1]
+    steps = plots.steps.view()
+    assert np.all(np.diff(steps) >= 1)  # every episode takes at least one step
+    assert steps[-1] == run.env_steps  # the run's own count of steps, episode by episode
+    _choose_x(tab, "steps")
+    assert np.array_equal(plots._raw.xData, steps)
+    assert np.array_equal(plots._eps.xData, steps)  # the epsilon plot follows
+    assert plots.epsilon.getPlotItem().getAxis("bottom").labelText == "env steps"
+    plots.hover(_scene(plots.reward, float(steps[150]) + 0.4, 0.0), plots.reward)
+    assert plots.hovered == 150
+    assert f"env steps {int(steps[150]):,} " in plots.readout.text()
+    _choose_x(tab, "episodes")
+    assert np.array_equal(plots._raw.xData, np.arange(300))
+    assert plots.epsilon.getPlotItem().getAxis("bottom").labelText == "episode"
+
+
+def test_overlays_follow_the_x_axis(qtbot: Any, tab: TrainingTab) -> None:
+    _run(qtbot, tab, episodes=120)
+    first = tab.runs.runs[0]
+    _run(qtbot, tab, episodes=80, seed=4)
+    tab.runs.set_shown(first, True)
+    assert first.overlay is not None
+    assert np.array_equal(first.overlay.xData, np.arange(120))
+    _choose_x(tab, "steps")
+    assert np.array_equal(first.overlay.xData, first.steps)
+    assert first.steps[-1] == first.env_steps
+
+
+def test_population_steps_are_per_agent(qtbot: Any, tab: TrainingTab) -> None:
+    _run(qtbot, tab, episodes=50, agents=4)
+    run = tab.runs.runs[-1]
+    assert run.env_steps is not None
+    assert tab.plots.steps.view()[-1] == pytest.approx(run.env_steps / 4)
+    _choose_x(tab, "steps")
+    assert tab.plots.epsilon.getPlotItem().getAxis("bottom").labelText == "env steps per agent"
+
+
+def test_csv_has_cumulative_env_steps(qtbot: Any, tab: TrainingTab, tmp_path: Path) -> None:
+    _run(qtbot, tab, episodes=100)
+    path = tmp_path / "curve.csv"
+    tab.plots.export_csv(path)
+    rows = path.read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    assert header[:6] == ["episode", "return", "smoothed", "mean_100", "epsilon", "env_steps"]
+    last = rows[-1].split(",")
+    assert int(last[5]) == tab.runs.runs[-1].env_steps
+
+
+def test_steps_stay_exact_past_a_million(qtbot: Any, tmp_path: Path) -> None:
+    plots = TrainingPlots()
+    plots.start(False)
+    n = 1000
+    plots.add(Columns(np.arange(n), np.zeros(n), np.ones(n), np.zeros(n), np.full(n, 1234.0)))
+    plots.stop()
+    path = tmp_path / "curve.csv"
+    plots.export_csv(path)
+    assert path.read_text(encoding="utf-8").splitlines()[-1].split(",")[5] == "1234000"
 
 
 # -- populations ------------------------------------------------------------------------------------
@@ -265,3 +330,16 @@ def test_a_running_run_cannot_be_ticked(qtbot: Any, tab: TrainingTab) -> None:
     assert item.flags() & Qt.ItemFlag.ItemIsUserCheckable
     assert tab.runs.runs[0].finished and len(tab.runs.runs[0].episode) == tab.plots.episodes.size
 
+
+
+def test_exploration_plot_keeps_its_fixed_scale(qtbot: Any, tab: TrainingTab) -> None:
+    """The short epsilon plot shows 0, 0.5 and 1 on a [0, 1] scale, before and after a run
+    (pyqtgraph's own ticks crowded its few pixels; a fitted range hid 0 and 0.5)."""
+    plots = tab.plots
+    axis = plots.epsilon.getPlotItem().getAxis("left")
+    view = plots.epsilon.getPlotItem().getViewBox()
+    assert [value for value, _text in axis._tickLevels[0]] == [0.0, 0.5, 1.0]
+    _run(qtbot, tab, episodes=200)
+    low, high = view.viewRange()[1]
+    assert low <= 0.0 and 1.0 <= high <= 1.1
+    assert plots.reward.getPlotItem().getAxis("bottom").label.isVisible() is False

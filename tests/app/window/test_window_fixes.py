@@ -102,6 +102,8 @@ def test_ui_settings_live_in_the_config_folder(qtbot, workspace: Path) -> None:
     window.tabs.setCurrentIndex(1)
     window.training_tab.form.until_stopped.setChecked(True)
     window.training_tab.form.seed.setValue(77)
+    window.training_tab.x_axis.setCurrentIndex(window.training_tab.x_axis.findData("steps"))
+    window.training_tab.log_x.setChecked(True)
     window.close()
     assert (config / "ui.ini").is_file()
     assert _tree(home) == before  # nothing written to the home or XDG folder
@@ -109,6 +111,8 @@ def test_ui_settings_live_in_the_config_folder(qtbot, workspace: Path) -> None:
     form = again.training_tab.form
     assert again.tabs.currentIndex() == 1 and form.seed.value() == 77
     assert form.until_stopped.isChecked() and not form.episodes.isEnabled()
+    assert again.training_tab.view_state() == ("steps", True)  # the plots' x axis too
+    assert again.training_tab.plots.x_axis == "steps" and again.training_tab.plots.log_x
 
 
 def test_settings_follow_the_config_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -142,3 +146,24 @@ def test_rows_and_status_bar_tell_one_story(qtbot, tmp_path: Path) -> None:
     assert rows() == {"verified"} and window._status_chain.text() == "ledger verified"
     window.model.notify_changed()  # another view's change: back to what the opening checked
     assert rows() == {"chain checked"} and window._status_chain.text() == "chain checked"
+
+
+def test_closing_while_the_save_fails_still_closes(qtbot, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The saving dialog waits for the run to settle, and a failed save settles it too."""
+    from app import training_tab
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training_tab, "save_task", broken)
+    window = _window(qtbot, tmp_path / "ws", tmp_path / "cfg")
+    tab = window.training_tab
+    tab.form.until_stopped.setChecked(True)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
+    with qtbot.waitSignal(tab.settled, timeout=30_000):
+        window.close()
+    assert not tab.running and window.saving_dialog is None
+    assert tab.stats.text() == "Failed: disk full"
+    assert len(window.model.ctx.ledger) == 0
