@@ -249,15 +249,16 @@ class TrainingPlots:
             line.setPos(x)
             line.setVisible(True)
         self._marker.setData([at], [ret])
-        text = (f"episode {int(episode):,}   env steps {int(self.steps.view()[i]):,}   return {ret:.2f}   "
-                f"smoothed {float(self.smoother.values.view()[i]):.2f}   "
-                f"mean of last 100 {float(self.rolling.view()[i]):.2f}   "
+        text = (f"episode {int(episode):,} ({int(self.steps.view()[i]):,} steps)  return {ret:.2f}  "
+                f"smoothed {float(self.smoother.values.view()[i]):.2f}  "
+                f"mean of last 100 {float(self.rolling.view()[i]):.2f}  "
                 f"epsilon {float(self.eps.view()[i]):.3f}")
         if self.population and i < self.best.size:
-            text += f"   best agent {float(self.best.view()[i]):.2f}"
+            text += f"  best agent {float(self.best.view()[i]):.2f}"
         if self.pinned:
-            text += "   (pinned: click or Esc to release)"
+            text += "  [pinned]"
         self.readout.setText(text)
+        self.readout.setToolTip("Pinned: click a plot or press Esc to release." if self.pinned else "")
 
     def hide_readout(self) -> None:
         self.hovered = None
@@ -265,6 +266,7 @@ class TrainingPlots:
             line.setVisible(False)
         self._marker.setData([], [])
         self.readout.setText(READOUT_IDLE)
+        self.readout.setToolTip("")
 
     def _on_click(self, event: MouseClickEvent, plot: pg.PlotWidget) -> None:
         if event.button() != Qt.MouseButton.LeftButton:

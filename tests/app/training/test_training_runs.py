@@ -91,7 +91,7 @@ def test_mouse_moves_and_clicks_pin_and_release_the_readout(qtbot: Any, tab: Tra
     qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=_widget_point(plot, 150, 0))
     assert plots.pinned and abs((plots.hovered or 0) - 150) <= 2
     pinned_text = plots.readout.text()
-    assert "pinned" in pinned_text
+    assert "pinned" in pinned_text and "Esc" in plots.readout.toolTip()
     qtbot.mouseMove(viewport, _widget_point(plot, 250, 0))
     qtbot.wait(100)
     QApplication.sendEvent(viewport, QEvent(QEvent.Type.Leave))  # the mouse leaves the plot
@@ -156,7 +156,7 @@ def test_x_axis_in_environment_steps(qtbot: Any, tab: TrainingTab) -> None:
     assert plots.epsilon.getPlotItem().getAxis("bottom").labelText == "env steps"
     plots.hover(_scene(plots.reward, float(steps[150]) + 0.4, 0.0), plots.reward)
     assert plots.hovered == 150
-    assert f"env steps {int(steps[150]):,} " in plots.readout.text()
+    assert plots.readout.text().startswith(f"episode 150 ({int(steps[150]):,} steps) ")
     _choose_x(tab, "episodes")
     assert np.array_equal(plots._raw.xData, np.arange(300))
     assert plots.epsilon.getPlotItem().getAxis("bottom").labelText == "episode"
