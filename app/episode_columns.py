@@ -1,8 +1,8 @@
 """How the training child process's records travel (no Qt here).
 
 The child runs the core's ``train_agents`` and imports only this module and the
-core; records go back to the GUI as column arrays, one :class:`Columns` per
-batch, so neither side handles thousands of small objects per second.
+core; its batches go back to the GUI as column arrays, one :class:`Columns` per
+relay, so neither side handles thousands of small objects per second.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from policyledger_core.learn.single import EpisodeRecord, PopulationRecord
+from policyledger_core.learn.engine import EpisodeBatch
 
 Floats = npt.NDArray[np.float64]
 
@@ -37,18 +37,15 @@ class Columns:
         return len(self.episode)
 
 
-def pack(records: Sequence[EpisodeRecord | PopulationRecord]) -> Columns:
-    """Turn a batch of records into columns."""
-    episode = np.array([r.episode for r in records], dtype=np.int64)
-    epsilon = np.array([r.epsilon for r in records])
-    pop = [r for r in records if isinstance(r, PopulationRecord)]
-    if pop:
-        returns = np.stack([r.returns for r in pop])
-        rolling = np.stack([r.rolling_mean for r in pop])
-        steps = np.stack([r.steps for r in pop]).mean(axis=1)
-        return Columns(episode, returns.mean(axis=1), epsilon, rolling.mean(axis=1), steps,
+def pack(batches: Sequence[EpisodeBatch]) -> Columns:
+    """Turn training batches into columns (for a population: means over agents, their spread
+    and the best agent's mean of 100)."""
+    episode = np.concatenate([b.episodes for b in batches])
+    epsilon = np.concatenate([b.epsilon for b in batches])
+    returns = np.concatenate([b.returns for b in batches])
+    rolling = np.concatenate([b.rolling for b in batches])
+    steps = np.concatenate([b.steps for b in batches]).astype(np.float64)
+    if returns.shape[1] > 1:
+        return Columns(episode, returns.mean(axis=1), epsilon, rolling.mean(axis=1), steps.mean(axis=1),
                        returns.std(axis=1), rolling.max(axis=1))
-    single = [r for r in records if isinstance(r, EpisodeRecord)]
-    return Columns(episode, np.array([r.ret for r in single]), epsilon,
-                   np.array([r.rolling_mean for r in single]),
-                   np.array([r.steps for r in single], dtype=np.float64))
+    return Columns(episode, returns[:, 0], epsilon, rolling[:, 0], steps[:, 0])

@@ -35,8 +35,8 @@ from app.training_form import TrainingForm
 from app.training_plots import X_AXES, TrainingPlots
 from app.widgets import named
 from app.worker import TaskRunner, one_line
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
-from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.workspace.curves import Curve, CurveStore, downsample
 from policyledger_core.workspace.publish import Published, publish_run

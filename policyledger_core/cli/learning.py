@@ -11,8 +11,8 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from policyledger_core.cli.common import EXIT_OK, open_for_append
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters, hyper_preset
-from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.sim.config import EnvConfig, preset
 from policyledger_core.sim.optimum import solve
@@ -55,11 +55,11 @@ def run_training(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm
     gen = train_agents(config, hyper, algorithm, agents, should_stop)
     while True:
         try:
-            record = next(gen)
+            batch = next(gen)
         except StopIteration as done:
             return done.value, time.perf_counter() - start
         if on_episode is not None:
-            on_episode(record.episode)
+            on_episode(batch.first + len(batch) - 1)
 
 
 def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

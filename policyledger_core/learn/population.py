@@ -27,7 +27,6 @@ from policyledger_core.learn.single import (
     TrainingResult,
     chunk_episodes,
     stream,
-    train,
 )
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import EnvConfig
@@ -81,14 +80,6 @@ def train_population(config: EnvConfig, hyper: Hyperparameters, agents: int,
     if isinstance(agents, bool) or not isinstance(agents, int) or not 1 <= agents <= MAX_AGENTS:
         raise ValueError(f"agents: expected a whole number from 1 to {MAX_AGENTS}, got {agents!r}")
     return _PopulationRun(config, hyper, agents, algorithm == "double-q").run(should_stop)
-
-
-def train_agents(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,
-                 should_stop: StopCheck | None = None) -> Generator[Any, None, TrainingResult]:
-    """One agent (:func:`~policyledger_core.learn.single.train`) or a population of ``agents``."""
-    if agents == 1:
-        return train(config, hyper, algorithm, should_stop)
-    return train_population(config, hyper, agents, algorithm, should_stop)
 
 
 class _PopulationRun:

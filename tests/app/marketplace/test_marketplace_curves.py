@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from app.model import AppModel
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Hyperparameters
-from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import run_to_end
 from policyledger_core.sim.config import preset
 from policyledger_core.workspace.curves import CurveStore, downsample

@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QFileDialog, QFrame, QLabel
 from app.compare_dialog import CompareDialog
 from app.marketplace_tab import MarketplaceTab, compare_task
 from app.model import AppModel
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Hyperparameters
-from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import run_to_end
 from policyledger_core.sim.config import preset
 from policyledger_core.workspace.publish import publish_run

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Hyperparameters
-from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import run_to_end
 from policyledger_core.ledger.entry import Origin, Verification, validate_body
 from policyledger_core.sim.config import preset

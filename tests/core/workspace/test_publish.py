@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import hyper_preset
-from policyledger_core.learn.population import train_agents
 from policyledger_core.learn.single import TrainingResult, run_to_end
 from policyledger_core.sim.config import preset
 from policyledger_core.workspace.context import Context
