@@ -48,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     window = MainWindow(workspace=choose_workspace(args.workspace))
     window.show()
+    window.training_tab.warm_up()  # the first start after install compiles the training kernel
     return int(app.exec())
 
 

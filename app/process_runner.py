@@ -59,7 +59,7 @@ def _child(target: Target, args: tuple[Any, ...], conn: Connection, stop: Event,
         conn.close()
 
 
-def in_child_process(target: Target, *args: Any, pack: Pack | None = None
+def in_child_process(target: Target, *args: Any, pack: Pack | None = None, patience: float = 10.0
                      ) -> Callable[[Callable[[], bool]], Generator[Any, None, Any]]:
     """A generator factory (for :meth:`app.worker.TaskRunner.start`) running ``target(*args)`` apart.
 
@@ -68,7 +68,8 @@ def in_child_process(target: Target, *args: Any, pack: Pack | None = None
     Those items are already paced by the child (at most one per ``BATCH_SECONDS``): run the
     factory with ``batch_seconds=RELAY_SECONDS`` so that each is handed on as it arrives.
     A failure in the child is raised here as the same exception (or as
-    :class:`TrainingProcessFailed` when it cannot be sent, or the child died).
+    :class:`TrainingProcessFailed` when it cannot be sent, or the child died). Once stopped, the
+    child has ``patience`` seconds to end by itself before it is terminated.
     """
 
     def factory(should_stop: Callable[[], bool]) -> Generator[Any, None, Any]:
@@ -102,7 +103,7 @@ def in_child_process(target: Target, *args: Any, pack: Pack | None = None
                     raise TrainingProcessFailed(str(payload))
         finally:
             stop.set()
-            process.join(timeout=10)
+            process.join(timeout=patience)
             if process.is_alive():
                 process.terminate()
             receive.close()

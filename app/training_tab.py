@@ -35,13 +35,14 @@ from app.training_form import TrainingForm
 from app.training_plots import X_AXES, TrainingPlots
 from app.widgets import named
 from app.worker import TaskRunner, one_line
-from policyledger_core.learn.engine import train_agents
+from policyledger_core.learn.engine import prepare, train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.workspace.curves import Curve, CurveStore, downsample
 from policyledger_core.workspace.publish import Published, publish_run
 
 READY = "Ready."
+COMPILING = "Compiling the training kernel (once after install, a few seconds)\u2026"
 READ_ONLY = ("Cannot start: the ledger is read-only until repaired (see the Ledger tab); "
              "nothing learned could be chained.")
 RESULT_CHARS = 38
@@ -112,6 +113,9 @@ class TrainingTab(QWidget):
         self._training = TaskRunner(self, batch_seconds=RELAY_SECONDS)
         """The training run (in a child process, which batches its records), then the save of what it
         learned. Its batches are relayed as they come (:data:`~app.process_runner.RELAY_SECONDS`)."""
+        self._warming = TaskRunner(self)
+        """Compiles (or loads) the training kernel in a child process at start (:meth:`warm_up`)."""
+        self.compiling = False
         self._saving = False
         self._findings: Findings | None = None
         self._started = 0.0
@@ -226,7 +230,25 @@ class TrainingTab(QWidget):
                              error=self._on_task_failed)
         self._set_running(True)
         self._update_export()
-        self.stats.setText("Training\u2026")
+        self.stats.setText("Training\u2026 (waiting for the training kernel to compile)" if self.compiling
+                           else "Training\u2026")
+
+    def warm_up(self) -> None:
+        """Get the training kernel ready in the background: compiled once after install (saying
+        so), loaded from the disk cache afterwards. A run started meanwhile simply waits for it."""
+        if not self._warming.busy:
+            self._warming.start(in_child_process(prepare, patience=0.5), progress=self._on_compiling,
+                                done=lambda _seconds: self._compiled(), error=lambda _exc: self._compiled())
+
+    def _on_compiling(self, _notes: object) -> None:
+        self.compiling = True
+        if not self.running:
+            self.stats.setText(COMPILING)
+
+    def _compiled(self) -> None:
+        self.compiling = False
+        if self.stats.text() == COMPILING:
+            self.stats.setText(READY)
 
     def stop(self) -> None:
         """Stop training; what was learned so far is still saved and chained."""
@@ -389,6 +411,7 @@ class TrainingTab(QWidget):
 
         A save under way still completes: it is one uninterrupted call.
         """
+        self._warming.shutdown()  # a compile under way is abandoned (the disk cache stays whole)
         saving = self._saving
         task = self._training.shutdown(cancel=False)  # the run stops by itself and returns what it learned
         self._saving = False

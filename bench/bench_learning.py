@@ -12,9 +12,9 @@ import gymnasium as gym
 import numpy as np
 
 import policyledger_core.sim.environment  # noqa: F401  (registers the environment with Gymnasium)
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Hyperparameters, hyper_preset
-from policyledger_core.learn.population import train_population
-from policyledger_core.learn.single import run_to_end, train
+from policyledger_core.learn.single import run_to_end
 from policyledger_core.sim.config import ENV_ID, PRESETS, preset
 from policyledger_core.verify import suite as verification
 
@@ -64,29 +64,11 @@ def _rate(run: Callable[[], Any]) -> tuple[float, int]:
     return result.env_steps / (time.perf_counter() - start), result.env_steps
 
 
-def bench_train_single() -> Iterator[Figure]:
-    hyper = hyper_preset("recommended").replace(episodes=30_000)
-    config = preset("standard")
-    ours, steps = _rate(lambda: run_to_end(train(config, hyper)))
-    ref = textbook_steps_per_second(hyper_preset("seed-defaults"), 3000)
-    yield figure("train_single_steps_per_s", ours, "steps/s", reference=ref, target=300_000,
-                 reference_name="textbook loop (gymnasium.make, dict Q-table)", steps=steps)
-
-
-def bench_train_population() -> Iterator[Figure]:
-    config = preset("standard")
-    hyper = hyper_preset("recommended").replace(episodes=300)
-    single, _ = _rate(lambda: run_to_end(train(config, hyper.replace(episodes=20_000))))
-    ours, steps = _rate(lambda: run_to_end(train_population(config, hyper, 1024)))
-    yield figure("train_population_1024_steps_per_s", ours, "steps/s", reference=single,
-                 target=5_000_000, reference_name="single agent, same run", steps=steps)
-
-
 def _median_fraction(config_name: str, hyper: Hyperparameters, seeds: int) -> tuple[float, float, float]:
     fractions, seconds = [], []
     for seed in range(seeds):
         start = time.perf_counter()
-        result = run_to_end(train(preset(config_name), hyper.replace(seed=seed)))
+        result = run_to_end(train_agents(preset(config_name), hyper.replace(seed=seed), "q", 1))
         seconds.append(time.perf_counter() - start)
         fractions.append(verification.verify(result.policy()).fraction_of_optimum)
     return statistics.median(fractions), min(fractions), statistics.median(seconds)
@@ -104,7 +86,7 @@ def bench_policy_quality() -> Iterator[Figure]:
 
 def bench_verify() -> Iterator[Figure]:
     config = preset("standard")
-    policy = run_to_end(train(config, hyper_preset("seed-defaults"))).policy()
+    policy = run_to_end(train_agents(config, hyper_preset("seed-defaults"), "q", 1)).policy()
     verification.suite_uniforms.cache_clear()
     verification.reference.cache_clear()
     start = time.perf_counter()
@@ -129,8 +111,6 @@ def bench_verify() -> Iterator[Figure]:
 
 
 BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
-    "train_single": bench_train_single,
-    "train_population": bench_train_population,
     "verify": bench_verify,
     "policy_quality": bench_policy_quality,
 }

@@ -19,11 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_app
+import bench_engine
 import bench_learning
 import bench_ledger
 
 Figure = dict[str, Any]
 BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
+    **bench_engine.BENCHMARKS,
     **bench_learning.BENCHMARKS,
     **bench_ledger.BENCHMARKS,
     **bench_app.BENCHMARKS,

@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from policyledger_core.cli.common import EXIT_OK, open_for_append
-from policyledger_core.learn.engine import train_agents
+from policyledger_core.learn.engine import resolve, train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.sim.config import EnvConfig, preset
@@ -47,6 +47,16 @@ def _progress_printer(total: int | None, out: TextIO) -> Callable[[int], None]:
     return show
 
 
+def announce_compiling(err: TextIO) -> None:
+    """Say so when the first run after install compiles the training kernel (a few seconds)."""
+    if resolve("auto") == "compiled":
+        from policyledger_core.learn import kernels
+
+        if not kernels.compiled() and not kernels.cached_on_disk():
+            err.write("compiling the training kernel (once after install, a few seconds)\u2026\n")
+            err.flush()
+
+
 def run_training(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,
                  should_stop: Callable[[], bool],
                  on_episode: Callable[[int], None] | None = None) -> tuple[TrainingResult, float]:
@@ -75,6 +85,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     interrupt = _Interrupt()
     previous = signal.signal(signal.SIGINT, interrupt.handle)
     show = _progress_printer(hyper.episodes, err) if err.isatty() else None
+    announce_compiling(err)
     try:
         result, seconds = run_training(config, hyper, cast(Algorithm, args.algorithm), args.agents,
                                        interrupt, show)

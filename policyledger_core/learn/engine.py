@@ -46,7 +46,9 @@ from policyledger_core.sim.config import EnvConfig
 Engine = Literal["auto", "compiled", "numpy"]
 ENGINES: tuple[str, ...] = ("auto", "compiled", "numpy")
 CHUNK_STEPS = 1 << 20
-"""Horizon steps of all agents together between two batches (and two stop checks)."""
+"""Horizon steps of all agents together between two batches (and two stop checks), at most."""
+FIRST_CHUNK_STEPS = 1 << 13
+"""The first batch is small (it comes at once), the next ones double up to :data:`CHUNK_STEPS`."""
 NUMPY_BATCH = 256
 """Episodes per batch of the numpy engine."""
 
@@ -130,6 +132,18 @@ def resolve(engine: str) -> Literal["compiled", "numpy"]:
     raise ValueError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
 
 
+def prepare(should_stop: StopCheck | None = None) -> Generator[str, None, float]:
+    """Compile the compiled engine's kernel, or load it from the disk cache; yields "compiling"
+    first when it has to compile (once after install). Returns the seconds it took (0 without numba)."""
+    if resolve("auto") != "compiled":
+        return 0.0
+    from policyledger_core.learn import kernels
+
+    if not kernels.compiled() and not kernels.cached_on_disk():
+        yield "compiling"
+    return kernels.warm()
+
+
 def train_agents(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,
                  should_stop: StopCheck | None = None, engine: Engine = "auto",
                  workers: int | None = None) -> Training:
@@ -181,18 +195,21 @@ class _CompiledRun:
         self.env = Streams([stream(hyper.seed, ENV_STREAM, k) for k in range(agents)])
         self.explore = Streams([stream(hyper.seed, EXPLORE_STREAM, k) for k in range(agents)])
         self.workers = max(1, min(workers or os.cpu_count() or 1, agents))
-        self.chunk = max(1, CHUNK_STEPS // (config.horizon * agents))
+        self.episode_steps = config.horizon * agents
 
     def run(self, should_stop: StopCheck | None) -> Training:
         hyper, k = self.hyper, self.k
         history = np.zeros((k, 0), dtype=np.int64)  # the last 100 returns in tenths, for the means of 100
         episode = steps_total = 0
         stopped = False
+        budget = min(FIRST_CHUNK_STEPS, CHUNK_STEPS)
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="policyledger-train") \
             if self.workers > 1 else None
         try:
             while not stopped and (hyper.episodes is None or episode < hyper.episodes):
-                n = self.chunk if hyper.episodes is None else min(self.chunk, hyper.episodes - episode)
+                chunk = max(1, budget // self.episode_steps)
+                budget = min(2 * budget, CHUNK_STEPS)
+                n = chunk if hyper.episodes is None else min(chunk, hyper.episodes - episode)
                 eps = np.array([hyper.epsilon(e) for e in range(episode, episode + n)], dtype=np.float64)
                 tenths = np.empty((k, n), dtype=np.int64)
                 steps = np.empty((k, n), dtype=np.int64)

@@ -343,3 +343,33 @@ def test_exploration_plot_keeps_its_fixed_scale(qtbot: Any, tab: TrainingTab) ->
     low, high = view.viewRange()[1]
     assert low <= 0.0 and 1.0 <= high <= 1.1
     assert plots.reward.getPlotItem().getAxis("bottom").label.isVisible() is False
+
+
+def test_warm_up_says_it_compiles_then_is_ready(qtbot: Any, tab: TrainingTab, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first start after install compiles the training kernel in the background and says so."""
+    from app.training_tab import COMPILING, READY
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "empty-kernel-cache"))
+    tab.warm_up()
+    qtbot.waitUntil(lambda: tab.stats.text() == COMPILING, timeout=30_000)
+    assert tab.compiling
+    qtbot.waitUntil(lambda: not tab._warming.busy, timeout=60_000)
+    assert tab.stats.text() == READY and not tab.compiling
+    assert any((tmp_path / "empty-kernel-cache").rglob("*.nbi"))  # compiled once, kept on disk
+    tab.warm_up()  # the next start loads it: nothing to say
+    qtbot.waitUntil(lambda: not tab._warming.busy, timeout=30_000)
+    assert tab.stats.text() == READY
+
+
+def test_closing_during_the_first_compile_does_not_wait_for_it(qtbot: Any, tab: TrainingTab, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.training_tab import COMPILING
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "empty-kernel-cache"))
+    tab.warm_up()
+    qtbot.waitUntil(lambda: tab.stats.text() == COMPILING, timeout=30_000)
+    started = time.monotonic()
+    tab.shutdown()
+    assert time.monotonic() - started < 8.0  # not the 10 s a training child is given to end
+    assert not tab._warming.busy

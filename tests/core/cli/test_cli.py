@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -154,3 +156,19 @@ def test_console_script_runs_without_traceback() -> None:
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+def test_the_first_run_after_install_says_it_compiles(tmp_path: Path) -> None:
+    """With an empty kernel cache the CLI says "compiling" before training; once cached, it does not."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "kernel-cache"),
+           "POLICYLEDGER_WORKSPACE": str(tmp_path / "ws")}
+    argv = [sys.executable, "-m", "policyledger_core.cli.main", "train", "--preset", "short-burst",
+            "--episodes", "50", "--json"]
+    first = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "compiling the training kernel" in first.stderr
+    assert json.loads(first.stdout)["episodes"] == 50  # stdout stays pure JSON
+    second = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "compiling" not in second.stderr
+    assert json.loads(second.stdout)["policy_hash"] == json.loads(first.stdout)["policy_hash"]

@@ -47,7 +47,8 @@ def same_result(a: TrainingResult, b: TrainingResult) -> None:
     assert np.array_equal(a.q, b.q)
     assert np.array_equal(a.visits, b.visits)
     assert np.array_equal(a.training_reward, b.training_reward)
-    assert (a.episodes, a.env_steps, a.stopped, a.algorithm) == (b.episodes, b.env_steps, b.stopped, b.algorithm)
+    for name in ("episodes", "env_steps", "stopped", "algorithm"):
+        assert getattr(a, name) == getattr(b, name), name
     for k in range(a.agents):
         assert a.policy(k).hash == b.policy(k).hash
 
@@ -132,7 +133,8 @@ def test_the_numpy_engine_gives_the_same_batches() -> None:
 
 
 def test_a_batch_says_what_it_holds() -> None:
-    batches, result = collect(train_agents(PRESETS["standard"], Hyperparameters(episodes=120, seed=1), "q", 3))
+    hyper = Hyperparameters(episodes=120, seed=1)
+    batches, result = collect(train_agents(PRESETS["standard"], hyper, "q", 3))
     first = batches[0]
     assert first.first == 0 and first.agents == 3
     assert first.returns.shape == first.steps.shape == first.rolling.shape == (len(first), 3)
