@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from policyledger_core.cli import ledger as cli_ledger
+from policyledger_core.cli import sweep as cli_sweep
 from policyledger_core.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -76,6 +77,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     add_common(opt)  # --workspace is accepted for uniformity; the optimum needs no workspace
     table: dict[str, Command] = {"train": cmd_train, "optimum": cmd_optimum}
     table.update(cli_ledger.register(commands))
+    table.update(cli_sweep.register(commands, _whole, MAX_AGENTS))
     return parser, table
 
 

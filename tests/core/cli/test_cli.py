@@ -172,3 +172,53 @@ def test_the_first_run_after_install_says_it_compiles(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "compiling" not in second.stderr
     assert json.loads(second.stdout)["policy_hash"] == json.loads(first.stdout)["policy_hash"]
+
+
+def test_sweep_json_csv_and_progress(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    code, out, err = run("sweep", "--preset", "short-burst", "--set", "learning_rate=0.5,1.0", "--seeds", "2",
+                         "--episodes", "300", "--workers", "2", "-o", str(tmp_path / "runs.csv"),
+                         "--workspace", ws, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["runs"]) == 4 and len(data["groups"]) == 2
+    assert data["backend"] == "local" and data["stopped"] is False
+    assert [c["preset"] for c in data["chained"]] == ["short-burst"]
+    assert "sweep: 4/4 runs done" in err
+    rows = (tmp_path / "runs.csv").read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    assert header[:5] == ["preset", "algorithm", "seed", "agents", "episodes"]
+    assert "learning_rate" in header and "policy_hash" in header and len(rows) == 5
+    listed = json.loads(run("list", "--workspace", ws, "--json")[1])
+    assert data["chained"][0]["policy_hash"] in json.dumps(listed)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--set", "gamma=0.9"], "unknown hyperparameter 'gamma'"),
+    (["--seeds", "0"], "--seeds"),
+    (["--address", "host:6379"], "--address: only with --backend ray"),
+])
+def test_sweep_usage_errors_exit_2_in_one_line(argv: list[str], message: str) -> None:
+    code, _out, err = run("sweep", "--episodes", "10", *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_sweep_keeps_what_finished_and_says_so(tmp_path: Path) -> None:
+    import signal
+
+    argv = [sys.executable, "-m", "policyledger_core.cli.main", "sweep", "--seeds", "60", "--episodes",
+            "30000", "--workers", "2", "--workspace", str(tmp_path / "ws"), "--json"]
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    assert child.stderr is not None
+    line = child.stderr.readline()
+    while line and not line.startswith("sweep: "):
+        line = child.stderr.readline()
+    os.killpg(child.pid, signal.SIGINT)  # as Ctrl-C does: the sweep and its workers
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    data = json.loads(out)
+    assert data["stopped"] is True and 1 <= len(data["runs"]) < 60
+    assert f"stopped; kept the {len(data['runs'])} of 60 runs that finished" in err
+    assert len(data["chained"]) == 1  # the best of what finished is chained
+    assert data["failed"] == [] and "Traceback" not in err  # the workers ignore the Ctrl-C

@@ -1,0 +1,103 @@
+"""Run a sweep on a backend, keep what finished, and chain the policies asked for.
+
+The ledger has one writer: the process that calls :func:`run_sweep` chains through the same
+:func:`~policyledger_core.workspace.publish.publish_run` as ``train``; workers only train
+and verify.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from policyledger_core.sweep.backends import Backend, StopCheck
+from policyledger_core.sweep.plan import RunSpec
+from policyledger_core.sweep.runs import RunOutcome
+from policyledger_core.sweep.summary import Group, groups
+from policyledger_core.workspace.context import Context
+from policyledger_core.workspace.publish import publish_run
+
+ChainMode = Literal["best", "all", "none"]
+CHAIN_MODES = ("best", "all", "none")
+Progress = Callable[[int, int, float], None]
+"""``progress(done, total, elapsed_seconds)`` after each finished run."""
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did: its finished runs (in plan order), failures, groups and chained entries."""
+
+    total: int
+    runs: list[RunOutcome]
+    failed: list[tuple[RunSpec, str]]
+    chained: list[dict[str, Any]]
+    backend: str
+    wall_seconds: float
+    stopped: bool
+    groups: list[Group] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": [r.row() for r in self.runs],
+            "groups": [g.row() for g in self.groups],
+            "chained": self.chained,
+            "failed": [{"preset": s.preset, "algorithm": s.algorithm, "seed": s.seed, "error": e}
+                       for s, e in self.failed],
+            "backend": self.backend,
+            "wall_seconds": self.wall_seconds,
+            "runs_planned": self.total,
+            "stopped": self.stopped,
+        }
+
+
+def run_sweep(specs: Sequence[RunSpec], backend: Backend, chain: ChainMode = "best",
+              ctx: Context | None = None, should_stop: StopCheck | None = None,
+              progress: Progress | None = None) -> SweepResult:
+    """Run every spec on ``backend``; chain into ``ctx`` (best per preset, all, or none)."""
+    if chain not in CHAIN_MODES:
+        raise ValueError(f"chain: must be one of {', '.join(CHAIN_MODES)}, got {chain!r}")
+    if chain != "none" and ctx is None:
+        raise ValueError("chain: a workspace is needed to chain policies")
+    stop = should_stop or (lambda: False)
+    start = time.perf_counter()
+    finished: dict[int, RunOutcome] = {}
+    failed: list[tuple[int, str]] = []
+    best: dict[str, tuple[int, RunOutcome]] = {}  # the best run per preset, with its tables
+    chained: list[dict[str, Any]] = []
+    for index, outcome in backend.run(specs, stop):
+        if isinstance(outcome, Exception):
+            failed.append((index, f"{type(outcome).__name__}: {outcome}".splitlines()[0]))
+        else:
+            if chain == "all" and ctx is not None:
+                chained.append(_chain(ctx, outcome))
+            elif chain == "best":
+                current = best.get(outcome.spec.preset)
+                if current is None or _rank(index, outcome) > _rank(*current):
+                    best[outcome.spec.preset] = (index, outcome)
+            finished[index] = outcome.without_result()  # only the best keep their tables
+        if progress is not None:
+            progress(len(finished) + len(failed), len(specs), time.perf_counter() - start)
+    if chain == "best" and ctx is not None:
+        chained = [_chain(ctx, best[name][1]) for name in sorted(best)]
+    runs = [finished[i] for i in sorted(finished)]
+    return SweepResult(len(specs), runs, [(specs[i], e) for i, e in sorted(failed)], chained,
+                       backend.name, time.perf_counter() - start, len(finished) + len(failed) < len(specs),
+                       groups(runs))
+
+
+def _rank(index: int, run: RunOutcome) -> tuple[float, float, int]:
+    """As the marketplace ranks: by the lower bound, then the mean; a tie goes to the run planned
+    first (so the choice never depends on which run finished first)."""
+    return run.lower, run.verified_reward, -index
+
+
+def _chain(ctx: Context, outcome: RunOutcome) -> dict[str, Any]:
+    if outcome.result is None:
+        raise ValueError("chain: the run kept no tables")
+    published = publish_run(ctx, outcome.result, "best")
+    entry = published.best.entry
+    return {"preset": outcome.spec.preset, "algorithm": outcome.spec.algorithm, "seed": outcome.spec.seed,
+            "policy_hash": published.best.policy.hash, "entry_index": entry.index,
+            "new_entry": published.best.created}
