@@ -47,7 +47,8 @@ def test_bad_settings_are_refused_in_one_line(text: str, message: str) -> None:
 
 
 def test_an_invalid_combination_is_named_before_anything_trains() -> None:
-    with pytest.raises(ConfigError, match=re.escape("the setting epsilon_end=0.9, epsilon_start=0.5 is invalid")):
+    invalid = re.escape("the setting epsilon_end=0.9, epsilon_start=0.5 is invalid")
+    with pytest.raises(ConfigError, match=invalid):
         plan(["standard"], ["q"], [("epsilon_end", [0.05, 0.9]), ("epsilon_start", [0.5])], 1, None)
     with pytest.raises(ConfigError, match="--seeds: must be at least 1"):
         plan(["standard"], ["q"], [], 0, None)
