@@ -99,8 +99,35 @@ def bench_engine_start() -> Iterator[Figure]:
                  what="a 30,000-episode run, from the call to its first batch (kernel loaded)")
 
 
+def bench_sweep() -> Iterator[Figure]:
+    """2 presets x 3 learning rates x 10 seeds x 30,000 episodes: the local backend against a
+    sequential loop of the numpy reference trainer (train, then verify), in the same run."""
+    from policyledger_core.sweep.backends import LocalBackend
+    from policyledger_core.sweep.execute import run_sweep
+    from policyledger_core.sweep.plan import plan
+    from policyledger_core.verify.suite import verify
+
+    specs = plan(["standard", "short-burst"], ["q"], [("learning_rate", [0.3, 0.6, 1.0])], seeds=10,
+                 episodes=30_000)
+    start = time.perf_counter()
+    result = run_sweep(specs, LocalBackend(), chain="none")
+    ours = time.perf_counter() - start
+    start = time.perf_counter()
+    hashes = []
+    for spec in specs:
+        trained = run_to_end(train(preset(spec.preset), spec.hyper, spec.algorithm))
+        verify(trained.policy())
+        hashes.append(trained.policy().hash)
+    reference = time.perf_counter() - start
+    same = hashes == [r.policy_hash for r in result.runs]
+    yield figure("sweep_60_runs_seconds", ours, "s", reference=reference, higher_is_better=False,
+                 reference_name="sequential loop of the numpy reference trainer, same run",
+                 runs=len(specs), workers=os.cpu_count(), same_policies=same)
+
+
 BENCHMARKS = {
     "train_single": bench_train_single,
     "train_population": bench_train_population,
     "engine_start": bench_engine_start,
+    "sweep": bench_sweep,
 }
