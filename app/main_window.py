@@ -25,6 +25,7 @@ from app.ledger_tab import LedgerTab
 from app.marketplace_tab import MarketplaceTab
 from app.model import AppModel
 from app.resources import app_icon
+from app.sweeps_tab import SweepsTab
 from app.training_tab import TrainingTab
 from app.widgets import named
 from policyledger_core import __version__
@@ -58,6 +59,9 @@ def scrollable(tab: QWidget) -> QScrollArea:
     return area
 
 
+MARKETPLACE_TAB = 1
+
+
 class MainWindow(QMainWindow):
     """The whole application window for one workspace."""
 
@@ -71,9 +75,12 @@ class MainWindow(QMainWindow):
         self.training_tab = TrainingTab(self.model)
         self.marketplace_tab = MarketplaceTab(self.model)
         self.ledger_tab = LedgerTab(self.model)
+        self.sweeps_tab = SweepsTab(self.model)
         self.tabs.addTab(scrollable(self.training_tab), "&Training")
         self.tabs.addTab(scrollable(self.marketplace_tab), "&Marketplace")
         self.tabs.addTab(scrollable(self.ledger_tab), "&Ledger")
+        self.tabs.addTab(scrollable(self.sweeps_tab), "S&weeps")
+        self.sweeps_tab.open_policy.connect(self._open_in_marketplace)
         self.setCentralWidget(self.tabs)
         self._status_workspace = named(QLabel(), "statusWorkspace")
         self._status_entries = named(QLabel(), "statusEntries")
@@ -96,6 +103,10 @@ class MainWindow(QMainWindow):
         self.ledger_tab.verification_finished.connect(self._on_model_changed)
         self._update_status()
         self._restore_state()
+
+    def _open_in_marketplace(self, policy_hash: str) -> None:
+        self.tabs.setCurrentIndex(MARKETPLACE_TAB)
+        self.marketplace_tab.select_hashes({policy_hash}, policy_hash)
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -192,6 +203,7 @@ class MainWindow(QMainWindow):
             return
         self.marketplace_tab.shutdown()  # first: no replay starts when training's entry is announced
         self.ledger_tab.shutdown()
+        self.sweeps_tab.shutdown()
         if self.training_tab.running:
             self._wait_for_the_policy()
         self.training_tab.shutdown()

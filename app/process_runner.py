@@ -59,8 +59,8 @@ def _child(target: Target, args: tuple[Any, ...], conn: Connection, stop: Event,
         conn.close()
 
 
-def in_child_process(target: Target, *args: Any, pack: Pack | None = None, patience: float = 10.0
-                     ) -> Callable[[Callable[[], bool]], Generator[Any, None, Any]]:
+def in_child_process(target: Target, *args: Any, pack: Pack | None = None, patience: float = 10.0,
+                     daemon: bool = True) -> Callable[[Callable[[], bool]], Generator[Any, None, Any]]:
     """A generator factory (for :meth:`app.worker.TaskRunner.start`) running ``target(*args)`` apart.
 
     With ``pack``, the child sends ``pack(batch)`` and the proxy yields one item per batch;
@@ -69,14 +69,15 @@ def in_child_process(target: Target, *args: Any, pack: Pack | None = None, patie
     factory with ``batch_seconds=RELAY_SECONDS`` so that each is handed on as it arrives.
     A failure in the child is raised here as the same exception (or as
     :class:`TrainingProcessFailed` when it cannot be sent, or the child died). Once stopped, the
-    child has ``patience`` seconds to end by itself before it is terminated.
+    child has ``patience`` seconds to end by itself before it is terminated. A child that starts
+    processes of its own (a sweep's pool) cannot be a daemon: ``daemon=False``.
     """
 
     def factory(should_stop: Callable[[], bool]) -> Generator[Any, None, Any]:
         context = mp.get_context("spawn")  # fork is unsafe in a process running Qt threads
         receive, send = context.Pipe(duplex=False)
         stop = context.Event()
-        process = context.Process(target=_child, args=(target, args, send, stop, pack), daemon=True)
+        process = context.Process(target=_child, args=(target, args, send, stop, pack), daemon=daemon)
         process.start()
         send.close()
         try:

@@ -8,11 +8,11 @@ and verify.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from policyledger_core.sweep.backends import Backend, StopCheck
+from policyledger_core.sweep.backends import Backend, StopCheck, backend
 from policyledger_core.sweep.plan import RunSpec
 from policyledger_core.sweep.runs import RunOutcome
 from policyledger_core.sweep.summary import Group, groups
@@ -85,6 +85,35 @@ def run_sweep(specs: Sequence[RunSpec], backend: Backend, chain: ChainMode = "be
     return SweepResult(len(specs), runs, [(specs[i], e) for i, e in sorted(failed)], chained,
                        backend.name, time.perf_counter() - start, len(finished) + len(failed) < len(specs),
                        groups(runs))
+
+
+def stream(specs: Sequence[RunSpec], backend_name: str, address: str | None = None,
+           workers: int | None = None, should_stop: StopCheck | None = None
+           ) -> Generator[tuple[int, RunOutcome | str], None, bool]:
+    """Each run as it finishes: ``(index, outcome)``, or ``(index, error)`` in one line (what the
+    app's sweep process sends back; the app chains). Returns whether it was stopped early."""
+    runner = backend(backend_name, address, workers)
+    finished = 0
+    for index, outcome in runner.run(specs, should_stop or (lambda: False)):
+        finished += 1
+        yield index, (outcome if isinstance(outcome, RunOutcome)
+                      else f"{type(outcome).__name__}: {outcome}".splitlines()[0])
+    return finished < len(specs)
+
+
+def chain_runs(ctx: Context, outcomes: Sequence[RunOutcome]) -> list[dict[str, Any]]:
+    """Chain these runs' policies (each must still have its tables), in order."""
+    return [_chain(ctx, outcome) for outcome in outcomes]
+
+
+def best_per_preset(outcomes: Sequence[tuple[int, RunOutcome]]) -> list[RunOutcome]:
+    """The best of ``(plan index, run)`` pairs for each preset, as ``--chain best`` picks them."""
+    best: dict[str, tuple[int, RunOutcome]] = {}
+    for index, outcome in outcomes:
+        current = best.get(outcome.spec.preset)
+        if current is None or _rank(index, outcome) > _rank(*current):
+            best[outcome.spec.preset] = (index, outcome)
+    return [best[name][1] for name in sorted(best)]
 
 
 def _rank(index: int, run: RunOutcome) -> tuple[float, float, int]:

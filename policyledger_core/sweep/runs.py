@@ -11,11 +11,16 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from policyledger_core.learn.engine import train_agents
-from policyledger_core.learn.single import TrainingResult, run_to_end
+from policyledger_core.learn.single import TrainingResult
 from policyledger_core.sim.config import preset
 from policyledger_core.sweep.plan import RunSpec
 from policyledger_core.verify.suite import verify
+
+CURVE_POINTS = 200
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class RunOutcome:
     env_steps: int
     train_seconds: float
     result: TrainingResult | None = None
+    curve: tuple[tuple[int, ...], tuple[float, ...]] = ((), ())
+    """The mean of the last 100 training returns (over the agents) at up to 200 episodes."""
 
     @property
     def lower(self) -> float:
@@ -59,12 +66,29 @@ class RunOutcome:
         }
 
 
+def curve_points(episodes: int | None, points: int = CURVE_POINTS) -> npt.NDArray[np.int64]:
+    """The episodes a run's curve keeps: evenly spread, first and last included."""
+    if not episodes:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.linspace(0, episodes - 1, min(points, episodes)).round().astype(np.int64))
+
+
 def run_one(spec: RunSpec) -> RunOutcome:
     """Train ``spec``'s agent(s) on one core, verify the best policy by replay."""
     start = time.perf_counter()
-    result = run_to_end(train_agents(preset(spec.preset), spec.hyper, spec.algorithm, spec.agents, workers=1))
+    kept = curve_points(spec.hyper.episodes)
+    values = np.zeros(len(kept))
+    training = train_agents(preset(spec.preset), spec.hyper, spec.algorithm, spec.agents, workers=1)
+    while True:
+        try:
+            batch = next(training)
+        except StopIteration as done:
+            result: TrainingResult = done.value
+            break
+        inside = (kept >= batch.first) & (kept < batch.first + len(batch))
+        values[inside] = batch.rolling[kept[inside] - batch.first].mean(axis=1)
     seconds = time.perf_counter() - start
     policy = result.policy()
     report = verify(policy)
     return RunOutcome(spec, policy.hash, report.mean, report.ci95, report.fraction_of_optimum,
-                      result.env_steps, seconds, result)
+                      result.env_steps, seconds, result, (tuple(kept.tolist()), tuple(values.tolist())))

@@ -49,6 +49,18 @@ class Group:
     def worst(self) -> RunOutcome:
         return min(self.runs, key=lambda r: (r.verified_reward, r.spec.seed))
 
+    def curve(self) -> tuple[list[int], list[float], list[float] | None]:
+        """The seeds' mean training curve (mean of the last 100 returns), with half its 95%
+        interval across seeds at each point (None with one seed)."""
+        episodes = list(self.runs[0].curve[0])
+        columns = list(zip(*(r.curve[1] for r in self.runs if list(r.curve[0]) == episodes), strict=True))
+        means = [statistics.fmean(c) for c in columns]
+        n = len(columns[0]) if columns else 0
+        if n < 2:
+            return episodes, means, None
+        t = t95(n - 1)
+        return episodes, means, [t * statistics.stdev(c) / math.sqrt(n) for c in columns]
+
     def row(self) -> dict[str, Any]:
         """The group as ``sweep --json`` prints it."""
         first = self.runs[0].row()

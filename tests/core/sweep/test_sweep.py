@@ -161,3 +161,24 @@ def test_ray_gives_exactly_the_local_runs(ray_instance: Any, local_result: Any) 
     assert [r.verified_reward for r in result.runs] == [r.verified_reward for r in local_result.runs]
     assert ray_instance.is_initialized()  # a Ray this process had joined stays joined
     assert t95(2) == 4.303
+
+
+def test_a_run_keeps_its_training_curve_and_groups_average_it(local_result: Any) -> None:
+    run = local_result.runs[0]
+    episodes, values = run.curve
+    assert episodes[0] == 0 and episodes[-1] == 399 and len(episodes) == 200
+    batches = []
+    training = train_agents(preset(run.spec.preset), run.spec.hyper, "q", 1)
+    while True:
+        try:
+            batches.append(next(training))
+        except StopIteration:
+            break
+    rolling = [float(v) for b in batches for v in b.rolling[:, 0]]
+    assert list(values) == [rolling[e] for e in episodes]
+    group = local_result.groups[0]
+    xs, mean, half = group.curve()
+    assert xs == list(episodes) and half is not None
+    at = [r.curve[1][50] for r in group.runs]
+    assert mean[50] == pytest.approx(statistics.fmean(at))
+    assert half[50] == pytest.approx(4.303 * statistics.stdev(at) / math.sqrt(3))

@@ -1,0 +1,124 @@
+"""The Sweeps tab: the form's plan, a live sweep, its seed groups, chaining, the marketplace link."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+
+from app.main_window import MARKETPLACE_TAB, MainWindow
+from app.sweeps_tab import SweepsTab
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def window(qtbot: Any, tmp_path: Path) -> Iterator[MainWindow]:
+    win = MainWindow(workspace=tmp_path / "ws", config_dir=tmp_path / "cfg")
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.sweeps_tab.shutdown()
+
+
+def _small(tab: SweepsTab, seeds: int = 2, episodes: int = 300) -> None:
+    form = tab.form
+    for i in range(form.presets.count()):
+        item = form.presets.item(i)
+        item.setCheckState(pg.QtCore.Qt.CheckState.Checked if item.text() == "short-burst"
+                           else pg.QtCore.Qt.CheckState.Unchecked)
+    form.settings[0][0].setCurrentText("learning_rate")
+    form.settings[0][1].setText("0.5, 1.0")
+    form.seeds.setValue(seeds)
+    form.episodes.setValue(episodes)
+    form.workers.setValue(2)
+
+
+def _run(qtbot: Any, tab: SweepsTab) -> None:
+    tab.start()
+    assert tab.running
+    qtbot.waitUntil(lambda: not tab.running, timeout=TIMEOUT_MS)
+
+
+def test_the_form_counts_runs_and_names_what_is_wrong(window: MainWindow) -> None:
+    tab = window.sweeps_tab
+    assert tab.objectName() == "sweepsTab"
+    form = tab.form
+    assert form.count.text() == "15 runs"  # standard x Q-learning x 3 learning rates x 5 seeds
+    form.settings[0][1].setText("0.3, fast")
+    assert form.specs() is None and "expected numbers, got 'fast'" in form.error.text()
+    form.settings[0][1].setText("0.3")
+    form.algorithms["q"].setChecked(False)
+    assert form.specs() is None and form.error.text() == "Algorithms: tick at least one"
+    form.algorithms["double-q"].setChecked(True)
+    assert form.count.text() == "5 runs" and form.error.text() == ""
+    form.seeds.setValue(1000)
+    form.settings[1][0].setCurrentText("discount")
+    form.settings[1][1].setText("0.9, 0.95, 0.99")
+    assert form.specs() is None and "the app runs at most 2,000" in form.error.text()
+    tab.start()
+    assert not tab.running  # refused at the form
+
+
+def test_a_sweep_runs_live_then_chains_the_best_and_opens_it(qtbot: Any, window: MainWindow) -> None:
+    tab = window.sweeps_tab
+    _small(tab)
+    _run(qtbot, tab)
+    assert tab.status.text().startswith("Finished: 4 runs")
+    states = [tab.table.item(row, 4).text() for row in range(tab.table.rowCount())]
+    assert states == ["done"] * 4
+    assert tab.table.item(0, 5).text().count("\u00b1") == 1
+    lines = [i for i in tab.plot.getPlotItem().items if isinstance(i, pg.PlotDataItem) and i.opts["pen"]]
+    bands = [i for i in tab.plot.getPlotItem().items if isinstance(i, pg.FillBetweenItem)]
+    assert len(bands) == 2 and len([line for line in lines if line.opts["pen"] is not None]) >= 2
+    assert tab.chain_best_button.isEnabled() and not tab.open_button.isEnabled()
+    with qtbot.waitSignal(window.model.ledger_changed, timeout=TIMEOUT_MS):
+        tab.chain_best()
+    qtbot.waitUntil(lambda: not tab._chainer.busy, timeout=TIMEOUT_MS)
+    assert len(window.model.ctx.ledger) == 1
+    best = max(tab.outcomes.values(), key=lambda o: (o.lower, o.verified_reward))
+    row = next(i for i, o in tab.outcomes.items() if o.policy_hash == best.policy_hash)
+    assert tab.table.item(row, 8).text() == "#0"
+    tab.table.selectionModel().select(tab.table.model().index(row, 0),
+                                      QItemSelectionModel.SelectionFlag.ClearAndSelect
+                                      | QItemSelectionModel.SelectionFlag.Rows)
+    assert tab.open_button.isEnabled()
+    tab.open_button.click()
+    assert window.tabs.currentIndex() == MARKETPLACE_TAB
+
+
+def test_chain_selected_chains_exactly_those(qtbot: Any, window: MainWindow) -> None:
+    tab = window.sweeps_tab
+    _small(tab)
+    _run(qtbot, tab)
+    model = tab.table.selectionModel()
+    for row in (0, 3):
+        model.select(tab.table.model().index(row, 0),
+                     QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    tab.chain_selected()
+    qtbot.waitUntil(lambda: not tab._chainer.busy, timeout=TIMEOUT_MS)
+    hashes = {tab.outcomes[0].policy_hash, tab.outcomes[3].policy_hash}
+    assert set(tab.entries) == hashes
+    assert len(window.model.ctx.ledger) == len(hashes)
+    assert tab.status.text().startswith(f"Chained {len(hashes)} polic")
+
+
+def test_stop_keeps_what_finished(qtbot: Any, window: MainWindow) -> None:
+    tab = window.sweeps_tab
+    _small(tab, seeds=40, episodes=30_000)
+    tab.start()
+    qtbot.waitUntil(lambda: len(tab.outcomes) >= 1, timeout=TIMEOUT_MS)
+    tab.stop()
+    assert not tab.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not tab.running, timeout=TIMEOUT_MS)
+    kept = len(tab.outcomes)
+    assert tab.status.text() == f"Stopped: kept the {kept} of 80 runs that finished."
+    states = [tab.table.item(row, 4).text() for row in range(tab.table.rowCount())]
+    assert states.count("done") == kept and states.count("waiting") == 80 - kept
+    assert tab.chain_best_button.isEnabled()  # what finished can still be chained
