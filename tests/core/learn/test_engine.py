@@ -163,3 +163,23 @@ def test_bad_arguments_are_refused_in_one_line(kwargs: dict[str, Any], message: 
     args: dict[str, Any] = {"algorithm": "q", "agents": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
         train_agents(PRESETS["standard"], Hyperparameters(episodes=3), **args)
+
+
+def test_the_shipped_policies_are_retrained_bit_for_bit() -> None:
+    """Every trained entry of the shipped ledger names its settings; the compiled engine, on this
+    machine, trains exactly the recorded policy from them."""
+    import json
+    from pathlib import Path
+
+    from policyledger_core.sim.config import EnvConfig as Config
+
+    lines = (Path(__file__).resolve().parents[3] / "ledger.json").read_text(encoding="utf-8").splitlines()
+    bodies = [json.loads(line.lstrip(","))["body"] for line in lines[1:] if line.lstrip(",").startswith("{")]
+    trained = [b for b in bodies if b["origin"]["kind"] == "trained"]
+    assert len(trained) == 5
+    for body in trained:
+        record = body["training"]
+        config = Config(**body["config"])
+        hyper = Hyperparameters.from_dict(record["hyperparameters"])
+        result = run_to_end(train_agents(config, hyper, record["algorithm"], record["agents"]))
+        assert result.policy().hash == body["policy_hash"]
