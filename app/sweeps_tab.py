@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -43,6 +43,7 @@ COLUMNS = ("preset", "algorithm", "settings", "seed", "state", "verified reward"
            "entry")
 MAX_DRAWN_GROUPS = len(COLOURS)
 """Groups drawn on the plot (the first ones); the table lists every run."""
+DRAW_MS = 200
 
 
 def chain_task(place: Place, outcomes: Sequence[RunOutcome]) -> tuple[list[dict[str, Any]], Findings]:
@@ -74,7 +75,8 @@ class SweepsTab(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Widths are set once per sweep: resizing to contents on every result costs milliseconds a cell.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.plot = named(pg.PlotWidget(), "sweepPlot")
         self.plot.setBackground("w")
@@ -93,7 +95,10 @@ class SweepsTab(QWidget):
         self.entries: dict[str, int] = {}
         """Policy hash -> ledger entry, for the runs chained from here."""
         self._groups: dict[tuple[Any, ...], int] = {}
-        self._drawn: list[Any] = []
+        self._curves: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+        self._plot_dirty = False
+        self._draw_timer = QTimer(self, interval=DRAW_MS, singleShot=True)
+        self._draw_timer.timeout.connect(self._draw_if_dirty)
         self._started = 0.0
         self._runner = TaskRunner(self)
         self._chainer = TaskRunner(self)
@@ -188,10 +193,11 @@ class SweepsTab(QWidget):
         left = elapsed / done * (len(self.specs) - done) if done else 0.0
         if self.stop_button.isEnabled():
             self.status.setText(f"{done:,} of {len(self.specs):,} runs done, about {left:,.0f} s left")
-        self._draw_groups()
+        self._schedule_draw()
         self._update_buttons()
 
     def _on_done(self, stopped: bool) -> None:
+        self._draw_groups()
         self._set_running(False)
         done = len(self.outcomes)
         failed = f"; {len(self.failed)} failed" if self.failed else ""
@@ -221,6 +227,12 @@ class SweepsTab(QWidget):
                 if column == 0:
                     item.setData(Qt.ItemDataRole.DecorationRole, QColor(*COLOURS[colour % len(COLOURS)]))
                 self.table.setItem(index, column, item)
+        self.table.resizeColumnsToContents()
+        metrics = self.table.fontMetrics()
+        for column, sample in ((4, "waiting"), (5, "-000.00 \u00b1 00.00"), (6, "100.0%"),
+                               (7, "0123456789ab"), (8, "#00000")):
+            self.table.setColumnWidth(column, max(self.table.columnWidth(column),
+                                                  metrics.horizontalAdvance(sample) + 16))
 
     def _swept(self) -> list[tuple[str, str]]:
         return [(name.currentText(), values.text()) for name, values in self.form.settings
@@ -245,24 +257,41 @@ class SweepsTab(QWidget):
                 item.setText(text)
 
     def _draw_groups(self) -> None:
-        for item in self._drawn:
-            self.plot.removeItem(item)
-        self._drawn = []
+        """Each group's mean curve and band: items made once per group, then only given new data."""
+        self._plot_dirty = False
         finished = [self.outcomes[i] for i in sorted(self.outcomes)]
-        for group in groups(finished)[:MAX_DRAWN_GROUPS]:
-            colour = COLOURS[self._groups.get(group.runs[0].spec.group, 0) % len(COLOURS)]
+        for group in groups(finished):
+            key = group.runs[0].spec.group
+            number = self._groups.get(key, 0)
+            if number >= MAX_DRAWN_GROUPS:
+                continue
             episodes, mean, half = group.curve()
             if not episodes:
                 continue
-            line = pg.PlotDataItem(episodes, mean, pen=pg.mkPen(colour, width=2))
-            self.plot.addItem(line)
-            self._drawn.append(line)
-            if half is not None:
-                upper = pg.PlotDataItem(episodes, [m + h for m, h in zip(mean, half, strict=True)], pen=None)
-                lower = pg.PlotDataItem(episodes, [m - h for m, h in zip(mean, half, strict=True)], pen=None)
+            items = self._curves.get(key)
+            if items is None:
+                colour = COLOURS[number % len(COLOURS)]
+                line = pg.PlotDataItem(pen=pg.mkPen(colour, width=2))
+                upper, lower = pg.PlotDataItem(pen=None), pg.PlotDataItem(pen=None)
                 band = pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(*colour, 50))
                 self.plot.addItem(band)
-                self._drawn.append(band)
+                self.plot.addItem(line)
+                items = self._curves[key] = (line, upper, lower, band)
+            line, upper, lower, _band = items
+            line.setData(episodes, mean)
+            spread = half if half is not None else [0.0] * len(mean)
+            upper.setData(episodes, [m + h for m, h in zip(mean, spread, strict=True)])
+            lower.setData(episodes, [m - h for m, h in zip(mean, spread, strict=True)])
+
+    def _draw_if_dirty(self) -> None:
+        if self._plot_dirty:
+            self._draw_groups()
+
+    def _schedule_draw(self) -> None:
+        """Redraw at most a few times a second, however fast runs finish."""
+        self._plot_dirty = True
+        if not self._draw_timer.isActive():
+            self._draw_timer.start()
 
     # -- chaining and the marketplace --------------------------------------------------------
 
@@ -324,9 +353,10 @@ class SweepsTab(QWidget):
         self.specs, self.outcomes, self.failed, self.entries = [], {}, {}, {}
         self._groups = {}
         self.table.setRowCount(0)
-        for item in self._drawn:
-            self.plot.removeItem(item)
-        self._drawn = []
+        for items in self._curves.values():
+            for item in (items[0], items[3]):
+                self.plot.removeItem(item)
+        self._curves = {}
         self.progress.setValue(0)
         self._update_buttons()
 

@@ -6,6 +6,7 @@ runs not started are dropped, runs under way are abandoned, finished ones are ke
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -23,6 +24,7 @@ StopCheck = Callable[[], bool]
 POLL_SECONDS = 0.1
 RAY_EXTRA = "pip install 'policyledger[cluster]'"
 BACKENDS = ("local", "ray")
+WORKER_NICENESS = 10
 
 
 class BackendUnavailable(BadInput, RuntimeError):
@@ -53,7 +55,7 @@ class LocalBackend:
             return
         done: queue.Queue[Finished] = queue.Queue()
         # spawn: safe beside threads (the app's, the engine's); each worker loads the kernel once.
-        pool = mp.get_context("spawn").Pool(min(self.workers, len(specs)), initializer=_ignore_interrupts)
+        pool = mp.get_context("spawn").Pool(min(self.workers, len(specs)), initializer=_worker_start)
         try:
             for index, spec in enumerate(specs):
                 pool.apply_async(run_one, (spec,), callback=_putter(done, index),
@@ -114,9 +116,12 @@ class RayBackend:
                 ray.shutdown()
 
 
-def _ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group: the sweep process decides, its workers do not."""
+def _worker_start() -> None:
+    """Ctrl-C reaches the whole process group: the sweep process decides, its workers do not.
+    Workers yield to the rest of the machine (a window stays smooth while they use every core)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
 
 
 def _putter(done: queue.Queue[Finished], index: int) -> Callable[[Any], None]:

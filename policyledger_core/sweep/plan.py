@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class RunSpec:
     def seed(self) -> int:
         return self.hyper.seed
 
-    @property
+    @functools.cached_property
     def group(self) -> tuple[Any, ...]:
         """Runs that differ only by their seed share a group."""
         settings = self.hyper.to_dict()

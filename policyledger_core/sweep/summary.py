@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from policyledger_core.sweep.runs import RunOutcome
 
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -53,13 +55,12 @@ class Group:
         """The seeds' mean training curve (mean of the last 100 returns), with half its 95%
         interval across seeds at each point (None with one seed)."""
         episodes = list(self.runs[0].curve[0])
-        columns = list(zip(*(r.curve[1] for r in self.runs if list(r.curve[0]) == episodes), strict=True))
-        means = [statistics.fmean(c) for c in columns]
-        n = len(columns[0]) if columns else 0
+        values = np.array([r.curve[1] for r in self.runs if list(r.curve[0]) == episodes], dtype=np.float64)
+        n = values.shape[0]
+        means = values.mean(axis=0).tolist() if n else []
         if n < 2:
             return episodes, means, None
-        t = t95(n - 1)
-        return episodes, means, [t * statistics.stdev(c) / math.sqrt(n) for c in columns]
+        return episodes, means, (t95(n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)).tolist()
 
     def row(self) -> dict[str, Any]:
         """The group as ``sweep --json`` prints it."""

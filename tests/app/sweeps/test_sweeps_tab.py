@@ -12,6 +12,7 @@ from PySide6.QtCore import QItemSelectionModel
 
 from app.main_window import MARKETPLACE_TAB, MainWindow
 from app.sweeps_tab import SweepsTab
+from policyledger_core.sweep.summary import groups
 
 TIMEOUT_MS = 60_000
 
@@ -38,6 +39,10 @@ def _small(tab: SweepsTab, seeds: int = 2, episodes: int = 300) -> None:
     form.seeds.setValue(seeds)
     form.episodes.setValue(episodes)
     form.workers.setValue(2)
+
+
+def tab_groups(tab: SweepsTab) -> list[Any]:
+    return groups([tab.outcomes[i] for i in sorted(tab.outcomes)])
 
 
 def _run(qtbot: Any, tab: SweepsTab) -> None:
@@ -74,9 +79,12 @@ def test_a_sweep_runs_live_then_chains_the_best_and_opens_it(qtbot: Any, window:
     states = [tab.table.item(row, 4).text() for row in range(tab.table.rowCount())]
     assert states == ["done"] * 4
     assert tab.table.item(0, 5).text().count("\u00b1") == 1
-    lines = [i for i in tab.plot.getPlotItem().items if isinstance(i, pg.PlotDataItem) and i.opts["pen"]]
+    lines = [i for i in tab.plot.getPlotItem().items if isinstance(i, pg.PlotDataItem)]
     bands = [i for i in tab.plot.getPlotItem().items if isinstance(i, pg.FillBetweenItem)]
-    assert len(bands) == 2 and len([line for line in lines if line.opts["pen"] is not None]) >= 2
+    assert len(lines) == len(bands) == 2  # one curve and one band per group, reused as runs finish
+    group = next(g for g in tab_groups(tab) if g.runs[0].spec.hyper.learning_rate == 0.5)
+    xs, mean, _half = group.curve()
+    assert list(lines[0].xData) == xs and list(lines[0].yData) == mean
     assert tab.chain_best_button.isEnabled() and not tab.open_button.isEnabled()
     with qtbot.waitSignal(window.model.ledger_changed, timeout=TIMEOUT_MS):
         tab.chain_best()
