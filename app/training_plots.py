@@ -172,6 +172,8 @@ class TrainingPlots:
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self.agents = 1
+        self.stride = 1
+        """Episodes plotted: those whose number this divides (1 until a run is long)."""
         self.log_x = False
         self.x_axis = "episodes"
         """What the x axis counts: a key of :data:`X_AXES`."""
@@ -343,6 +345,7 @@ class TrainingPlots:
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
         self.population = population
+        self.stride = 1
         self._label_x()
         self._follow, self._shown = True, None
         for plot in (self.reward, self.epsilon):
@@ -369,6 +372,7 @@ class TrainingPlots:
             buffer.clear()
         self.smoother.reset(self.smoothing, self.returns.view())
         self.population = False
+        self.stride = 1
         self._label_x()
         self._follow, self._shown = True, None
         self._show_best_in_legend(False)
@@ -388,13 +392,28 @@ class TrainingPlots:
         if self._follow:  # epsilon keeps its fixed [0, 1] scale (and its three labels)
             self.reward.getPlotItem().enableAutoRange()
 
+    def _thin(self, stride: int) -> None:
+        """Keep only the episodes whose number ``stride`` divides (a long run's history stays bounded);
+        the smoothed curve is recomputed over what stays, as TensorBoard smooths its sampled points."""
+        keep = self.episodes.view().astype(np.int64) % stride == 0
+        for buffer in self._buffers():
+            if buffer.size:
+                kept = buffer.view()[keep[: buffer.size]].copy()
+                buffer.clear()
+                buffer.extend(kept)
+        self.stride = stride
+        self.smoother.reset(self.smoothing, self.returns.view())
+        if self.hovered is not None:
+            self.unpin()
+
     def add(self, batch: Columns) -> None:
         """Take a batch of episodes from the training process; drawn at the next tick."""
-        if not len(batch):
+        if not len(batch) and batch.stride <= self.stride:
             return
+        if batch.stride > self.stride:
+            self._thin(batch.stride)
         self.episodes.extend(batch.episode)
-        before = float(self.steps.view()[-1]) if self.steps.size else 0.0
-        self.steps.extend(before + np.cumsum(batch.steps, dtype=np.float64))
+        self.steps.extend(batch.steps)
         self.eps.extend(batch.epsilon)
         self.returns.extend(batch.ret)
         self.smoother.extend(batch.ret.tolist())

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings
-from app.episode_columns import Columns, pack
+from app.episode_columns import Columns, Packer
 from app.model import AppModel, Findings, Place
 from app.process_runner import RELAY_SECONDS, in_child_process
 from app.runs_table import Run, RunsPanel
@@ -225,7 +225,7 @@ class TrainingTab(QWidget):
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
         self._saving = self._stopping = False
-        self._training.start(in_child_process(train_agents, config, hyper, algorithm, agents, pack=pack),
+        self._training.start(in_child_process(train_agents, config, hyper, algorithm, agents, pack=Packer()),
                              progress=self._on_training_progressed, done=self._on_training_succeeded,
                              error=self._on_task_failed)
         self._set_running(True)
@@ -267,7 +267,7 @@ class TrainingTab(QWidget):
         for batch in batches:
             self.plots.add(batch)
         last = batches[-1]
-        self._episodes_done = int(last.episode[-1]) + 1
+        self._episodes_done = max(self._episodes_done, last.through)
         if self._hyper is not None and self._hyper.episodes is not None:
             self.progress.setValue(self._episodes_done)
         self._update_export()
@@ -275,7 +275,7 @@ class TrainingTab(QWidget):
             return
         rate = self._episodes_done / max(time.monotonic() - self._started, 1e-6)
         self.stats.setText(f"episode {self._episodes_done:,}   {rate:,.0f} episodes/s   "
-                           f"epsilon {last.epsilon[-1]:.3f}   mean of last 100 {last.rolling[-1]:.2f}")
+                           f"epsilon {last.last_epsilon:.3f}   mean of last 100 {last.last_rolling:.2f}")
 
     def _idle(self) -> None:
         """The run ended (stopped, finished or failed): no busy animation, no redraw timer."""

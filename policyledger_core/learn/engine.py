@@ -18,6 +18,7 @@ result is exactly that of a run of the episodes reported.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ ENGINES: tuple[str, ...] = ("auto", "compiled", "numpy")
 CHUNK_STEPS = 1 << 20
 """Horizon steps of all agents together between two batches (and two stop checks), at most."""
 FIRST_CHUNK_STEPS = 1 << 13
-"""The first batch is small (it comes at once), the next ones double up to :data:`CHUNK_STEPS`."""
+"""The first batch is small (it comes at once); the next ones grow towards :data:`BATCH_SECONDS`."""
+BATCH_SECONDS = 0.04
+"""Work per batch the engine aims at (within a factor of 2)."""
 NUMPY_BATCH = 256
 """Episodes per batch of the numpy engine."""
 
@@ -208,8 +211,8 @@ class _CompiledRun:
         try:
             while not stopped and (hyper.episodes is None or episode < hyper.episodes):
                 chunk = max(1, budget // self.episode_steps)
-                budget = min(2 * budget, CHUNK_STEPS)
                 n = chunk if hyper.episodes is None else min(chunk, hyper.episodes - episode)
+                started = time.perf_counter()
                 eps = np.array([hyper.epsilon(e) for e in range(episode, episode + n)], dtype=np.float64)
                 tenths = np.empty((k, n), dtype=np.int64)
                 steps = np.empty((k, n), dtype=np.int64)
@@ -220,6 +223,13 @@ class _CompiledRun:
                 else:
                     for done in [pool.submit(self._agents, r, eps, tenths, steps, counts) for r in ranges]:
                         done.result()
+                # Batches of about BATCH_SECONDS of work: a live view gets a steady stream, a stop
+                # is heard soon; the size never changes a result.
+                took = time.perf_counter() - started
+                if took < BATCH_SECONDS / 2:
+                    budget = min(2 * budget, CHUNK_STEPS)
+                elif took > 2 * BATCH_SECONDS:
+                    budget = max(budget // 2, FIRST_CHUNK_STEPS)
                 rolling, history = _rolling(history, tenths)
                 steps_total += int(steps.sum())
                 yield EpisodeBatch(episode, (tenths / 10.0).T.copy(), eps, steps.T.copy(), rolling.T.copy(),

@@ -52,7 +52,7 @@ def _widget_point(plot: pg.PlotWidget, x: float, y: float) -> QPoint:
 def _synthetic(plots: TrainingPlots, n: int, spread: bool = False) -> None:
     episode = np.arange(n, dtype=np.int64)
     ret = np.sin(episode / 50.0) * 10
-    plots.add(Columns(episode, ret, np.linspace(1, 0.05, n), ret * 0.5, np.full(n, 10.0),
+    plots.add(Columns(episode, ret, np.linspace(1, 0.05, n), ret * 0.5, (episode + 1) * 10.0,
                       np.full(n, 4.0) if spread else None, ret + 1 if spread else None))
     plots.refresh()
 
@@ -198,7 +198,7 @@ def test_steps_stay_exact_past_a_million(qtbot: Any, tmp_path: Path) -> None:
     plots = TrainingPlots()
     plots.start(False)
     n = 1000
-    plots.add(Columns(np.arange(n), np.zeros(n), np.ones(n), np.zeros(n), np.full(n, 1234.0)))
+    plots.add(Columns(np.arange(n), np.zeros(n), np.ones(n), np.zeros(n), np.arange(1, n + 1) * 1234.0))
     plots.stop()
     path = tmp_path / "curve.csv"
     plots.export_csv(path)
