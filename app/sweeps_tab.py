@@ -77,7 +77,8 @@ class SweepsTab(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
         # Widths are set once per sweep: resizing to contents on every result costs milliseconds a cell.
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # The settings column takes the room left (the others keep their widths): no sideways scrolling.
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.plot = named(pg.PlotWidget(), "sweepPlot")
         self.plot.setBackground("w")
         self.plot.setTitle("Seed groups: mean of the last 100 training returns, 95% band across seeds",
@@ -230,7 +231,7 @@ class SweepsTab(QWidget):
         self.table.resizeColumnsToContents()
         metrics = self.table.fontMetrics()
         for column, sample in ((4, "waiting"), (5, "-000.00 \u00b1 00.00"), (6, "100.0%"),
-                               (7, "0123456789ab"), (8, "#00000")):
+                               (7, "0123456789ab")):
             self.table.setColumnWidth(column, max(self.table.columnWidth(column),
                                                   metrics.horizontalAdvance(sample) + 16))
 

@@ -3,8 +3,8 @@
 
 Works on a copy of the shipped workspace (with a throwaway config folder), so
 nothing shipped or personal is touched. Trains two short runs (one agent, then
-a population), overlays both from the runs list, pins the hover readout, then
-grabs each tab.
+a population), overlays both from the runs list, pins the hover readout, grabs
+each tab, then runs a small sweep and grabs the Sweeps tab.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> int:
     os.environ["POLICYLEDGER_CONFIG_DIR"] = str(scratch / "config")
     os.environ["XDG_CONFIG_HOME"] = str(scratch / "xdg")
     sys.path.insert(0, str(ROOT))
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
@@ -57,7 +57,27 @@ def main() -> int:
             window.marketplace_tab.select_hashes({rows[0].policy_hash}, rows[0].policy_hash)
         QTimer.singleShot(1500, lambda: grab(1, "marketplace"))
         QTimer.singleShot(1600, window.ledger_tab.verify)
-        QTimer.singleShot(3500, lambda: (grab(2, "ledger"), app.quit()))
+        QTimer.singleShot(3500, lambda: (grab(2, "ledger"), sweep()))
+
+    def sweep() -> None:
+        """A small sweep on the Sweeps tab: 2 presets x 3 learning rates x 5 seeds."""
+        sweeps = window.sweeps_tab
+        form = sweeps.form
+        for i in range(form.presets.count()):
+            item = form.presets.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in ("standard", "short-burst")
+                               else Qt.CheckState.Unchecked)
+        window.tabs.setCurrentIndex(3)
+        sweeps.start()
+
+        def wait() -> None:
+            if sweeps.running:
+                QTimer.singleShot(200, wait)
+                return
+            sweeps.table.selectRow(5)
+            QTimer.singleShot(500, lambda: (grab(3, "sweeps"), app.quit()))
+
+        QTimer.singleShot(500, wait)
 
     def second_run(_saved: object) -> None:
         tab.training_finished.disconnect(second_run)
