@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench_learning import Figure, figure
@@ -74,12 +74,47 @@ def _overlay_runs(tab: object, count: int) -> None:
         runs.set_shown(run, True)
 
 
+class StallProbe:
+    """A 5 ms timer on the GUI thread: a gap far above 5 ms between two ticks is a stall."""
+
+    def __init__(self, progress: Callable[[], int]) -> None:
+        from PySide6.QtCore import QElapsedTimer, QTimer
+
+        self.progress = progress
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.gaps: list[tuple[int, int, int]] = []
+        """(gap ms, at ms, progress then)."""
+        self._last = 0
+
+    def start(self) -> None:
+        self.clock.start()
+        self._last = 0
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        now = self.clock.elapsed()
+        self.gaps.append((now - self._last, now, self.progress()))
+        self._last = now
+
+    @property
+    def longest(self) -> float:
+        return float(max(gap for gap, _, _ in self.gaps)) if self.gaps else 0.0
+
+    def worst(self) -> list[tuple[int, int, int]]:
+        return sorted(self.gaps)[-5:]
+
+
 def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["POLICYLEDGER_CONFIG_DIR"] = str(Path(tmp) / "cfg")
         os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg")
-        from PySide6.QtCore import QElapsedTimer, QTimer
         from PySide6.QtWidgets import QApplication
 
         from app.main_window import MainWindow
@@ -94,23 +129,9 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
         _overlay_runs(tab, overlays)
         for _ in range(20):  # the first paint of the window is start-up, not training
             app.processEvents()
-        clock = QElapsedTimer()
-        clock.start()
-        gaps: list[int] = []
-        when: list[tuple[int, int, int]] = []
-        last = [clock.elapsed()]
-
-        def probe() -> None:  # a 5 ms timer: any gap far above 5 ms is a stall
-            now = clock.elapsed()
-            gaps.append(now - last[0])
-            when.append((now - last[0], now, tab.plots.episodes.size))
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(probe)
+        probe = StallProbe(lambda: tab.plots.episodes.size)
         tab.start()
-        timer.start()
+        probe.start()
         while tab.plots.episodes.size < HISTORY:
             app.processEvents()
         # Refreshes counted for a while once HISTORY episodes are plotted, training going on at full speed.
@@ -120,14 +141,14 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
         elapsed = time.perf_counter() - window_start[0]
         refresh_rate = (tab.plots.refreshes - window_start[1]) / elapsed
         plotted = tab.plots.episodes.size
-        timer.stop()
+        probe.stop()
         tab.stop()
         while tab.running:
             app.processEvents()
         window.close()
-    print("# longest gaps (ms, at ms, episodes):", sorted(when)[-5:], file=sys.stderr)
+    print("# longest gaps (ms, at ms, episodes):", probe.worst(), file=sys.stderr)
     suffix = f"_with_{overlays}_overlays" if overlays else ""
-    yield figure(f"ui_longest_stall_ms{suffix}", float(max(gaps)), "ms", reference=5.0, target=50.0,
+    yield figure(f"ui_longest_stall_ms{suffix}", probe.longest, "ms", reference=5.0, target=50.0,
                  higher_is_better=False, reference_name="probe interval",
                  history_episodes=HISTORY, overlaid_runs=overlays)
     yield figure(f"plot_refreshes_per_s_at_100k{suffix}", refresh_rate, "refreshes/s", target=20.0,
@@ -146,7 +167,7 @@ def bench_sweep_responsiveness() -> Iterator[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["POLICYLEDGER_CONFIG_DIR"] = str(Path(tmp) / "cfg")
         os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg")
-        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+        from PySide6.QtCore import Qt
         from PySide6.QtWidgets import QApplication
 
         from app.main_window import MainWindow
@@ -166,36 +187,20 @@ def bench_sweep_responsiveness() -> Iterator[Figure]:
         form.seeds.setValue(20)
         for _ in range(20):
             app.processEvents()
-        clock = QElapsedTimer()
-        clock.start()
-        gaps: list[int] = []
-        last = [clock.elapsed()]
-
-        when: list[tuple[int, int, int]] = []
-
-        def probe() -> None:
-            now = clock.elapsed()
-            gaps.append(now - last[0])
-            when.append((now - last[0], now, len(tab.outcomes)))
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(probe)
+        probe = StallProbe(lambda: len(tab.outcomes))
         tab.start()
         while not tab.outcomes and tab.running:  # the child process and its pool start up first
             app.processEvents()
-        last[0] = clock.elapsed()
-        timer.start()
+        probe.start()
         started = time.perf_counter()
         while tab.running:
             app.processEvents()
         seconds = time.perf_counter() - started
-        timer.stop()
+        probe.stop()
         runs = len(tab.outcomes)
         window.close()
-    print("# longest gaps (ms, at ms, runs done):", sorted(when)[-5:], file=sys.stderr)
-    yield figure("ui_longest_stall_ms_during_a_sweep", float(max(gaps)), "ms", reference=5.0, target=50.0,
+    print("# longest gaps (ms, at ms, runs done):", probe.worst(), file=sys.stderr)
+    yield figure("ui_longest_stall_ms_during_a_sweep", probe.longest, "ms", reference=5.0, target=50.0,
                  higher_is_better=False, reference_name="probe interval", runs=runs,
                  runs_per_s=round(runs / seconds, 1))
 

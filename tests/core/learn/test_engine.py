@@ -7,7 +7,6 @@ stopping returns exactly what a run of the reported episodes learns.
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from policyledger_core.learn.hyper import Hyperparameters, hyper_preset
 from policyledger_core.learn.population import train_population
 from policyledger_core.learn.single import EpisodeRecord, TrainingResult, run_to_end, train
 from policyledger_core.sim.config import PRESETS, EnvConfig
+from tests.helpers.training import collect
 
 ALGORITHMS = ("q", "double-q")
 SCHEDULES = {
@@ -28,15 +28,6 @@ SCHEDULES = {
     "count-floor": Hyperparameters(lr_schedule="count", learning_rate=1.0, lr_exponent=0.8, lr_min=0.05,
                                    initial_q=2.5, discount=0.95),
 }
-
-
-def collect(gen: Generator[Any, None, TrainingResult]) -> tuple[list[Any], TrainingResult]:
-    items: list[Any] = []
-    while True:
-        try:
-            items.append(next(gen))
-        except StopIteration as done:
-            return items, done.value
 
 
 def unrolled(batches: list[EpisodeBatch]) -> list[Any]:

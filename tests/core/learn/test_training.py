@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
@@ -34,22 +34,13 @@ from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig
 from policyledger_core.sim.environment import CyberDefenseEnv
 from policyledger_core.verify import suite as verification
+from tests.helpers.training import collect
 
 STANDARD = PRESETS["standard"]
 SHORT = PRESETS["short-burst"]
 ALGORITHMS = ("q", "double-q")
 R = TypeVar("R")
 CRITICAL_OBS = sorted(o for o in range(108) if dyn.decode_observation(o)[2] == 2)
-
-
-def collect(gen: Generator[R, None, TrainingResult]) -> tuple[list[R], TrainingResult]:
-    """All records a training generator yields, and the result it returns."""
-    records: list[R] = []
-    while True:
-        try:
-            records.append(next(gen))
-        except StopIteration as done:
-            return records, done.value
 
 
 def stop_after(n: int) -> tuple[Callable[[], bool], list[int]]:
