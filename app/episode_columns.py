@@ -99,7 +99,3 @@ class Packer:
                        rolling[keep].max(axis=1) if population else None,
                        stride, through, *last)
 
-
-def pack(batches: Sequence[EpisodeBatch]) -> Columns:
-    """One run's batches as columns, all at once (a fresh :class:`Packer`)."""
-    return Packer()(batches)

@@ -120,6 +120,12 @@ class SweepForm(QWidget):
         self.specs()  # the run count and the error follow every edit
         self.changed.emit()
 
+    def tick_presets(self, names: set[str]) -> None:
+        """Tick exactly these presets."""
+        for i in range(self.presets.count()):
+            item = self.presets.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+
     def chosen_presets(self) -> list[str]:
         return [self.presets.item(i).text() for i in range(self.presets.count())
                 if self.presets.item(i).checkState() == Qt.CheckState.Checked]

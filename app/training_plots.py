@@ -340,6 +340,17 @@ class TrainingPlots:
     def start(self, population: bool, agents: int = 1) -> None:
         """Clear everything for a new run (of ``agents`` agents)."""
         self.agents = max(agents, 1)
+        self._forget(population)
+        for plot in (self.reward, self.epsilon):
+            plot.getPlotItem().disableAutoRange()
+        self.epsilon.getPlotItem().getViewBox().setRange(yRange=(0, 1.05), padding=0)
+        self._show_best_in_legend(population)
+        self._dirty = True
+        self.refresh()
+        self._timer.start()
+
+    def _forget(self, population: bool) -> None:
+        """No data, no readout, the view following again: what a new run and a cleared plot share."""
         self.unpin()
         for buffer in self._buffers():
             buffer.clear()
@@ -348,13 +359,6 @@ class TrainingPlots:
         self.stride = 1
         self._label_x()
         self._follow, self._shown = True, None
-        for plot in (self.reward, self.epsilon):
-            plot.getPlotItem().disableAutoRange()
-        self.epsilon.getPlotItem().getViewBox().setRange(yRange=(0, 1.05), padding=0)
-        self._show_best_in_legend(population)
-        self._dirty = True
-        self.refresh()
-        self._timer.start()
 
     def _buffers(self) -> tuple[SeriesBuffer, ...]:
         return (self.episodes, self.returns, self.rolling, self.eps, self.steps, self.spread, self.best)
@@ -367,14 +371,7 @@ class TrainingPlots:
     def clear(self) -> None:
         """Back to the empty plots of a new window (another workspace was opened)."""
         self._timer.stop()
-        self.unpin()
-        for buffer in self._buffers():
-            buffer.clear()
-        self.smoother.reset(self.smoothing, self.returns.view())
-        self.population = False
-        self.stride = 1
-        self._label_x()
-        self._follow, self._shown = True, None
+        self._forget(population=False)
         self._show_best_in_legend(False)
         self._dirty = True
         self.refresh()

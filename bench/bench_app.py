@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bench_learning import Figure, figure
 
@@ -110,7 +112,9 @@ class StallProbe:
         return sorted(self.gaps)[-5:]
 
 
-def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
+@contextlib.contextmanager
+def _window() -> Iterator[tuple[Any, Any]]:
+    """The app's window, offscreen, on an empty workspace and config folder of its own."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["POLICYLEDGER_CONFIG_DIR"] = str(Path(tmp) / "cfg")
@@ -123,6 +127,11 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
         window = MainWindow(workspace=Path(tmp) / "ws")
         window.resize(1280, 820)
         window.show()
+        yield app, window
+
+
+def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
+    with _window() as (app, window):
         tab = window.training_tab
         tab.form.preset.setCurrentText("short-burst")
         tab.form.until_stopped.setChecked(True)
@@ -163,26 +172,11 @@ def bench_responsiveness_overlays() -> Iterator[Figure]:
 
 def bench_sweep_responsiveness() -> Iterator[Figure]:
     """The Sweeps tab while a sweep of 120 runs of 30,000 episodes finishes run after run."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["POLICYLEDGER_CONFIG_DIR"] = str(Path(tmp) / "cfg")
-        os.environ["XDG_CONFIG_HOME"] = str(Path(tmp) / "xdg")
-        from PySide6.QtCore import Qt
-        from PySide6.QtWidgets import QApplication
-
-        from app.main_window import MainWindow
-
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-        window = MainWindow(workspace=Path(tmp) / "ws")
-        window.resize(1280, 820)
-        window.show()
+    with _window() as (app, window):
         window.tabs.setCurrentIndex(3)
         tab = window.sweeps_tab
         form = tab.form
-        for i in range(form.presets.count()):
-            item = form.presets.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in ("standard", "short-burst")
-                               else Qt.CheckState.Unchecked)
+        form.tick_presets({"standard", "short-burst"})
         form.settings[0][1].setText("0.3, 0.6, 1.0")
         form.seeds.setValue(20)
         for _ in range(20):

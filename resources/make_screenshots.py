@@ -28,7 +28,7 @@ def main() -> int:
     os.environ["POLICYLEDGER_CONFIG_DIR"] = str(scratch / "config")
     os.environ["XDG_CONFIG_HOME"] = str(scratch / "xdg")
     sys.path.insert(0, str(ROOT))
-    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
@@ -63,10 +63,7 @@ def main() -> int:
         """A small sweep on the Sweeps tab: 2 presets x 3 learning rates x 5 seeds."""
         sweeps = window.sweeps_tab
         form = sweeps.form
-        for i in range(form.presets.count()):
-            item = form.presets.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in ("standard", "short-burst")
-                               else Qt.CheckState.Unchecked)
+        form.tick_presets({"standard", "short-burst"})
         window.tabs.setCurrentIndex(3)
         sweeps.start()
 

@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, TextIO, cast
 
 from policyledger_core.cli.common import EXIT_OK, open_for_append
-from policyledger_core.learn.engine import resolve, train_agents
+from policyledger_core.learn.engine import needs_compiling, train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.sim.config import EnvConfig, preset
@@ -20,8 +20,8 @@ from policyledger_core.verify.suite import BASELINES, DEFAULT_EPISODES, exact_ba
 from policyledger_core.workspace.publish import publish_run
 
 
-class _Interrupt:
-    """Ctrl-C stops training cooperatively; what was learned is still verified."""
+class Interrupt:
+    """Ctrl-C stops work cooperatively (training, a sweep); what was done is kept."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -49,12 +49,9 @@ def _progress_printer(total: int | None, out: TextIO) -> Callable[[int], None]:
 
 def announce_compiling(err: TextIO) -> None:
     """Say so when the first run after install compiles the training kernel (a few seconds)."""
-    if resolve("auto") == "compiled":
-        from policyledger_core.learn import kernels
-
-        if not kernels.compiled() and not kernels.cached_on_disk():
-            err.write("compiling the training kernel (once after install, a few seconds)\u2026\n")
-            err.flush()
+    if needs_compiling():
+        err.write("compiling the training kernel (once after install, a few seconds)\u2026\n")
+        err.flush()
 
 
 def run_training(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,
@@ -82,7 +79,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         changes["seed"] = args.seed
     hyper = hyper.replace(**changes)
     ctx = open_for_append(args)  # a bad workspace or a damaged ledger must not cost a training run
-    interrupt = _Interrupt()
+    interrupt = Interrupt()
     previous = signal.signal(signal.SIGINT, interrupt.handle)
     show = _progress_printer(hyper.episodes, err) if err.isatty() else None
     announce_compiling(err)

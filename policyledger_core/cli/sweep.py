@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from policyledger_core.atomic import write_atomic
 from policyledger_core.cli.common import EXIT_INTERRUPTED, EXIT_OK, add_common, open_for_append
-from policyledger_core.cli.learning import announce_compiling
+from policyledger_core.cli.learning import Interrupt, announce_compiling
 from policyledger_core.learn.hyper import ALGORITHMS, DEFAULT_HYPER, HYPER_PRESETS
 from policyledger_core.sim.config import PRESETS
 from policyledger_core.sweep.backends import BACKENDS, backend
@@ -54,17 +54,6 @@ def register(commands: Any, whole: Any, max_agents: int) -> dict[str, Any]:
     return {"sweep": cmd_sweep}
 
 
-class _Interrupt:
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __call__(self) -> bool:
-        return self.requested
-
-    def handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-
-
 def _progress(err: TextIO) -> Any:
     last = [0.0]
     tty = err.isatty()
@@ -90,7 +79,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                  args.agents, args.hyper)
     runner = backend(args.backend, args.address, args.workers)
     ctx = open_for_append(args) if args.chain != "none" else None  # a damaged ledger fails before work
-    interrupt = _Interrupt()
+    interrupt = Interrupt()
     previous = signal.signal(signal.SIGINT, interrupt.handle)
     try:
         announce_compiling(err)

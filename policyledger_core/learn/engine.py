@@ -142,9 +142,19 @@ def prepare(should_stop: StopCheck | None = None) -> Generator[str, None, float]
         return 0.0
     from policyledger_core.learn import kernels
 
-    if not kernels.compiled() and not kernels.cached_on_disk():
+    if needs_compiling():
         yield "compiling"
     return kernels.warm()
+
+
+def needs_compiling() -> bool:
+    """Whether the next run compiles the kernel (the compiled engine, not yet in this process nor
+    in the disk cache): the first run after install."""
+    if resolve("auto") != "compiled":
+        return False
+    from policyledger_core.learn import kernels
+
+    return not kernels.compiled() and not kernels.cached_on_disk()
 
 
 def train_agents(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm, agents: int,

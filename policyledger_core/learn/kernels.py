@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ _CHANGE_CUTS = np.array(dyn._CHANGE_CUTS, dtype=np.float64)
 @njit(cache=True, nogil=True)
 def _schedule(u: Floats, sev_cuts: Floats, type_cuts: Floats, conf_p: Floats, esc_p: float,
               change_cuts: Floats, defence_holds: float, obs_base: Ints, layout: Ints,
-              sev: Ints, bases: Ints, keys: Ints) -> None:  # pragma: no cover - compiled
+              bases: Ints, keys: Ints) -> None:  # pragma: no cover - compiled
     """Observation bases and outcome keys (times PAIRS) of one episode's steps from its uniforms
     (H, 6): :func:`~policyledger_core.sim.dynamics.schedule_codes`,
     :func:`~policyledger_core.sim.dynamics.observation_bases` and
@@ -67,7 +68,6 @@ def _schedule(u: Floats, sev_cuts: Floats, type_cuts: Floats, conf_p: Floats, es
         keys[t] = ((code * 2 + (u[t, 4] >= defence_holds)) * n_bands + band) * pairs
         streak = (streak + 1) * (severity != low)
         previous = severity
-        sev[t] = severity
 
 
 def _next_double_typing(typingctx: Any, function: Any, state: Any) -> Any:  # pragma: no cover
@@ -178,7 +178,6 @@ def train_agents(first: int, last: int, next_double: int, env_states: Ints, expl
     """
     u_env = np.empty((horizon, 6))
     u_explore = np.empty((horizon, 3))
-    sev = np.zeros(horizon, dtype=np.int64)
     bases = np.zeros(horizon + 1, dtype=np.int64)
     keys = np.zeros(horizon, dtype=np.int64)
     for k in range(first, last):
@@ -191,7 +190,7 @@ def train_agents(first: int, last: int, next_double: int, env_states: Ints, expl
                 for c in range(3):
                     u_explore[t, c] = _next_double(next_double, explore)
             _schedule(u_env, sev_cuts, type_cuts, conf_p, esc_p, change_cuts, defence_holds,
-                      obs_base, layout, sev, bases, keys)
+                      obs_base, layout, bases, keys)
             ret, steps = _episode(u_env, u_explore, eps[e], bases, keys, health_out, tenths_mid,
                                   tenths_last, layout, qa[k], qb[k], na[k], nb[k], alphas, double, gamma,
                                   update_b_from, out_counts[k, e])
@@ -256,8 +255,6 @@ def cached_on_disk() -> bool:
     locator: Any = getattr(impl, "locator", None)
     index: Any = getattr(cache, "_cache_file", None)
     try:
-        from pathlib import Path
-
         return bool(locator is not None and index is not None
                     and Path(locator.get_cache_path(), index._index_name).is_file())
     except (AttributeError, OSError, TypeError):

@@ -73,9 +73,7 @@ def run_sweep(specs: Sequence[RunSpec], backend: Backend, chain: ChainMode = "be
             if chain == "all" and ctx is not None:
                 chained.append(_chain(ctx, outcome))
             elif chain == "best":
-                current = best.get(outcome.spec.preset)
-                if current is None or _rank(index, outcome) > _rank(*current):
-                    best[outcome.spec.preset] = (index, outcome)
+                _keep_best(best, index, outcome)
             finished[index] = outcome.without_result()  # only the best keep their tables
         if progress is not None:
             progress(len(finished) + len(failed), len(specs), time.perf_counter() - start)
@@ -110,10 +108,15 @@ def best_per_preset(outcomes: Sequence[tuple[int, RunOutcome]]) -> list[RunOutco
     """The best of ``(plan index, run)`` pairs for each preset, as ``--chain best`` picks them."""
     best: dict[str, tuple[int, RunOutcome]] = {}
     for index, outcome in outcomes:
-        current = best.get(outcome.spec.preset)
-        if current is None or _rank(index, outcome) > _rank(*current):
-            best[outcome.spec.preset] = (index, outcome)
+        _keep_best(best, index, outcome)
     return [best[name][1] for name in sorted(best)]
+
+
+def _keep_best(best: dict[str, tuple[int, RunOutcome]], index: int, outcome: RunOutcome) -> None:
+    """Keep ``outcome`` as its preset's best if it ranks above the one kept."""
+    current = best.get(outcome.spec.preset)
+    if current is None or _rank(index, outcome) > _rank(*current):
+        best[outcome.spec.preset] = (index, outcome)
 
 
 def _rank(index: int, run: RunOutcome) -> tuple[float, float, int]:

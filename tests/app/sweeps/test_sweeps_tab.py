@@ -30,10 +30,7 @@ def window(qtbot: Any, tmp_path: Path) -> Iterator[MainWindow]:
 
 def _small(tab: SweepsTab, seeds: int = 2, episodes: int = 300) -> None:
     form = tab.form
-    for i in range(form.presets.count()):
-        item = form.presets.item(i)
-        item.setCheckState(pg.QtCore.Qt.CheckState.Checked if item.text() == "short-burst"
-                           else pg.QtCore.Qt.CheckState.Unchecked)
+    form.tick_presets({"short-burst"})
     form.settings[0][0].setCurrentText("learning_rate")
     form.settings[0][1].setText("0.5, 1.0")
     form.seeds.setValue(seeds)
