@@ -101,6 +101,8 @@ class SweepsTab(QWidget):
         self._draw_timer = QTimer(self, interval=DRAW_MS, singleShot=True)
         self._draw_timer.timeout.connect(self._draw_if_dirty)
         self._started = 0.0
+        self._open_after_chain: str | None = None
+        """A policy to open in the Marketplace once the chaining under way is done."""
         self._runner = TaskRunner(self)
         self._chainer = TaskRunner(self)
         self._layout()
@@ -306,7 +308,14 @@ class SweepsTab(QWidget):
         writable = not self.model.ctx.ledger.read_only
         self.chain_best_button.setEnabled(idle and writable and bool(self.outcomes))
         self.chain_selected_button.setEnabled(idle and writable and bool(selected))
-        self.open_button.setEnabled(len(selected) == 1 and selected[0][1].policy_hash in self.entries)
+        chained = len(selected) == 1 and selected[0][1].policy_hash in self.entries
+        # A run not chained yet is chained first: the Marketplace lists only what the ledger holds.
+        self.open_button.setText("Open in &Marketplace" if chained or not selected
+                                 else "Chain && open in &Marketplace")
+        self.open_button.setEnabled(chained or (len(selected) == 1 and idle and writable))
+        self.open_button.setToolTip(
+            "" if chained or writable else "The ledger is read-only until it is repaired: "
+                                           "a run must be chained before the Marketplace can show it.")
 
     def chain_best(self) -> None:
         """Chain the best finished run of each preset (as ``sweep --chain best`` picks it)."""
@@ -315,9 +324,10 @@ class SweepsTab(QWidget):
     def chain_selected(self) -> None:
         self._chain([outcome for _, outcome in self._selected()])
 
-    def _chain(self, outcomes: list[RunOutcome]) -> None:
+    def _chain(self, outcomes: list[RunOutcome], then_open: str | None = None) -> None:
         if not outcomes or self._chainer.busy:
             return
+        self._open_after_chain = then_open
         place = self.model.place
         self.status.setText(f"Chaining {len(outcomes)} polic{'y' if len(outcomes) == 1 else 'ies'}\u2026")
         self._chainer.call(lambda: chain_task(place, outcomes), done=self._on_chained,
@@ -335,15 +345,24 @@ class SweepsTab(QWidget):
                             f"({created} new entr{'y' if created == 1 else 'ies'}).")
         self.model.notify_changed(self, findings)
         self._update_buttons()
+        wanted, self._open_after_chain = self._open_after_chain, None
+        if wanted is not None and wanted in self.entries:
+            self.open_policy.emit(wanted)
 
     def _on_chain_failed(self, exc: Exception) -> None:
+        self._open_after_chain = None
         self.status.setText(f"Could not chain: {one_line(exc)}; nothing else was changed.")
         self._update_buttons()
 
     def _open_selected(self) -> None:
         selected = self._selected()
-        if len(selected) == 1:
-            self.open_policy.emit(selected[0][1].policy_hash)
+        if len(selected) != 1:
+            return
+        wanted = selected[0][1].policy_hash
+        if wanted in self.entries:
+            self.open_policy.emit(wanted)
+        else:
+            self._chain([selected[0][1]], then_open=wanted)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

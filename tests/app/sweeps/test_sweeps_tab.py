@@ -127,3 +127,34 @@ def test_stop_keeps_what_finished(qtbot: Any, window: MainWindow) -> None:
     states = [tab.table.item(row, 4).text() for row in range(tab.table.rowCount())]
     assert states.count("done") == kept and states.count("waiting") == 80 - kept
     assert tab.chain_best_button.isEnabled()  # what finished can still be chained
+
+
+def test_an_unchained_run_is_chained_then_opened_in_the_marketplace(qtbot: Any, window: MainWindow) -> None:
+    tab = window.sweeps_tab
+    _small(tab)
+    _run(qtbot, tab)
+    model = tab.table.selectionModel()
+    model.select(tab.table.model().index(1, 0),
+                 QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    assert tab.open_button.isEnabled()
+    assert tab.open_button.text() == "Chain && open in &Marketplace"
+    tab.open_button.click()
+    qtbot.waitUntil(lambda: window.tabs.currentIndex() == MARKETPLACE_TAB, timeout=TIMEOUT_MS)
+    wanted = tab.outcomes[1].policy_hash
+    assert set(tab.entries) == {wanted} and len(window.model.ctx.ledger) == 1
+    current = window.marketplace_tab.current_row()
+    assert current is not None and current.policy_hash == wanted
+    assert tab.open_button.text() == "Open in &Marketplace"  # chained now: opening writes nothing
+
+
+def test_opening_needs_a_writable_ledger_for_an_unchained_run(qtbot: Any, window: MainWindow,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    tab = window.sweeps_tab
+    _small(tab, seeds=1)
+    _run(qtbot, tab)
+    monkeypatch.setattr(type(window.model.ctx.ledger), "read_only", property(lambda _self: True))
+    tab.table.selectionModel().select(
+        tab.table.model().index(0, 0),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    assert not tab.open_button.isEnabled()
+    assert "read-only" in tab.open_button.toolTip()

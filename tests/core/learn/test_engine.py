@@ -7,6 +7,10 @@ stopping returns exactly what a run of the reported episodes learns.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -174,3 +178,30 @@ def test_the_shipped_policies_are_retrained_bit_for_bit() -> None:
         hyper = Hyperparameters.from_dict(record["hyperparameters"])
         result = run_to_end(train_agents(config, hyper, record["algorithm"], record["agents"]))
         assert result.policy().hash == body["policy_hash"]
+
+
+_USER_CACHE_PROBE = """
+import sys
+import numba.core.caching as caching
+
+def not_writable(self):
+    raise OSError("read-only package folder")
+
+caching.InTreeCacheLocator.ensure_cache_path = not_writable  # as in a system-wide install
+from policyledger_core.learn import kernels
+
+print(kernels.cached_on_disk(), kernels.warm() >= 0, kernels.cached_on_disk())
+"""
+
+
+def test_the_kernel_is_cached_in_the_user_cache_when_the_package_folder_is_read_only(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "user-cache")
+    first = subprocess.run([sys.executable, "-c", _USER_CACHE_PROBE], capture_output=True, text=True,
+                           check=False, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["False", "True", "True"]
+    assert list((tmp_path / "user-cache" / "numba").rglob("*.nbi"))  # the index, in the user's cache
+    second = subprocess.run([sys.executable, "-c", _USER_CACHE_PROBE], capture_output=True, text=True,
+                            check=False, env=env)
+    assert second.stdout.split() == ["True", "True", "True"]  # the next process finds it there
