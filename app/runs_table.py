@@ -1,7 +1,7 @@
 """The session's runs: a table of every training run; finished runs' curves can be overlaid on the rewards.
 
-A finished run keeps frozen float64 copies of its episodes, cumulative environment steps, returns and
-means of the last 100 (32 bytes an episode: 3.2 MB for 100,000 episodes) for the whole session.
+A finished run keeps its overlay for the whole session: its mean of the last 100 at most
+2,048 points (buckets of episodes, with their environment steps), 48 KB however long the run.
 """
 
 from __future__ import annotations
@@ -56,20 +56,17 @@ class Run:
     episode: Floats = field(default_factory=lambda: np.empty(0))
     steps: Floats = field(default_factory=lambda: np.empty(0))
     """Cumulative environment steps at the end of each episode (per agent for a population)."""
-    returns: Floats = field(default_factory=lambda: np.empty(0))
     rolling: Floats = field(default_factory=lambda: np.empty(0))
     overlay: pg.PlotDataItem | None = None
 
-    def freeze(self, episode: Floats, steps: Floats, returns: Floats, rolling: Floats) -> None:
-        """Keep copies of the run's arrays (the live buffers are reused by the next run)."""
-        n = min(len(episode), len(steps), len(returns), len(rolling))
+    def freeze(self, episode: Floats, steps: Floats, rolling: Floats) -> None:
+        """Keep copies of the run's overlay (bounded: the live history serves the next run)."""
+        n = min(len(episode), len(steps), len(rolling))
         self.episode = np.array(episode[:n], dtype=np.float64)
         self.steps = np.array(steps[:n], dtype=np.float64)
-        self.returns = np.array(returns[:n], dtype=np.float64)
         self.rolling = np.array(rolling[:n], dtype=np.float64)
-        for array in (self.episode, self.steps, self.returns, self.rolling):
+        for array in (self.episode, self.steps, self.rolling):
             array.setflags(write=False)
-        self.episodes = max(self.episodes, n)
         self.finished = True
 
 
@@ -160,9 +157,9 @@ class RunsPanel(QWidget):
             name.setToolTip("" if checkable else "Running: it can be overlaid once it ends.")
         self.table.blockSignals(False)
 
-    def finish(self, run: Run, episode: Floats, steps: Floats, returns: Floats, rolling: Floats) -> None:
-        """The run ended: freeze its arrays (from now on it can be ticked to be overlaid)."""
-        run.freeze(episode, steps, returns, rolling)
+    def finish(self, run: Run, episode: Floats, steps: Floats, rolling: Floats) -> None:
+        """The run ended: freeze its overlay (from now on it can be ticked to be overlaid)."""
+        run.freeze(episode, steps, rolling)
         self.refresh_row(run)
 
     def new_current(self) -> None:

@@ -1,17 +1,17 @@
-"""Live reward and epsilon plots: buffers that grow with the run, redrawn at most ~25 times a second.
+"""Live reward and epsilon plots of a run's bounded history, redrawn at most ~30 times a second.
 
-Plot items are created once; a refresh only calls ``setData`` with numpy views.
-Long runs stay fast with pyqtgraph's peak downsampling and clip-to-view.
+The history (:class:`app.plot_history.PlotHistory`) keeps recent episodes as they came and older
+ones in buckets of min, max and mean: lines go through the means, a band through the extremes,
+so a run of hours is drawn from a few thousand points and no spike is lost. Plot items are
+created once; a refresh only calls ``setData``.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pyqtgraph as pg
 import pyqtgraph.exporters
 from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent
@@ -19,17 +19,13 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
-from app.episode_columns import Columns
+from app.episode_relay import BAND_HIGH, BAND_LOW, BEST, ENV_STEPS, EPSILON, MEAN_100, RETURN, Relay
+from app.plot_history import PlotHistory
+from policyledger_core.learn.envelope import Records
 
 REFRESH_MS = 33  # 30 redraws per second at most
 HEADER_HEIGHT = 28
 """The row above the view box that holds the title and the legend: a legend never covers data."""
-CSV_COLUMNS = ("episode", "return", "smoothed", "mean_100", "epsilon", "env_steps")
-"""``env_steps``: environment steps taken up to the end of the episode (for a population, per agent)."""
-POPULATION_COLUMNS = ("band_low", "band_high", "best")
-"""Added for a population: the 95% interval of the mean return across agents (mean less and plus
-1.96 standard deviations over the square root of K), and the best agent's mean of its last 100 episodes."""
-Z95 = 1.96
 HOVER_RATE = 60
 """Mouse moves handled per second at most (pyqtgraph's SignalProxy)."""
 READOUT_IDLE = "Hover over a plot to read an episode; click to pin the readout."
@@ -37,54 +33,14 @@ X_AXES = {"episodes": "episode", "steps": "env steps"}
 """The x axis choices and their axis labels (a population's steps are per agent)."""
 EPSILON_TICKS = [[(0.0, "0"), (0.5, "0.5"), (1.0, "1")], []]
 """Epsilon stays in [0, 1]: three labels fit the short plot (pyqtgraph's own crowd it)."""
-
-
-class SeriesBuffer:
-    """A growing float64 array with amortised O(1) append."""
-
-    def __init__(self) -> None:
-        self._data = np.empty(1024)
-        self.size = 0
-
-    def extend(self, values: npt.ArrayLike) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        need = self.size + len(values)
-        if need > len(self._data):
-            grown = np.empty(max(need, 2 * len(self._data)))
-            grown[: self.size] = self._data[: self.size]
-            self._data = grown
-        self._data[self.size:need] = values
-        self.size = need
-
-    def view(self) -> npt.NDArray[np.float64]:
-        return self._data[: self.size]
-
-    def clear(self) -> None:
-        self.size = 0
-
-
-class Smoother:
-    """TensorBoard's debiased exponential moving average, kept up to date point by point."""
-
-    def __init__(self, weight: float) -> None:
-        self.weight = weight
-        self.values = SeriesBuffer()
-        self._last = 0.0
-
-    def extend(self, raw: list[float]) -> None:
-        w, last, n = self.weight, self._last, self.values.size
-        out = []
-        for v in raw:
-            n += 1
-            last = last * w + (1 - w) * v
-            out.append(last / (1 - w**n) if w > 0 else v)
-        self._last = last
-        self.values.extend(out)
-
-    def reset(self, weight: float, raw: npt.NDArray[np.float64]) -> None:
-        self.weight, self._last = weight, 0.0
-        self.values.clear()
-        self.extend(raw.tolist())
+BAND_BRUSH = pg.mkBrush(30, 80, 200, 40)
+BAND_SAMPLE_BRUSH = pg.mkBrush(30, 80, 200, 80)
+"""A population's 95% band, and its sample in the legend."""
+BAND_POINTS = 1000
+"""Points of a band at most (filling between curves is the costliest thing drawn)."""
+RANGE_BRUSH = pg.mkBrush(150, 170, 210, 90)
+RANGE_SAMPLE_BRUSH = pg.mkBrush(150, 170, 210, 160)
+"""A one-agent run's min-max band over merged episodes, and its sample."""
 
 
 def _plot(name: str, title: str, y_label: str) -> pg.PlotWidget:
@@ -135,10 +91,10 @@ class TrainingPlots:
                                          name="mean of last 100")
         self._upper = pg.PlotDataItem([], [], pen=pg.mkPen(None))
         self._lower = pg.PlotDataItem([], [], pen=pg.mkPen(None))
-        self._band = pg.FillBetweenItem(self._upper, self._lower, brush=pg.mkBrush(30, 80, 200, 40))
+        self._band = pg.FillBetweenItem(self._upper, self._lower, brush=BAND_BRUSH)
         # The legend draws a PlotDataItem's fill, not a FillBetweenItem: a sample that is never plotted.
         self._band_sample = pg.PlotDataItem([], [], pen=pg.mkPen(None), fillLevel=0,
-                                            fillBrush=pg.mkBrush(30, 80, 200, 80))
+                                            fillBrush=BAND_SAMPLE_BRUSH)
         self.reward.addItem(self._band)
         self._best = self.reward.plot([], [], pen=pg.mkPen((20, 150, 60), width=1),
                                       name="best agent")
@@ -147,16 +103,9 @@ class TrainingPlots:
         # The plot is short: let the three labels fill it, and the end labels reach past its edges.
         eps_axis.setStyle(textFillLimits=[(0, 1.0)], hideOverlappingLabels=False)
         self._eps = self.epsilon.plot([], [], pen=pg.mkPen((120, 60, 160), width=1), name="epsilon")
-        self.episodes = SeriesBuffer()
-        self.returns = SeriesBuffer()
-        self.rolling = SeriesBuffer()
-        self.eps = SeriesBuffer()
-        self.steps = SeriesBuffer()
-        """Cumulative environment steps at the end of each episode (per agent for a population)."""
-        self.spread = SeriesBuffer()
-        self.best = SeriesBuffer()
-        self.smoother = Smoother(self.smoothing)
+        self.history = PlotHistory(self.smoothing)
         self.population = False
+        self._range_in_legend = False
         self._dirty = False
         # The view grows in steps instead of auto-ranging on every refresh: a changed range
         # repaints the axes, which costs more than the curves (measured). A manual pan or
@@ -172,8 +121,6 @@ class TrainingPlots:
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self.agents = 1
-        self.stride = 1
-        """Episodes plotted: those whose number this divides (1 until a run is long)."""
         self.log_x = False
         self.x_axis = "episodes"
         """What the x axis counts: a key of :data:`X_AXES`."""
@@ -208,13 +155,12 @@ class TrainingPlots:
     # -- hover readout ---------------------------------------------------------------------------
 
     def nearest(self, x: float) -> int | None:
-        """The index of the episode nearest to ``x`` on the x axis (binary search: episodes and
+        """The index of the point nearest to ``x`` on the x axis (binary search: episodes and
         cumulative steps both increase)."""
-        n = min(self.episodes.size, self.returns.size, self.rolling.size, self.eps.size,
-                self.steps.size, self.smoother.values.size)
+        xs = self.x_view()
+        n = len(xs)
         if n == 0:
             return None
-        xs = self.x_view()[:n]
         i = int(np.searchsorted(xs, x))
         if i >= n:
             return n - 1
@@ -241,22 +187,16 @@ class TrainingPlots:
         return True
 
     def show_episode(self, i: int) -> None:
-        """Crosshair and readout at the episode of index ``i``."""
+        """Crosshair and readout at the point of index ``i`` (an episode, or a bucket of older ones)."""
         self.hovered = i
-        episode = float(self.episodes.view()[i])
-        ret = float(self.returns.view()[i])
+        ret = float(self.history.drawn().mean(RETURN)[i])
         at = float(self.x_view()[i])
         x = math.log10(at) if self.log_x and at > 0 else at
         for line in self._lines:
             line.setPos(x)
             line.setVisible(True)
         self._marker.setData([at], [ret])
-        text = (f"episode {int(episode):,} ({int(self.steps.view()[i]):,} steps)  return {ret:.2f}  "
-                f"smoothed {float(self.smoother.values.view()[i]):.2f}  "
-                f"mean of last 100 {float(self.rolling.view()[i]):.2f}  "
-                f"epsilon {float(self.eps.view()[i]):.3f}")
-        if self.population and i < self.best.size:
-            text += f"  best agent {float(self.best.view()[i]):.2f}"
+        text = self.history.describe(i)
         if self.pinned:
             text += "  [pinned]"
         self.readout.setText(text)
@@ -292,9 +232,11 @@ class TrainingPlots:
 
     # -- x axis -------------------------------------------------------------------------------------
 
-    def x_view(self) -> npt.NDArray[np.float64]:
-        """The x of every episode drawn: its number, or the environment steps taken by its end."""
-        return self.steps.view() if self.x_axis == "steps" else self.episodes.view()
+    def x_view(self) -> np.ndarray:
+        """The x of every point drawn: its episode number (a bucket's middle), or the environment
+        steps taken by its end."""
+        drawn = self.history.drawn()
+        return drawn.x_steps if self.x_axis == "steps" else drawn.x_episode
 
     def x_label(self) -> str:
         label = X_AXES[self.x_axis]
@@ -352,21 +294,21 @@ class TrainingPlots:
     def _forget(self, population: bool) -> None:
         """No data, no readout, the view following again: what a new run and a cleared plot share."""
         self.unpin()
-        for buffer in self._buffers():
-            buffer.clear()
-        self.smoother.reset(self.smoothing, self.returns.view())
+        self.history.start(population)
         self.population = population
-        self.stride = 1
+        self._band.setBrush(BAND_BRUSH if population else RANGE_BRUSH)
         self._label_x()
         self._follow, self._shown = True, None
-
-    def _buffers(self) -> tuple[SeriesBuffer, ...]:
-        return (self.episodes, self.returns, self.rolling, self.eps, self.steps, self.spread, self.best)
 
     @property
     def empty(self) -> bool:
         """Nothing to draw (or to export)."""
-        return self.episodes.size == 0
+        return len(self.history) == 0
+
+    @property
+    def points(self) -> int:
+        """Points drawn: episodes, and buckets of older ones (bounded however long the run)."""
+        return len(self.history)
 
     def clear(self) -> None:
         """Back to the empty plots of a new window (another workspace was opened)."""
@@ -389,59 +331,43 @@ class TrainingPlots:
         if self._follow:  # epsilon keeps its fixed [0, 1] scale (and its three labels)
             self.reward.getPlotItem().enableAutoRange()
 
-    def _thin(self, stride: int) -> None:
-        """Keep only the episodes whose number ``stride`` divides (a long run's history stays bounded);
-        the smoothed curve is recomputed over what stays, as TensorBoard smooths its sampled points."""
-        keep = self.episodes.view().astype(np.int64) % stride == 0
-        for buffer in self._buffers():
-            if buffer.size:
-                kept = buffer.view()[keep[: buffer.size]].copy()
-                buffer.clear()
-                buffer.extend(kept)
-        self.stride = stride
-        self.smoother.reset(self.smoothing, self.returns.view())
-        if self.hovered is not None:
-            self.unpin()
-
-    def add(self, batch: Columns) -> None:
-        """Take a batch of episodes from the training process; drawn at the next tick."""
-        if not len(batch) and batch.stride <= self.stride:
-            return
-        if batch.stride > self.stride:
-            self._thin(batch.stride)
-        self.episodes.extend(batch.episode)
-        self.steps.extend(batch.steps)
-        self.eps.extend(batch.epsilon)
-        self.returns.extend(batch.ret)
-        self.smoother.extend(batch.ret.tolist())
-        self.rolling.extend(batch.rolling)
-        if batch.spread is not None and batch.best is not None:
-            self.spread.extend(batch.spread)
-            self.best.extend(batch.best)
-        self._dirty = True
+    def add(self, relay: Relay) -> None:
+        """Take a relay of episodes from the training process; drawn at the next tick."""
+        if len(relay) or relay.through > self.history.through:
+            self.history.add(relay)
+            self._dirty = True
 
     def _show_best_in_legend(self, shown: bool) -> None:
         legend = self.reward.getPlotItem().legend
+        self._range_in_legend = False
         if legend is not None:
             legend.removeItem(self._best)
             legend.removeItem(self._band_sample)
             if shown:
+                self._band_sample.setFillBrush(BAND_SAMPLE_BRUSH)
                 legend.addItem(self._band_sample, f"95% CI of mean, K={self.agents}")
                 legend.addItem(self._best, "best agent")
+
+    def _show_range_in_legend(self) -> None:
+        """A one-agent run's band appears once older episodes are merged: say what it is."""
+        legend = self.reward.getPlotItem().legend
+        if legend is not None and not self._range_in_legend:
+            self._range_in_legend = True
+            self._band_sample.setFillBrush(RANGE_SAMPLE_BRUSH)
+            legend.addItem(self._band_sample, "min\u2013max of merged episodes")
 
     def _on_view_changed_manually(self, *_: object) -> None:
         self._follow = False
 
     def _follow_data(self) -> None:
         """Grow the visible range in steps so that it covers all the data."""
-        if not self._follow or self.episodes.size == 0:
+        if not self._follow or self.empty:
             return
-        y = self.returns.view()
+        drawn = self.history.drawn()
         last_x = float(self.x_view()[-1])
-        low, high = float(y.min()), float(y.max())
+        low, high = float(drawn.lo(RETURN).min()), float(drawn.hi(RETURN).max())
         if self.population:
-            half = self.half_width()
-            low, high = min(low, float((y - half).min())), max(high, float((y + half).max()))
+            low, high = min(low, float(drawn.lo(BAND_LOW).min())), max(high, float(drawn.hi(BAND_HIGH).max()))
         shown = self._shown
         if shown is not None and last_x <= shown[1] and shown[2] <= low and high <= shown[3]:
             return
@@ -456,13 +382,9 @@ class TrainingPlots:
         for plot in (self.reward, self.epsilon):
             plot.scene().prepareForPaint()
 
-    def half_width(self) -> npt.NDArray[np.float64]:
-        """Half the 95% interval of the mean return across the agents: 1.96 std / sqrt(K)."""
-        return self.spread.view() * (Z95 / math.sqrt(self.agents))
-
     def set_smoothing(self, weight: float) -> None:
         self.smoothing = weight
-        self.smoother.reset(weight, self.returns.view())
+        self.history.set_smoothing(weight)
         self._dirty = True
         self.refresh()
 
@@ -472,43 +394,45 @@ class TrainingPlots:
             return
         self._dirty = False
         self.refreshes += 1
-        x, y = self.x_view(), self.returns.view()
-        self._raw.setData(x, y, skipFiniteCheck=True)
-        self._ema.setData(x, self.smoother.values.view(), skipFiniteCheck=True)
-        self._rolling.setData(x, self.rolling.view(), skipFiniteCheck=True)
-        self._eps.setData(x, self.eps.view(), skipFiniteCheck=True)
+        drawn = self.history.drawn()
+        x = self.x_view()
+        self._raw.setData(x, drawn.mean(RETURN), skipFiniteCheck=True)
+        self._ema.setData(x, drawn.smoothed, skipFiniteCheck=True)
+        self._rolling.setData(x, drawn.mean(MEAN_100), skipFiniteCheck=True)
+        self._eps.setData(x, drawn.mean(EPSILON), skipFiniteCheck=True)
         if self.population:
-            half = self.half_width()
-            self._upper.setData(x, y + half)
-            self._lower.setData(x, y - half)
-            self._best.setData(x, self.best.view())
+            self._set_band(drawn.records, BAND_LOW, BAND_HIGH)
+            self._best.setData(x, drawn.mean(BEST), skipFiniteCheck=True)
         else:
-            for item in (self._upper, self._lower, self._best):
-                item.setData([], [])
+            # One agent: the band spans the merged episodes' extremes (no spike is lost); the
+            # records kept as they came have none, so it stops where they begin.
+            merged = np.flatnonzero(drawn.records.count > 1)
+            end = int(merged[-1]) + 1 if len(merged) else 0
+            self._set_band(drawn.records.slice(0, end), RETURN, RETURN)
+            self._best.setData([], [])
+            if end:
+                self._show_range_in_legend()
         self._follow_data()
+
+    def _set_band(self, records: Records, low: int, high: int) -> None:
+        """The band from the lows of series ``low`` to the highs of ``high``, merged to at most
+        :data:`BAND_POINTS` (exactly: a coarser band is wider, never narrower). Filling between two
+        curves costs per point, and each curve's change asks for it: once per refresh is enough."""
+        merged = records.at_most(BAND_POINTS)
+        x = ((merged.lo[ENV_STEPS] + merged.hi[ENV_STEPS]) if self.x_axis == "steps"
+             else (merged.first + merged.last).astype(np.float64)) / 2
+        self._lower.blockSignals(True)
+        self._lower.setData(x, merged.lo[low], skipFiniteCheck=True)
+        self._lower.blockSignals(False)
+        self._upper.setData(x, merged.hi[high], skipFiniteCheck=True)
 
     def export_png(self, path: Path) -> None:
         """The reward plot as a PNG (pyqtgraph's exporter)."""
         pyqtgraph.exporters.ImageExporter(self.reward.getPlotItem()).export(str(path))
 
     def export_csv(self, path: Path) -> None:
-        """Every series as CSV, one row per episode (:data:`CSV_COLUMNS`, then
-        :data:`POPULATION_COLUMNS` for a population)."""
-        y = self.returns.view()
-        columns = [self.episodes.view(), y, self.smoother.values.view(), self.rolling.view(),
-                   self.eps.view(), self.steps.view()]
-        header = list(CSV_COLUMNS)
-        if self.population:
-            half = self.half_width()
-            columns += [y - half, y + half, self.best.view()]
-            header += POPULATION_COLUMNS
-        with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(header)
-            for row in zip(*columns, strict=True):
-                # Steps count up to billions: 6 significant digits would round them.
-                writer.writerow([str(int(row[0])), *(f"{v:.6g}" for v in row[1:5]), f"{row[5]:.12g}",
-                                 *(f"{v:.6g}" for v in row[6:])])
+        """The history as drawn, one row per point (:data:`app.plot_history.CSV_COLUMNS`)."""
+        self.history.write_csv(path)
 
 
 class _PlotEvents(QObject):

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings
-from app.episode_columns import Columns, Packer
+from app.episode_relay import Packer, Relay
 from app.model import AppModel, Findings, Place
 from app.process_runner import RELAY_SECONDS, in_child_process
 from app.runs_table import Run, RunsPanel
@@ -38,7 +38,7 @@ from app.worker import TaskRunner, one_line
 from policyledger_core.learn.engine import prepare, train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.single import TrainingResult
-from policyledger_core.workspace.curves import Curve, CurveStore, downsample
+from policyledger_core.workspace.curves import Curve, CurveStore
 from policyledger_core.workspace.publish import Published, publish_run
 
 READY = "Ready."
@@ -263,7 +263,7 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled(running and not self._stopping and not self._saving)
         self.form.setEnabled(not running)
 
-    def _on_training_progressed(self, batches: list[Columns]) -> None:
+    def _on_training_progressed(self, batches: list[Relay]) -> None:
         for batch in batches:
             self.plots.add(batch)
         last = batches[-1]
@@ -282,8 +282,8 @@ class TrainingTab(QWidget):
         self.plots.stop()
         done = self._episodes_done
         if self._run is not None and not self._run.finished:  # frozen copies: the buffers serve the next run
-            self.runs.finish(self._run, self.plots.episodes.view(), self.plots.steps.view(),
-                             self.plots.returns.view(), self.plots.rolling.view())
+            self._run.episodes = max(self._run.episodes, done)
+            self.runs.finish(self._run, *self.plots.history.overlay())
         self.progress.setRange(0, max(done, 1) if self.progress.maximum() == 0 else self.progress.maximum())
         self.progress.setValue(done)
         self._update_export()
@@ -308,8 +308,7 @@ class TrainingTab(QWidget):
     def _curve(self, result: TrainingResult) -> Curve:
         """The run's returns as plotted, downsampled: one agent's, or the population's mean."""
         label = "episode return" if result.agents == 1 else f"mean over {result.agents} agents"
-        n = min(self.plots.returns.size, self.plots.eps.size)  # equal unless a batch is half-drawn
-        return downsample(self.plots.returns.view()[:n], self.plots.eps.view()[:n], label=label)
+        return self.plots.history.curve(label)
 
     def _on_chained(self, chained: Chained) -> None:
         self._saving = self._stopping = False

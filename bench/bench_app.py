@@ -63,14 +63,21 @@ def _overlay_runs(tab: object, count: int) -> None:
     """``count`` finished runs of HISTORY episodes each, ticked so their curves are overlaid."""
     import numpy as np
 
+    from app.plot_history import OVERLAY_POINTS
+    from policyledger_core.learn.envelope import Records
+
     runs = tab.runs  # type: ignore[attr-defined]
     rng = np.random.default_rng(0)
-    episode = np.arange(1, HISTORY + 1, dtype=np.float64)
+    episode = np.arange(HISTORY)
     for k in range(count):
         run = runs.add("short-burst", "recommended", "q", k, 1, HISTORY)
         returns = np.cumsum(rng.normal(0.0005, 1.0, HISTORY))
         rolling = np.convolve(returns, np.ones(100) / 100, mode="same")
-        runs.finish(run, episode, episode * 20.0, returns, rolling)
+        # As a finished run keeps its overlay: at most OVERLAY_POINTS buckets.
+        merged = Records.of_episodes(episode, np.array([rolling, (episode + 1) * 20.0]))
+        merged = merged.at_most(OVERLAY_POINTS)
+        runs.finish(run, (merged.first + merged.last) / 2, (merged.lo[1] + merged.hi[1]) / 2,
+                    merged.mean[0])
     runs.new_current()
     for run in runs.runs:
         runs.set_shown(run, True)
@@ -138,10 +145,10 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
         _overlay_runs(tab, overlays)
         for _ in range(20):  # the first paint of the window is start-up, not training
             app.processEvents()
-        probe = StallProbe(lambda: tab.plots.episodes.size)
+        probe = StallProbe(lambda: tab.plots.history.through)
         tab.start()
         probe.start()
-        while tab.plots.episodes.size < HISTORY:
+        while tab.plots.history.through < HISTORY:
             app.processEvents()
         # Refreshes counted for a while once HISTORY episodes are plotted, training going on at full speed.
         window_start = (time.perf_counter(), tab.plots.refreshes)
@@ -149,7 +156,7 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
             app.processEvents()
         elapsed = time.perf_counter() - window_start[0]
         refresh_rate = (tab.plots.refreshes - window_start[1]) / elapsed
-        plotted = tab.plots.episodes.size
+        plotted = tab.plots.points
         probe.stop()
         tab.stop()
         while tab.running:
@@ -162,7 +169,7 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
                  history_episodes=HISTORY, overlaid_runs=overlays)
     yield figure(f"plot_refreshes_per_s_at_100k{suffix}", refresh_rate, "refreshes/s", target=20.0,
                  reference=1000.0 / 33, reference_name="refresh timer rate (33 ms)", overlaid_runs=overlays,
-                 episodes_plotted_at_the_end=plotted)
+                 points_drawn_at_the_end=plotted)
 
 
 def bench_responsiveness_overlays() -> Iterator[Figure]:

@@ -22,6 +22,7 @@ import bench_app
 import bench_engine
 import bench_learning
 import bench_ledger
+import bench_soak
 
 Figure = dict[str, Any]
 BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
     **bench_learning.BENCHMARKS,
     **bench_ledger.BENCHMARKS,
     **bench_app.BENCHMARKS,
+    **bench_soak.BENCHMARKS,
 }
 
 

@@ -49,7 +49,7 @@ def main() -> int:
         for run in tab.runs.runs:
             tab.runs.set_shown(run, True)
         app.processEvents()
-        tab.plots.show_episode(int(tab.plots.episodes.size * 0.6))
+        tab.plots.show_episode(int(tab.plots.points * 0.6))
         tab.plots.pin()
         grab(0, "training")
         rows = window.marketplace_tab.visible_rows()

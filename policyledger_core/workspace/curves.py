@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import JsonInputError, is_hash, load_json_strict
+from policyledger_core.learn.envelope import Records
 from policyledger_core.safeio import read_regular
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,17 @@ def downsample(returns: Sequence[float] | Floats, epsilon: Sequence[float] | Flo
                  low=np.minimum.reduceat(values, starts), high=np.maximum.reduceat(values, starts),
                  mean=np.add.reduceat(values, starts) / (ends - starts), epsilon=eps[ends - 1], episodes=n,
                  label=label)
+
+
+def curve_of(records: Records, returns: int, epsilon: int, max_points: int = MAX_POINTS,
+             label: str = "episode return") -> Curve:
+    """A run's history (episodes numbered from 0) merged into at most ``max_points`` buckets, exactly:
+    ``returns`` and ``epsilon`` are the rows of those series. Epsilon only decays, so a bucket's
+    lowest is its value at the bucket's end."""
+    merged = records.at_most(max_points)
+    return Curve(episode=merged.last + 1, low=merged.lo[returns].copy(), mean=merged.mean[returns],
+                 high=merged.hi[returns].copy(), epsilon=merged.lo[epsilon].copy(),
+                 episodes=int(merged.last[-1]) + 1 if len(merged) else 0, label=label)
 
 
 class CurveStore:

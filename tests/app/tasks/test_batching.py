@@ -101,7 +101,7 @@ def test_the_child_process_batches_with_the_same_helper() -> None:
 
 def test_the_child_side_imports_no_qt() -> None:
     """The training child process imports process_runner and the batching helper: no Qt may come along."""
-    code = ("import sys, app.process_runner, app.episode_columns; print(sorted(m for m in sys.modules "
+    code = ("import sys, app.process_runner, app.episode_relay; print(sorted(m for m in sys.modules "
             "if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           check=True)

@@ -1,17 +1,32 @@
-"""A long run stays bounded in the Training tab: the training process sends every episode at first,
-then every 2nd, 4th, ... with exact values, and the plots thin what they hold to match."""
+"""A long run stays bounded in the Training tab: the training process merges episodes into aligned
+buckets when the window cannot draw them all, and the plots' history keeps recent records as they
+came and older episodes in buckets of min, max and mean."""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from app import episode_columns
-from app.episode_columns import Columns, Packer, stride_for
+from app.episode_relay import (
+    BAND_HIGH,
+    BAND_LOW,
+    BURST_POINTS,
+    ENV_STEPS,
+    EPSILON,
+    MAX_POINTS_PER_BATCH,
+    MEAN_100,
+    RETURN,
+    Packer,
+    Relay,
+)
+from app.plot_history import CSV_COLUMNS, POPULATION_COLUMNS
 from app.training_plots import TrainingPlots
 from policyledger_core.learn.engine import EpisodeBatch
+from policyledger_core.learn.envelope import smoothed
 
 
 def _batch(first: int, n: int, agents: int = 1) -> EpisodeBatch:
@@ -22,61 +37,114 @@ def _batch(first: int, n: int, agents: int = 1) -> EpisodeBatch:
                         np.zeros((n, agents, 5), dtype=np.int64))
 
 
-def test_the_stride_doubles_each_time_the_run_doubles(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(episode_columns, "THIN_FROM", 100)
-    assert [stride_for(n) for n in (0, 199, 200, 399, 400, 800, 1600)] == [1, 1, 2, 2, 4, 8, 16]
+@pytest.fixture
+def plots(qtbot: Any) -> TrainingPlots:
+    plots = TrainingPlots()
+    qtbot.addWidget(plots.reward)
+    qtbot.addWidget(plots.epsilon)
+    return plots
 
 
 @pytest.mark.parametrize("agents", [1, 3])
-def test_a_packer_keeps_exact_values_of_every_stride_th_episode(agents: int,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(episode_columns, "THIN_FROM", 100)
-    packer = Packer()
-    sent: list[Columns] = []
+def test_a_packer_sends_the_exact_figures_of_the_episodes_it_merges(agents: int) -> None:
+    packer = Packer(max_points=100, burst=200)
+    sent: list[Relay] = []
     first = 0
     for n in [37, 150, 1, 300, 2000, 999, 5000]:
         sent.append(packer([_batch(first, n, agents)]))
         first += n
     total = first
     all_steps = np.cumsum([np.mean([(e % 7) + 1 + k for k in range(agents)]) for e in range(total)])
-    for columns in sent:
-        assert np.all(columns.episode % columns.stride == 0)
-        assert np.array_equal(columns.steps, all_steps[columns.episode])  # every episode counted
-        assert np.allclose(columns.ret, columns.episode * 0.5 + (agents - 1) / 2)
-    assert sent[-1].stride == stride_for(total) and sent[-1].through == total
-    assert sent[-1].last_epsilon == 1.0 / total  # the last episode's, plotted or not
-    kept = sum(len(c) for c in sent)
-    assert kept < 3 * 100 + 7 * 100 and total == 8487  # far fewer points than episodes
+    mean_return = np.arange(total) * 0.5 + (agents - 1) / 2
+    covered = 0
+    for relay in sent:
+        r = relay.records
+        assert len(r) <= 200  # never more than the window asked for
+        assert r.first[0] == covered and np.all(r.first[1:] == r.last[:-1] + 1)
+        covered = int(r.last[-1]) + 1
+        for i in range(len(r)):
+            span = slice(r.first[i], r.last[i] + 1)
+            assert r.lo[RETURN, i] == mean_return[span].min() and r.hi[RETURN, i] == mean_return[span].max()
+            assert r.hi[ENV_STEPS, i] == pytest.approx(all_steps[span].max())  # every episode counted
+        if agents > 1:
+            assert np.all(r.lo[BAND_LOW] < r.mean[RETURN]) and np.all(r.mean[RETURN] < r.hi[BAND_HIGH])
+    assert covered == total == 8487 and sent[-1].through == total
+    assert sent[-1].last_epsilon == 1.0 / total  # the last episode's, merged or not
+    assert sent[0].grain == 0 and sent[-1].grain > 0
 
 
-def test_the_plots_thin_their_history_and_stay_bounded(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(episode_columns, "THIN_FROM", 100)
-    plots = TrainingPlots()
-    qtbot.addWidget(plots.reward)
-    qtbot.addWidget(plots.epsilon)
+def test_the_plots_stay_bounded_and_keep_every_extreme(plots: TrainingPlots) -> None:
     plots.start(population=False)
-    packer, first, sizes = Packer(), 0, []
-    for _ in range(60):
-        plots.add(packer([_batch(first, 500)]))
-        first += 500
+    packer, first = Packer(), 0
+    sizes = []
+    for _ in range(200):  # 2,000,000 episodes
+        batch = _batch(first, 10_000)
+        batch.returns[4_321, 0] = 1e9  # one spike a batch
+        plots.add(packer([batch]))
+        first += 10_000
         plots.refresh()
-        sizes.append(plots.episodes.size)
-    stride = stride_for(first)
-    shown = plots.episodes.view().astype(np.int64)
-    assert np.all(shown % stride == 0) and plots.stride == stride
-    assert np.array_equal(plots.returns.view(), shown * 0.5)  # exact values of real episodes
-    assert max(sizes) <= 4 * 100  # 30,000 episodes, a few hundred points
-    assert plots.smoother.values.size == plots.returns.size
-    for buffer in (plots.rolling, plots.eps, plots.steps):
-        assert buffer.size == plots.episodes.size
+        sizes.append(plots.history.nbytes)
+    drawn = plots.history.drawn()
+    assert plots.points == len(drawn) < 4096 + 2 * 8192 + 1000
+    assert max(sizes[100:]) <= 1.05 * max(sizes[:100])  # the second half of the run adds nothing
+    assert drawn.records.episodes == first == plots.history.through
+    # Every spike is inside some bucket's maximum; nothing drawn exceeds what happened.
+    spikes = np.arange(200) * 10_000 + 4_321
+    bucket = np.searchsorted(drawn.records.last, spikes)
+    assert np.all(drawn.hi(RETURN)[bucket] == 1e9)
+    assert drawn.hi(RETURN).max() == 1e9 and drawn.lo(RETURN).min() == 0.0
+    assert np.allclose(drawn.smoothed, smoothed(drawn.mean(RETURN), plots.smoothing))  # kept up piecewise
+    upper = plots._upper.getData()[1]
+    assert upper is not None and upper.max() == 1e9  # the band shows the spikes
 
 
-def test_a_flood_raises_the_stride_so_the_window_draws_a_bounded_rate() -> None:
+def test_a_bucket_reads_out_its_range(plots: TrainingPlots) -> None:
+    plots.start(population=False)
+    packer = Packer(max_points=10, burst=10)
+    plots.add(packer([_batch(0, 1_000)]))
+    plots.refresh()
+    text = plots.history.describe(0)
+    assert text.startswith("episodes 0\u2013127 (") and "[0.00, 63.50]" in text
+    assert "epsilon" in text and "mean of last 100" in text
+
+
+def test_the_csv_says_which_rows_are_episodes_and_which_are_envelopes(plots: TrainingPlots,
+                                                                       tmp_path: Path) -> None:
+    plots.start(population=True, agents=3)
+    packer = Packer(max_points=50, burst=50)
+    plots.add(packer([_batch(0, 40, agents=3)]))
+    plots.add(packer([_batch(40, 4_000, agents=3)]))
+    plots.refresh()
+    path = tmp_path / "run.csv"
+    plots.export_csv(path)
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(CSV_COLUMNS + POPULATION_COLUMNS)
+    assert {row["kind"] for row in rows[:40]} == {"episode"} and rows[-1]["kind"] == "envelope"
+    assert sum(int(row["episodes"]) for row in rows) == 4_040
+    last = rows[-1]
+    span = np.arange(int(last["first_episode"]), int(last["last_episode"]) + 1)
+    assert float(last["return_max"]) == pytest.approx(span.max() * 0.5 + 1)
+    assert float(last["return_min"]) == pytest.approx(span.min() * 0.5 + 1)
+    assert float(last["band_low"]) < float(last["return_min"])
+
+
+def test_a_flood_is_merged_so_the_window_draws_a_bounded_rate() -> None:
     packer = Packer()
-    early = packer([_batch(0, 50_000)])  # a short run is plotted whole, however fast it comes
-    assert len(early) == 50_000 and early.stride == 1
-    first = packer([_batch(50_000, 60_000)])  # past THIN_FROM episodes, a flood is thinned
-    assert len(first) <= episode_columns.MAX_POINTS_PER_BATCH and first.stride == 64
-    assert np.all(first.episode % 64 == 0) and first.through == 110_000
-    slow = packer([_batch(110_000, 10)])
-    assert slow.stride == 64  # strides never shrink: what is plotted stays consistent
+    early = packer([_batch(0, 10_000)])  # a short run is drawn episode by episode, however fast
+    assert len(early) == 10_000 and early.grain == 0
+    first, sizes = 10_000, []
+    for _ in range(20):
+        flood = packer([_batch(first, 60_000)])
+        first += 60_000
+        sizes.append(len(flood))
+        r = flood.records
+        assert np.all(r.first >> flood.grain == r.last >> flood.grain)  # aligned blocks
+        span = np.arange(r.first[0], r.last[0] + 1)
+        assert r.mean[EPSILON][0] == pytest.approx(np.mean(1.0 / (1.0 + span)))
+        assert r.mean[MEAN_100][0] == pytest.approx(np.mean(span * 0.5 - 1))
+    assert sum(sizes) <= BURST_POINTS + 20 * MAX_POINTS_PER_BATCH  # the savings, then what each relay earns
+    assert sizes[0] > MAX_POINTS_PER_BATCH and sizes[-1] < 2 * MAX_POINTS_PER_BATCH  # savings spent
+    assert flood.grain in (5, 6) and flood.through == first
+    slow = packer([_batch(first, 10)])
+    assert slow.grain == 0 and len(slow) == 10  # a slow relay goes episode by episode again

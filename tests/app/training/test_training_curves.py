@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.episode_relay import RETURN
 from app.model import AppModel
 from app.training_tab import TrainingTab
 from policyledger_core.workspace.curves import MAX_POINTS, CurveStore
@@ -30,7 +31,9 @@ def test_a_single_agent_run_keeps_its_curve(qtbot: Any, tab: TrainingTab, tmp_pa
     curve = CurveStore(tmp_path / "cfg").load(policy_hash)
     assert curve is not None and curve.episodes == 2500 and len(curve) <= MAX_POINTS
     assert curve.label == "episode return"
-    returns = tab.plots.returns.view()
+    drawn = tab.plots.history.drawn()
+    assert drawn.records.episodes == 2500 and np.all(drawn.records.count == 1)  # every episode, as it was
+    returns = drawn.mean(RETURN)
     assert curve.high.max() == returns.max() and curve.low.min() == returns.min()  # no extreme lost
     assert np.isclose(curve.mean @ np.diff(curve.episode, prepend=0), returns.sum())
 

@@ -40,7 +40,7 @@ def test_opening_another_workspace_resets_every_view(qtbot, tab: TrainingTab, tm
     assert tab.result_labels["entry"].text().startswith("#0")
     tab.model.open_workspace(tmp_path / "other")
     assert all(label.text() == "-" for label in tab.result_labels.values())
-    assert tab.plots.episodes.size == 0
+    assert tab.plots.points == 0
     assert tab.stats.text() == "Ready."
     assert tab.progress.value() <= 0
 
@@ -79,7 +79,7 @@ def test_progress_is_idle_after_an_until_stopped_run(qtbot, tab: TrainingTab) ->
     tab.form.until_stopped.setChecked(True)
     tab.start()
     assert tab.progress.maximum() == 0  # busy while running
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 100, timeout=30_000)
     with qtbot.waitSignal(tab.training_finished, timeout=30_000):
         tab.stop()
     assert tab.progress.maximum() > 0
@@ -97,7 +97,7 @@ def test_stopping_a_population_run_gives_one_clear_sequence(qtbot, tab: Training
     tab.form.until_stopped.setChecked(True)
     tab.form.agents.setValue(4)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 50, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 50, timeout=30_000)
     texts: list[str] = []
     real = tab.stats.setText
 
@@ -194,8 +194,8 @@ def test_plot_export_csv_confirms_and_remembers(qtbot, tab: TrainingTab, tmp_pat
     assert "plot.csv" in tab.stats.text()
     with (out / "plot.csv").open() as f:
         rows = list(csv.reader(f))
-    assert rows[0][:5] == ["episode", "return", "smoothed", "mean_100", "epsilon"]
-    assert "band_low" in rows[0] and "best" in rows[0]
+    assert rows[0][:5] == ["first_episode", "last_episode", "episodes", "kind", "return_min"]
+    assert "band_low" in rows[0] and "best_max" in rows[0]
     assert len(rows) == 51
     assert settings.last_folder("plots", tmp_path, tab.model.ctx.config_dir) == str(out)
     qtbot.mouseClick(tab.export_csv_button, Qt.MouseButton.LeftButton)

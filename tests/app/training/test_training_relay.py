@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.episode_columns import Columns
+from app.episode_relay import Relay
 from app.model import AppModel
 from app.training_tab import TrainingTab
 
@@ -37,7 +37,7 @@ def test_each_child_batch_reaches_the_gui_as_its_own_progress_call(
     calls: list[int] = []
     progressed = tab._on_training_progressed
 
-    def spy(batches: list[Columns]) -> None:
+    def spy(batches: list[Relay]) -> None:
         calls.append(len(batches))
         progressed(batches)
 
@@ -47,4 +47,4 @@ def test_each_child_batch_reaches_the_gui_as_its_own_progress_call(
     tab.stop()
     qtbot.waitUntil(lambda: not tab.running, timeout=30_000)
     assert calls and set(calls) == {1}, f"child batches merged by the relay: {calls}"
-    assert tab.plots.episodes.size > 0
+    assert tab.plots.points > 0

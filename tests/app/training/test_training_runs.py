@@ -13,10 +13,11 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication, QTableWidget
 
-from app.episode_columns import Columns
+from app.episode_relay import BEST, ENV_STEPS, EPSILON, MEAN_100, RETURN
 from app.model import AppModel
 from app.training_plots import READOUT_IDLE, TrainingPlots
 from app.training_tab import TrainingTab
+from tests.helpers.relays import relay
 
 
 @pytest.fixture
@@ -52,8 +53,8 @@ def _widget_point(plot: pg.PlotWidget, x: float, y: float) -> QPoint:
 def _synthetic(plots: TrainingPlots, n: int, spread: bool = False) -> None:
     episode = np.arange(n, dtype=np.int64)
     ret = np.sin(episode / 50.0) * 10
-    plots.add(Columns(episode, ret, np.linspace(1, 0.05, n), ret * 0.5, (episode + 1) * 10.0,
-                      np.full(n, 4.0) if spread else None, ret + 1 if spread else None))
+    plots.add(relay(episode, ret, np.linspace(1, 0.05, n), ret * 0.5, (episode + 1) * 10.0,
+                    np.full(n, 4.0) if spread else None, ret + 1 if spread else None, agents=plots.agents))
     plots.refresh()
 
 
@@ -67,10 +68,11 @@ def test_hover_reads_out_the_nearest_episode_on_both_plots(qtbot: Any, tab: Trai
     assert plots.hovered == 123
     text = plots.readout.text()
     assert text.startswith("episode 123 ")
-    assert f"return {plots.returns.view()[123]:.2f}" in text
-    assert f"smoothed {plots.smoother.values.view()[123]:.2f}" in text
-    assert f"mean of last 100 {plots.rolling.view()[123]:.2f}" in text
-    assert f"epsilon {plots.eps.view()[123]:.3f}" in text
+    drawn = plots.history.drawn()
+    assert f"return {drawn.mean(RETURN)[123]:.2f}" in text
+    assert f"smoothed {drawn.smoothed[123]:.2f}" in text
+    assert f"mean of last 100 {drawn.mean(MEAN_100)[123]:.2f}" in text
+    assert f"epsilon {drawn.mean(EPSILON)[123]:.3f}" in text
     lines = [item for plot in (plots.reward, plots.epsilon) for item in plot.getPlotItem().items
              if isinstance(item, pg.InfiniteLine)]
     assert len(lines) == 2 and all(line.isVisible() and line.value() == 123 for line in lines)
@@ -111,14 +113,14 @@ def test_nearest_episode_is_a_binary_search(qtbot: Any) -> None:
     qtbot.addWidget(plots.reward)
     qtbot.addWidget(plots.epsilon)
     plots.start(population=False)
-    _synthetic(plots, 100_000)
+    _synthetic(plots, 16_000)
     plots.stop()
-    xs = np.random.default_rng(1).uniform(-10, 100_010, 2000)
+    xs = np.random.default_rng(1).uniform(-10, 16_010, 2000)
     begin = time.perf_counter()
     found = [plots.nearest(float(x)) for x in xs]
     elapsed = time.perf_counter() - begin
-    assert found == [int(np.clip(np.round(x), 0, 99_999)) for x in xs]
-    assert elapsed < 0.5  # a loop over 100,000 points per look-up would take minutes
+    assert found == [int(np.clip(np.round(x), 0, 15_999)) for x in xs]
+    assert elapsed < 0.5  # a loop over the points per look-up would take many seconds
 
 
 # -- x axis -----------------------------------------------------------------------------------------
@@ -147,7 +149,7 @@ def _choose_x(tab: TrainingTab, axis: str) -> None:
 def test_x_axis_in_environment_steps(qtbot: Any, tab: TrainingTab) -> None:
     _run(qtbot, tab, episodes=300)
     plots, run = tab.plots, tab.runs.runs[-1]
-    steps = plots.steps.view()
+    steps = plots.history.drawn().records.hi[ENV_STEPS]
     assert np.all(np.diff(steps) >= 1)  # every episode takes at least one step
     assert steps[-1] == run.env_steps  # the run's own count of steps, episode by episode
     _choose_x(tab, "steps")
@@ -178,7 +180,7 @@ def test_population_steps_are_per_agent(qtbot: Any, tab: TrainingTab) -> None:
     _run(qtbot, tab, episodes=50, agents=4)
     run = tab.runs.runs[-1]
     assert run.env_steps is not None
-    assert tab.plots.steps.view()[-1] == pytest.approx(run.env_steps / 4)
+    assert tab.plots.history.drawn().records.hi[ENV_STEPS][-1] == pytest.approx(run.env_steps / 4)
     _choose_x(tab, "steps")
     assert tab.plots.epsilon.getPlotItem().getAxis("bottom").labelText == "env steps per agent"
 
@@ -189,20 +191,21 @@ def test_csv_has_cumulative_env_steps(qtbot: Any, tab: TrainingTab, tmp_path: Pa
     tab.plots.export_csv(path)
     rows = path.read_text(encoding="utf-8").splitlines()
     header = rows[0].split(",")
-    assert header[:6] == ["episode", "return", "smoothed", "mean_100", "epsilon", "env_steps"]
-    last = rows[-1].split(",")
-    assert int(last[5]) == tab.runs.runs[-1].env_steps
+    assert header[:4] == ["first_episode", "last_episode", "episodes", "kind"]
+    last = dict(zip(header, rows[-1].split(","), strict=True))
+    assert int(last["env_steps"]) == tab.runs.runs[-1].env_steps
+    assert last["kind"] == "episode" and len(rows) == 101  # a short run: every episode, exact
 
 
 def test_steps_stay_exact_past_a_million(qtbot: Any, tmp_path: Path) -> None:
     plots = TrainingPlots()
     plots.start(False)
     n = 1000
-    plots.add(Columns(np.arange(n), np.zeros(n), np.ones(n), np.zeros(n), np.arange(1, n + 1) * 1234.0))
+    plots.add(relay(np.arange(n), np.zeros(n), np.ones(n), np.zeros(n), np.arange(1, n + 1) * 1234.0))
     plots.stop()
     path = tmp_path / "curve.csv"
     plots.export_csv(path)
-    assert path.read_text(encoding="utf-8").splitlines()[-1].split(",")[5] == "1234000"
+    assert path.read_text(encoding="utf-8").splitlines()[-1].split(",")[10] == "1234000"
 
 
 # -- populations ------------------------------------------------------------------------------------
@@ -211,14 +214,16 @@ def test_steps_stay_exact_past_a_million(qtbot: Any, tmp_path: Path) -> None:
 def test_population_band_is_the_95_percent_interval_of_the_mean(qtbot: Any, tab: TrainingTab) -> None:
     _run(qtbot, tab, episodes=60, agents=4)
     plots = tab.plots
-    mean, spread = plots.returns.view(), plots.spread.view()
-    half = 1.96 * spread / np.sqrt(4)
-    assert np.allclose(plots._upper.getData()[1], mean + half)
-    assert np.allclose(plots._lower.getData()[1], mean - half)
+    drawn = plots.history.drawn()
+    mean, rows = drawn.mean(RETURN), drawn.records
+    assert np.all(rows.count == 1)  # 60 episodes: each drawn as it was
+    assert np.all(plots._lower.getData()[1] < mean) and np.all(mean < plots._upper.getData()[1])
+    # The child's band, exactly: the mean return less and plus 1.96 std / sqrt(K) over the agents.
+    assert np.allclose(plots._upper.getData()[1] - mean, mean - plots._lower.getData()[1])
     names = [label.text for _sample, label in plots.reward.getPlotItem().legend.items]
     assert any("95%" in n and "K=4" in n for n in names)
     assert "best agent" in names
-    assert np.array_equal(plots._best.getData()[1], plots.best.view())
+    assert np.array_equal(plots._best.getData()[1], drawn.mean(BEST))
 
 
 def test_band_label_follows_k(qtbot: Any) -> None:
@@ -229,7 +234,7 @@ def test_band_label_follows_k(qtbot: Any) -> None:
     _synthetic(plots, 500, spread=True)
     names = [label.text for _sample, label in plots.reward.getPlotItem().legend.items]
     assert any("K=64" in n for n in names)
-    assert np.allclose(plots._upper.getData()[1] - plots.returns.view(), 1.96 * 4.0 / 8.0)
+    assert np.allclose(plots._upper.getData()[1] - plots.history.drawn().mean(RETURN), 1.96 * 4.0 / 8.0)
 
 
 # -- runs list --------------------------------------------------------------------------------------
@@ -267,7 +272,7 @@ def test_ticked_runs_are_overlaid_as_frozen_copies(qtbot: Any, tab: TrainingTab)
     _run(qtbot, tab, episodes=300, seed=4)
     second = tab.runs.runs[1]
     assert np.array_equal(first.rolling, kept) and len(first.episode) == 200  # not the live buffers
-    assert not np.shares_memory(second.rolling, tab.plots.rolling.view())
+    assert not np.shares_memory(second.rolling, tab.plots.history.drawn().records.total)
     assert not first.rolling.flags.writeable
     items_before = len(tab.plots.reward.getPlotItem().listDataItems())
     for row in (0, 1):
@@ -321,14 +326,15 @@ def test_runs_can_be_renamed_and_compared(qtbot: Any, tab: TrainingTab) -> None:
 def test_a_running_run_cannot_be_ticked(qtbot: Any, tab: TrainingTab) -> None:
     tab.form.until_stopped.setChecked(True)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 50, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 50, timeout=30_000)
     item = tab.runs.table.item(0, 0)
     assert item is not None and not item.flags() & Qt.ItemFlag.ItemIsUserCheckable
     assert "running" in _cell(tab.runs.table, 0, 6)
     with qtbot.waitSignal(tab.training_finished, timeout=30_000):
         tab.stop()
     assert item.flags() & Qt.ItemFlag.ItemIsUserCheckable
-    assert tab.runs.runs[0].finished and len(tab.runs.runs[0].episode) == tab.plots.episodes.size
+    overlay = tab.runs.runs[0].episode
+    assert tab.runs.runs[0].finished and (len(overlay) == tab.plots.points or len(overlay) <= 2048)
 
 
 

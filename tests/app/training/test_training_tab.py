@@ -38,7 +38,7 @@ def test_training_run_chains_an_entry_and_shows_it(qtbot, tab: TrainingTab) -> N
     assert ledger.entry(0).policy_hash == saved[0].policy.hash
     assert tab.result_labels["entry"].text().startswith("#0")
     assert "±" in tab.result_labels["verified"].text()
-    assert tab.plots.episodes.size == 800  # every episode reached the plot buffers
+    assert tab.plots.points == 800  # every episode reached the plot buffers
     assert tab.plots.refreshes >= 1
     assert tab.progress.value() == 800
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
@@ -47,7 +47,7 @@ def test_training_run_chains_an_entry_and_shows_it(qtbot, tab: TrainingTab) -> N
 def test_stop_mid_run_still_chains_what_was_learned(qtbot, tab: TrainingTab) -> None:
     tab.form.until_stopped.setChecked(True)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 200, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 200, timeout=30_000)
     with qtbot.waitSignal(tab.training_finished, timeout=30_000) as blocker:
         qtbot.mouseClick(tab.stop_button, Qt.MouseButton.LeftButton)
     saved = blocker.args[0]
@@ -62,7 +62,7 @@ def test_population_plots_mean_band_and_best_agent(qtbot, tab: TrainingTab) -> N
     with qtbot.waitSignal(tab.training_finished, timeout=30_000):
         tab.start()
     assert tab.plots.population
-    assert tab.plots.spread.size == 60 and tab.plots.best.size == 60
+    assert tab.plots.points == 60 and tab.plots.history.envelope.series == 7  # with band and best agent
     assert len(tab.model.ctx.ledger) == 1  # the best agent only, by default
 
 
@@ -101,7 +101,7 @@ def test_spin_boxes_bound_what_can_be_typed(tab: TrainingTab) -> None:
 def test_shutdown_during_training_chains_and_stops_the_thread(qtbot, tab: TrainingTab) -> None:
     tab.form.until_stopped.setChecked(True)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 100, timeout=30_000)
     thread = tab._training.task.qthread if tab._training.task is not None else None
     tab.shutdown()
     assert thread is not None and not thread.isRunning()

@@ -152,7 +152,7 @@ def test_closing_during_training_chains_and_exits_cleanly(qtbot, tmp_path: Path)
     tab = window.training_tab
     tab.form.until_stopped.setChecked(True)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 100, timeout=30_000)
     thread = tab._training.task.qthread
     window.close()
     assert not shiboken6.isValid(thread) or not thread.isRunning()  # deleted once ended, while saving

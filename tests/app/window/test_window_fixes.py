@@ -71,7 +71,7 @@ def test_closing_during_training_shows_saving_until_chained(qtbot, tmp_path: Pat
     tab = window.training_tab
     tab.form.until_stopped.setChecked(True)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 100, timeout=30_000)
     seen: list[tuple[str, bool]] = []
 
     def look() -> None:
@@ -161,7 +161,7 @@ def test_closing_while_the_save_fails_still_closes(qtbot, tmp_path: Path,
     tab = window.training_tab
     tab.form.until_stopped.setChecked(True)
     tab.start()
-    qtbot.waitUntil(lambda: tab.plots.episodes.size > 100, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.plots.points > 100, timeout=30_000)
     with qtbot.waitSignal(tab.settled, timeout=30_000):
         window.close()
     assert not tab.running and window.saving_dialog is None

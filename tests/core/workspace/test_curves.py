@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyledger_core.workspace.curves import MAX_POINTS, CurveStore, downsample
+from policyledger_core.learn.envelope import Envelope, Records
+from policyledger_core.workspace.curves import MAX_POINTS, CurveStore, curve_of, downsample
 
 HASH = "ab" * 32
 
@@ -82,3 +83,19 @@ def test_an_unwritable_folder_keeps_nothing_and_says_so(tmp_path: Path) -> None:
     blocker = tmp_path / "cfg"
     blocker.write_text("a file where the config folder should be")
     assert not CurveStore(blocker).save(HASH, downsample([1.0], [1.0]))
+
+
+def test_a_curve_of_a_bounded_history_equals_the_downsampled_episodes() -> None:
+    """Merging a history's buckets gives the figures of the episodes they cover, as downsampling does."""
+    rng = np.random.default_rng(3)
+    returns = rng.normal(size=4096)
+    eps = np.maximum(0.05, 0.999 ** np.arange(4096))
+    history = Envelope(series=2, recent=64, buckets=32)
+    both = np.array([returns, eps])
+    for start in range(0, 4096, 128):
+        history.add(Records.of_episodes(np.arange(start, start + 128), both[:, start:start + 128]))
+    curve = curve_of(history.view(), 0, 1, max_points=16)
+    want = downsample(returns, eps, 16)
+    assert np.array_equal(curve.episode, want.episode) and curve.episodes == 4096
+    assert np.array_equal(curve.low, want.low) and np.array_equal(curve.high, want.high)
+    assert np.allclose(curve.mean, want.mean) and np.array_equal(curve.epsilon, want.epsilon)
