@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -48,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     window = MainWindow(workspace=choose_workspace(args.workspace))
     window.show()
+    # What start-up built (modules, Qt wrappers, plot items) lives as long as the window: frozen,
+    # the cyclic collector no longer rescans it on every full collection (measured during a long
+    # run: 33-57 ms pauses, the UI's longest).
+    gc.freeze()
     window.training_tab.warm_up()  # the first start after install compiles the training kernel
     return int(app.exec())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -134,6 +135,7 @@ def _window() -> Iterator[tuple[Any, Any]]:
         window = MainWindow(workspace=Path(tmp) / "ws")
         window.resize(1280, 820)
         window.show()
+        gc.freeze()  # as app.main does once the window is built
         yield app, window
 
 

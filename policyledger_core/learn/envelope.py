@@ -24,7 +24,7 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
-RECENT = 8192
+RECENT = 4096
 """Records kept as they came (a compaction leaves this many)."""
 BUCKETS = 4096
 """Older buckets at most (their size doubles rather than their number grows)."""
@@ -114,7 +114,12 @@ class Records:
 
     def at_most(self, points: int) -> Records:
         """Merged into aligned blocks until at most ``points`` records remain (exact figures)."""
-        level = self.grain()
+        if len(self) <= points:
+            return self
+        # Episodes first..last make about span / 2**level blocks: start from the level where
+        # that fits (one pass, mostly; a misaligned start may take one more).
+        span = int(self.last[-1] - self.first[0]) + 1
+        level = max(self.grain(), (-(-span // points) - 1).bit_length())
         merged = self.grouped(level)
         while len(merged) > points:
             level += 1

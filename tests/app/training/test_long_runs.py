@@ -94,8 +94,9 @@ def test_the_plots_stay_bounded_and_keep_every_extreme(plots: TrainingPlots) -> 
     assert np.all(drawn.hi(RETURN)[bucket] == 1e9)
     assert drawn.hi(RETURN).max() == 1e9 and drawn.lo(RETURN).min() == 0.0
     assert np.allclose(drawn.smoothed, smoothed(drawn.mean(RETURN), plots.smoothing))  # kept up piecewise
-    upper = plots._upper.getData()[1]
-    assert upper is not None and upper.max() == 1e9  # the band shows the spikes
+    x, low, high = plots.band()
+    assert high.max() == 1e9 and low.min() == 0.0  # the band shows the spikes
+    assert np.sum(high == 1e9) == len(np.unique(np.searchsorted(x, spikes)))  # each where it happened
 
 
 def test_a_bucket_reads_out_its_range(plots: TrainingPlots) -> None:
@@ -148,3 +149,18 @@ def test_a_flood_is_merged_so_the_window_draws_a_bounded_rate() -> None:
     assert flood.grain in (5, 6) and flood.through == first
     slow = packer([_batch(first, 10)])
     assert slow.grain == 0 and len(slow) == 10  # a slow relay goes episode by episode again
+
+
+def test_a_long_readout_never_widens_the_window(qtbot: Any, tmp_path: Path) -> None:
+    from app.model import AppModel
+    from app.training_tab import TrainingTab
+
+    tab = TrainingTab(AppModel(tmp_path / "ws", tmp_path / "cfg"))
+    qtbot.addWidget(tab)
+    tab.resize(1100, 760)
+    tab.show()
+    qtbot.waitExposed(tab)
+    long = "episodes 266,752\u2013266,879 (2,970,820 steps)  return 54.09 [48.42, 59.45]  "
+    tab.plots.readout.setText(long * 4)
+    qtbot.wait(50)
+    assert tab.minimumSizeHint().width() <= 1100 and tab.width() == 1100

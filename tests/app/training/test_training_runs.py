@@ -113,13 +113,13 @@ def test_nearest_episode_is_a_binary_search(qtbot: Any) -> None:
     qtbot.addWidget(plots.reward)
     qtbot.addWidget(plots.epsilon)
     plots.start(population=False)
-    _synthetic(plots, 16_000)
+    _synthetic(plots, 8_000)
     plots.stop()
-    xs = np.random.default_rng(1).uniform(-10, 16_010, 2000)
+    xs = np.random.default_rng(1).uniform(-10, 8_010, 2000)
     begin = time.perf_counter()
     found = [plots.nearest(float(x)) for x in xs]
     elapsed = time.perf_counter() - begin
-    assert found == [int(np.clip(np.round(x), 0, 15_999)) for x in xs]
+    assert found == [int(np.clip(np.round(x), 0, 7_999)) for x in xs]
     assert elapsed < 0.5  # a loop over the points per look-up would take many seconds
 
 
@@ -217,9 +217,10 @@ def test_population_band_is_the_95_percent_interval_of_the_mean(qtbot: Any, tab:
     drawn = plots.history.drawn()
     mean, rows = drawn.mean(RETURN), drawn.records
     assert np.all(rows.count == 1)  # 60 episodes: each drawn as it was
-    assert np.all(plots._lower.getData()[1] < mean) and np.all(mean < plots._upper.getData()[1])
+    _x, low, high = plots.band()
+    assert np.all(low < mean) and np.all(mean < high)
     # The child's band, exactly: the mean return less and plus 1.96 std / sqrt(K) over the agents.
-    assert np.allclose(plots._upper.getData()[1] - mean, mean - plots._lower.getData()[1])
+    assert np.allclose(high - mean, mean - low)
     names = [label.text for _sample, label in plots.reward.getPlotItem().legend.items]
     assert any("95%" in n and "K=4" in n for n in names)
     assert "best agent" in names
@@ -234,7 +235,7 @@ def test_band_label_follows_k(qtbot: Any) -> None:
     _synthetic(plots, 500, spread=True)
     names = [label.text for _sample, label in plots.reward.getPlotItem().legend.items]
     assert any("K=64" in n for n in names)
-    assert np.allclose(plots._upper.getData()[1] - plots.history.drawn().mean(RETURN), 1.96 * 4.0 / 8.0)
+    assert np.allclose(plots.band()[2] - plots.history.drawn().mean(RETURN), 1.96 * 4.0 / 8.0)
 
 
 # -- runs list --------------------------------------------------------------------------------------
