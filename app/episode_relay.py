@@ -47,6 +47,8 @@ class Relay:
     """Epsilon and mean of the last 100 of the relay's last episode."""
     grain: int = 0
     """Episodes travel merged in aligned blocks of ``2**grain`` (0: one by one)."""
+    recorded_bytes: int = 0
+    """Size of the run's recording of every episode so far (0: not recorded)."""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -56,19 +58,29 @@ def series_of(population: bool) -> tuple[str, ...]:
     return POPULATION_SERIES if population else SERIES
 
 
+def recording_columns(population: bool) -> int:
+    """Float64 values per episode in a recording: the episode number, then the series."""
+    return 1 + len(series_of(population))
+
+
 class Packer:
     """Turns the training process's batches into :class:`Relay`\\ s (it runs there, one per run).
 
     A token bucket paces the records: each relay earns ``max_points``, unspent ones are saved up
-    to ``burst``, and a relay's grain is the smallest whose records the savings cover.
+    to ``burst``, and a relay's grain is the smallest whose records the savings cover. With
+    ``record``, every episode's figures are also appended to that file, as they are: one row of
+    float64 per episode, the episode number then the series (:func:`recording_columns`).
     """
 
-    def __init__(self, max_points: int = MAX_POINTS_PER_BATCH, burst: int = BURST_POINTS) -> None:
+    def __init__(self, max_points: int = MAX_POINTS_PER_BATCH, burst: int = BURST_POINTS,
+                 record: str | None = None) -> None:
         self.max_points = max(1, max_points)
         self.burst = max(self.max_points, burst)
         self.tokens = self.burst - self.max_points
         self.steps_done = 0.0
         self.grain = 0
+        self.record = record
+        self.recorded = 0
 
     def __call__(self, batches: Sequence[EpisodeBatch]) -> Relay:
         episode = np.concatenate([b.episodes for b in batches]).astype(np.int64)
@@ -92,9 +104,22 @@ class Packer:
         while len(episode) and self._blocks(episode) > self.tokens:
             self.grain += 1
         self.tokens -= self._blocks(episode) if len(episode) else 0
-        records = Records.of_episodes(episode, np.array(rows)).grouped(self.grain)
+        values = np.array(rows)
+        if self.record is not None:
+            self._append(self.record, episode, values)
+        records = Records.of_episodes(episode, values).grouped(self.grain)
         last = (float(epsilon[-1]), float(mean_rolling[-1])) if len(episode) else (0.0, 0.0)
-        return Relay(records, through, *last, grain=self.grain)
+        return Relay(records, through, *last, grain=self.grain, recorded_bytes=self.recorded)
+
+    def _append(self, path: str, episode: np.ndarray, values: np.ndarray) -> None:
+        """Every episode, as it is, at the end of the recording (opened here: the packer travels
+        to the training process before it is used)."""
+        table = np.empty((len(episode), 1 + len(values)), dtype="<f8")
+        table[:, 0] = episode
+        table[:, 1:] = values.T
+        with open(path, "ab") as out:
+            table.tofile(out)
+        self.recorded += table.nbytes
 
     def _blocks(self, episode: np.ndarray) -> int:
         """Records that episodes ``episode`` (consecutive) make at the current grain."""

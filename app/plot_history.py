@@ -9,6 +9,8 @@ extremes), the hover readout's text, the curve kept for the marketplace and the 
 from __future__ import annotations
 
 import csv
+import os
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from app.episode_relay import (
     MEAN_100,
     RETURN,
     Relay,
+    recording_columns,
     series_of,
 )
 from policyledger_core.learn.envelope import Envelope, Records, debiased, ema
@@ -178,3 +181,43 @@ class PlotHistory:
                     row += [f"{r.lo[BAND_LOW, i]:.6g}", f"{r.hi[BAND_HIGH, i]:.6g}", f"{r.lo[BEST, i]:.6g}",
                             f"{best[i]:.6g}", f"{r.hi[BEST, i]:.6g}"]
                 writer.writerow(row)
+
+
+RECORDING_CHUNK = 200_000
+"""Episodes converted at a time (about 10 MB of the recording)."""
+
+
+def write_recording_csv(recording: Path, population: bool, smoothing: float,
+                        target: Path) -> Generator[tuple[int, int], None, int]:
+    """A run's recording of every episode as CSV, in the export's columns (every row of ``kind``
+    ``episode``: its min, mean and max are its value). Yields (episodes written, episodes recorded)
+    after each chunk, returns the rows written. The file appears whole or not at all."""
+    width = recording_columns(population)
+    total = recording.stat().st_size // (8 * width)  # a row still being appended is left out
+    header = list(CSV_COLUMNS) + (list(POPULATION_COLUMNS) if population else [])
+    fmt = "%d,%d,1,episode,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.12g"
+    if population:
+        fmt += ",%.6g,%.6g,%.6g,%.6g,%.6g"
+    partial = target.with_name(target.name + ".part")
+    written, last = 0, 0.0
+    try:
+        with recording.open("rb") as source, partial.open("w", newline="", encoding="utf-8") as out:
+            out.write(",".join(header) + "\n")
+            while written < total:
+                count = min(RECORDING_CHUNK, total - written)
+                table = np.fromfile(source, dtype="<f8", count=count * width).reshape(count, width)
+                episode, ret = table[:, 0], table[:, 1 + RETURN]
+                biased = ema(ret, smoothing, last)
+                last = float(biased[-1])
+                columns = [episode, episode, ret, ret, ret, debiased(biased, smoothing, written),
+                           table[:, 1 + MEAN_100], table[:, 1 + EPSILON], table[:, 1 + ENV_STEPS]]
+                if population:
+                    best = table[:, 1 + BEST]
+                    columns += [table[:, 1 + BAND_LOW], table[:, 1 + BAND_HIGH], best, best, best]
+                np.savetxt(out, np.column_stack(columns), fmt=fmt)
+                written += count
+                yield written, total
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written

@@ -73,6 +73,11 @@ class TrainingForm(QWidget):
         self.seed = named(QSpinBox(minimum=0, maximum=2**31 - 1), "seedSpinBox")
         self.agents = named(QSpinBox(minimum=1, maximum=4096), "agentsSpinBox")
         self.chain_all = named(QCheckBox("chain every agent's policy"), "chainAllCheck")
+        self.record = named(QCheckBox("record every episode"), "recordCheck")
+        self.record.setToolTip(
+            "Stream every episode's figures to a file while training (about 40 bytes an episode, "
+            "more for a population), so that Export CSV writes them all instead of the plots' "
+            "buckets. The file is replaced by the next recorded run and removed when the window closes.")
         self.error = named(QLabel(), "formError")
         self.error.setStyleSheet("color: #b00020;")
         self.error.setWordWrap(True)
@@ -91,6 +96,7 @@ class TrainingForm(QWidget):
             layout.addRow(label, box)
         layout.addRow("&Episodes", self.episodes)
         layout.addRow("", self.until_stopped)
+        layout.addRow("", self.record)
         layout.addRow("&Seed", self.seed)
         layout.addRow("Agents (K)", self.agents)
         layout.addRow("", self.chain_all)
@@ -187,6 +193,7 @@ class TrainingForm(QWidget):
                            "agents": self.agents.value(), "episodes": self.episodes.value(),
                            "schedule": self.schedule.currentText(),
                            "until_stopped": self.until_stopped.isChecked(),
+                           "record": self.record.isChecked(),
                            "fields": {n: b.value() for n, b in self.fields.items()}})
 
     def restore(self, text: str) -> None:
@@ -205,5 +212,6 @@ class TrainingForm(QWidget):
             self.episodes.setValue(int(data["episodes"]))
             if "until_stopped" in data:  # older states kept it under a key of its own
                 self.until_stopped.setChecked(bool(data["until_stopped"]))
+            self.record.setChecked(bool(data.get("record", False)))
         except (ValueError, KeyError, TypeError, AttributeError):
             return

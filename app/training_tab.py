@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 from app import settings
 from app.episode_relay import Packer, Relay
 from app.model import AppModel, Findings, Place
+from app.plot_history import write_recording_csv
 from app.process_runner import RELAY_SECONDS, in_child_process
+from app.recording import Recording, describe_size
 from app.runs_table import Run, RunsPanel
 from app.training_form import TrainingForm
 from app.training_plots import X_AXES, TrainingPlots
@@ -114,6 +116,9 @@ class TrainingTab(QWidget):
         """The training run (in a child process, which batches its records), then the save of what it
         learned. Its batches are relayed as they come (:data:`~app.process_runner.RELAY_SECONDS`)."""
         self._warming = TaskRunner(self)
+        self._exporting = TaskRunner(self)
+        """Writes a recording of every episode as CSV (long: it runs apart, with its progress)."""
+        self.recording = Recording(self.model.ctx.config_dir)
         """Compiles (or loads) the training kernel in a child process at start (:meth:`warm_up`)."""
         self.compiling = False
         self._saving = False
@@ -172,7 +177,7 @@ class TrainingTab(QWidget):
         smooth_row.addWidget(self.log_x)
         png, csv = self.export_png_button, self.export_csv_button
         png.clicked.connect(lambda: self._export("PNG image (*.png)", ".png", self.plots.export_png))
-        csv.clicked.connect(lambda: self._export("CSV file (*.csv)", ".csv", self.plots.export_csv))
+        csv.clicked.connect(self.export_csv)
         smooth_row.addWidget(png)
         smooth_row.addWidget(csv)
         right.addLayout(smooth_row)
@@ -225,7 +230,12 @@ class TrainingTab(QWidget):
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
         self._saving = self._stopping = False
-        self._training.start(in_child_process(train_agents, config, hyper, algorithm, agents, pack=Packer()),
+        # A recording belongs to the run shown: a new run replaces it, or leaves none.
+        record = self.recording.begin(agents > 1) if self.form.record.isChecked() else None
+        if record is None:
+            self.recording.discard()
+        packer = Packer(record=record)
+        self._training.start(in_child_process(train_agents, config, hyper, algorithm, agents, pack=packer),
                              progress=self._on_training_progressed, done=self._on_training_succeeded,
                              error=self._on_task_failed)
         self._set_running(True)
@@ -273,9 +283,12 @@ class TrainingTab(QWidget):
         self._update_export()
         if self._stopping or self._saving:  # the last batches of a stopped run: no live counter again
             return
+        self.recording.bytes = last.recorded_bytes
         rate = self._episodes_done / max(time.monotonic() - self._started, 1e-6)
+        recorded = f"   recording {describe_size(last.recorded_bytes)}" if self.recording.active else ""
         self.stats.setText(f"episode {self._episodes_done:,}   {rate:,.0f} episodes/s   "
-                           f"epsilon {last.last_epsilon:.3f}   mean of last 100 {last.last_rolling:.2f}")
+                           f"epsilon {last.last_epsilon:.3f}   mean of last 100 {last.last_rolling:.2f}"
+                           f"{recorded}")
 
     def _idle(self) -> None:
         """The run ended (stopped, finished or failed): no busy animation, no redraw timer."""
@@ -360,6 +373,7 @@ class TrainingTab(QWidget):
             label.setText("-")
             label.setToolTip("")
         self._result, self._hyper, self._episodes_done = None, None, 0
+        self.recording.discard()
         self.plots.clear()
         self.progress.setRange(0, 1)
         self.progress.reset()
@@ -393,7 +407,40 @@ class TrainingTab(QWidget):
     def _update_export(self) -> None:
         empty = self.plots.empty
         self.export_png_button.setEnabled(not empty)
-        self.export_csv_button.setEnabled(not empty)
+        self.export_csv_button.setEnabled(not empty and not self._exporting.busy)
+        self.export_csv_button.setToolTip(
+            "Every episode of the run (it was recorded)." if self.recording.active else
+            "The points drawn: recent episodes as they are, older ones as buckets (min, mean, max); "
+            "tick \"record every episode\" before a run to export them all.")
+
+    def export_csv(self) -> None:
+        """Ask where, then write the run's CSV: every episode when it was recorded, else the plots'
+        history (a recording is written apart, with its progress: it can be long)."""
+        target = self._export_target("CSV file (*.csv)", ".csv")
+        if target is None:
+            return
+        if not self.recording.active or self.recording.path is None:
+            self._write_now(target, self.plots.export_csv)
+            return
+        source, population, weight = self.recording.path, self.recording.population, self.plots.smoothing
+        self._exporting.start(lambda _stop: write_recording_csv(source, population, weight, target),
+                              progress=lambda done: self._on_export_progress(target, done),
+                              done=lambda rows: self._on_exported(target, rows),
+                              error=lambda exc: self._on_export_failed(target, exc))
+        self.stats.setText(f"Writing every episode to {target}\u2026")
+        self._update_export()
+
+    def _on_export_progress(self, target: Path, done: list[tuple[int, int]]) -> None:
+        written, total = done[-1]
+        self.stats.setText(f"Writing every episode to {target}: {written:,} of {total:,}")
+
+    def _on_exported(self, target: Path, rows: int) -> None:
+        self.stats.setText(f"Written {rows:,} episodes to {target}")
+        self._update_export()
+
+    def _on_export_failed(self, target: Path, exc: Exception) -> None:
+        self.stats.setText(f"Could not write {target}: {one_line(exc)}; the plot was not exported.")
+        self._update_export()
 
     def _on_task_failed(self, exc: Exception) -> None:
         self._saving = self._stopping = False
@@ -411,8 +458,10 @@ class TrainingTab(QWidget):
         A save under way still completes: it is one uninterrupted call.
         """
         self._warming.shutdown()  # a compile under way is abandoned (the disk cache stays whole)
+        self._exporting.shutdown()  # an export under way is abandoned (no partial file is left)
         saving = self._saving
         task = self._training.shutdown(cancel=False)  # the run stops by itself and returns what it learned
+        self.recording.discard()  # the training process has ended: nothing appends to it any more
         self._saving = False
         self.plots.stop()
         if task is None:
@@ -430,15 +479,21 @@ class TrainingTab(QWidget):
             self.model.notify_changed(self)
 
     def _export(self, filter_text: str, suffix: str, write: Callable[[Path], None]) -> None:
+        target = self._export_target(filter_text, suffix)
+        if target is not None:
+            self._write_now(target, write)
+
+    def _export_target(self, filter_text: str, suffix: str) -> Path | None:
         config = self.model.ctx.config_dir
         start = Path(settings.last_folder("plots", self.model.workspace_root, config)) / f"training{suffix}"
         path, _ = QFileDialog.getSaveFileName(self, "Export plot", str(start), filter_text)
         if not path:
-            return
+            return None
         settings.remember_folder("plots", path, config)
         target = Path(path)
-        if not target.suffix:
-            target = target.with_suffix(suffix)
+        return target if target.suffix else target.with_suffix(suffix)
+
+    def _write_now(self, target: Path, write: Callable[[Path], None]) -> None:
         try:
             write(target)
         except OSError as exc:

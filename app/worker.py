@@ -30,6 +30,9 @@ from app.batching import BATCH_SECONDS, Cancelled, drain
 
 ShouldStop = Callable[[], bool]
 GeneratorFactory = Callable[[ShouldStop], Generator[Any, None, Any]]
+MAX_IN_FLIGHT = 8
+"""Progress batches sent to the GUI thread and not yet handled, at most: when the GUI is busy the
+work waits (a training process then waits on its pipe) rather than queueing without bound."""
 
 
 def one_line(exc: BaseException) -> str:
@@ -65,13 +68,28 @@ class _Thread(QThread):
         self.stop_event = threading.Event()
         self.cancel_event = threading.Event()
         self.outcome: _Outcome | None = None
+        self.in_flight = 0
+        self._handled = threading.Condition()
+
+    def handled(self) -> None:
+        """The GUI thread handled a batch (or dropped it): room for the next."""
+        with self._handled:
+            self.in_flight -= 1
+            self._handled.notify()
+
+    def _send(self, batch: list[Any]) -> None:
+        with self._handled:
+            # Once asked to stop, nothing waits: the work must reach its end (and its result).
+            while self.in_flight >= MAX_IN_FLIGHT and not self.stop_event.is_set():
+                self._handled.wait(0.05)
+            self.in_flight += 1
+        self.progressed.emit(batch)
 
     def run(self) -> None:
         self.begun.emit()
         try:
             work = self.factory(self.stop_event.is_set)
-            result = drain(work, self.progressed.emit, interval=self.batch_seconds,
-                           cancelled=self.cancel_event.is_set)
+            result = drain(work, self._send, interval=self.batch_seconds, cancelled=self.cancel_event.is_set)
             outcome = _Outcome("done", result)
         except Cancelled:
             outcome = _Outcome("cancelled")
@@ -146,6 +164,7 @@ class Task(QObject):
 
     @Slot(list)
     def _on_thread_progressed(self, batch: list[Any]) -> None:
+        self.qthread.handled()
         if not self._detached:
             self.progressed.emit(batch)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import os
 import subprocess
 import sys
@@ -85,7 +86,12 @@ def _overlay_runs(tab: object, count: int) -> None:
 
 
 class StallProbe:
-    """A 5 ms timer on the GUI thread: a gap far above 5 ms between two ticks is a stall."""
+    """A 5 ms timer on the GUI thread: a gap far above 5 ms between two ticks is a stall.
+
+    It keeps only the worst gaps, so that probing for minutes does not itself grow the memory
+    the soak benchmark measures."""
+
+    KEPT = 5
 
     def __init__(self, progress: Callable[[], int]) -> None:
         from PySide6.QtCore import QElapsedTimer, QTimer
@@ -96,7 +102,7 @@ class StallProbe:
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._tick)
         self.gaps: list[tuple[int, int, int]] = []
-        """(gap ms, at ms, progress then)."""
+        """The worst (gap ms, at ms, progress then), a heap."""
         self._last = 0
 
     def start(self) -> None:
@@ -109,7 +115,11 @@ class StallProbe:
 
     def _tick(self) -> None:
         now = self.clock.elapsed()
-        self.gaps.append((now - self._last, now, self.progress()))
+        gap = (now - self._last, now, self.progress())
+        if len(self.gaps) < self.KEPT:
+            heapq.heappush(self.gaps, gap)
+        elif gap > self.gaps[0]:
+            heapq.heapreplace(self.gaps, gap)
         self._last = now
 
     @property
@@ -117,7 +127,7 @@ class StallProbe:
         return float(max(gap for gap, _, _ in self.gaps)) if self.gaps else 0.0
 
     def worst(self) -> list[tuple[int, int, int]]:
-        return sorted(self.gaps)[-5:]
+        return sorted(self.gaps)
 
 
 @contextlib.contextmanager

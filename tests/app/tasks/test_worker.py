@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from app.process_runner import TrainingProcessFailed, in_child_process
-from app.worker import Task, TaskRunner, one_line
+from app.worker import MAX_IN_FLIGHT, Task, TaskRunner, one_line
 from tests.app.tasks import targets
 
 TIMEOUT_MS = 20_000
@@ -168,7 +168,7 @@ def test_no_callback_fires_after_shutdown(qtbot: Any) -> None:
     queued, release = threading.Event(), threading.Event()
 
     def factory(_should_stop: Callable[[], bool]) -> Generator[int, None, str]:
-        yield from range(200)
+        yield from range(MAX_IN_FLIGHT)  # as many as may wait unhandled
         queued.set()
         release.wait(5)
         yield -1  # the cancel takes effect here
@@ -176,7 +176,7 @@ def test_no_callback_fires_after_shutdown(qtbot: Any) -> None:
 
     seen = Seen()
     task = seen.start(runner, factory)
-    assert queued.wait(5)  # started and 200 batches wait in the GUI thread's queue: none delivered yet
+    assert queued.wait(5)  # started, and its batches wait in the GUI thread's queue: none delivered yet
     threading.Timer(0.1, release.set).start()
     ended = runner.shutdown()  # cancels after the record under way, and waits
     assert ended is task and not task.qthread.isRunning() and not runner.busy
@@ -223,3 +223,29 @@ def test_a_child_process_error_that_cannot_travel_is_described(qtbot: Any, runne
     name, exc = seen.events[-1]
     assert name == "error" and isinstance(exc, TrainingProcessFailed)
     assert one_line(exc) == "NeedsTwoArguments: the thing: it broke"
+
+
+def test_a_busy_gui_makes_the_work_wait_instead_of_queueing(qtbot: Any, runner: TaskRunner) -> None:
+    """Batches the GUI has not handled yet are bounded: the work waits for the GUI (a training
+    process then waits on its pipe) instead of piling up progress in memory."""
+    produced: list[int] = []
+    received: list[list[Any]] = []
+
+    def work(should_stop: Callable[[], bool]) -> Generator[int, None, int]:
+        while not should_stop():
+            produced.append(len(produced))
+            yield produced[-1]
+            time.sleep(0.002)
+        return len(produced)
+
+    runner.start(work, done=lambda _n: None, error=lambda _e: None, progress=received.append)
+    task = runner.task
+    assert task is not None
+    time.sleep(1.0)  # the GUI thread is busy: nothing it was sent is handled
+    stalled = len(produced)
+    time.sleep(0.3)
+    assert task.qthread.in_flight == MAX_IN_FLIGHT
+    assert len(produced) - stalled <= 1  # the work waits for the GUI
+    qtbot.waitUntil(lambda: len(received) > 3 * MAX_IN_FLIGHT, timeout=10_000)  # and goes on after
+    with qtbot.waitSignal(task.finished, timeout=10_000):
+        runner.stop()

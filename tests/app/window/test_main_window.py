@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QTableView
 from app.main_window import MainWindow
 from policyledger_core.policy import Policy
 from policyledger_core.workspace import audit
+from policyledger_core.workspace.context import Context
 from tests.app.conftest import HeldReplay
 
 TIMEOUT_MS = 20_000
@@ -94,14 +95,15 @@ def test_tampered_ledger_shows_the_problem(qtbot, shipped_copy: Path, tmp_path: 
 def test_a_replay_mismatch_shows_in_the_ledger_tab_and_status_bar(qtbot, shipped_copy: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     real_verify = audit.verify  # the core decides; forge what its replay of entry 2 gives
-    window = _window(qtbot, shipped_copy, tmp_path / "cfg")
-    forged = window.model.ctx.ledger.entry(2).policy_hash
+    # Forged before the window opens: it starts replaying at once, in the background.
+    forged = Context.open(shipped_copy, tmp_path / "cfg-peek").ledger.entry(2).policy_hash
 
     def verify(policy: Policy, episodes: int = 1000) -> Any:
         report = real_verify(policy, episodes)
         return dataclasses.replace(report, mean=report.mean + 7) if policy.hash == forged else report
 
     monkeypatch.setattr(audit, "verify", verify)
+    window = _window(qtbot, shipped_copy, tmp_path / "cfg")
     qtbot.waitUntil(lambda: not window.marketplace_tab.reproducing, timeout=TIMEOUT_MS)
     assert window._status_chain.text() == "problem at entry 2"
     ledger_tab = window.ledger_tab
