@@ -22,7 +22,6 @@ class Recording:
         self.folder = config_dir / FOLDER
         self.path: Path | None = None
         self.population = False
-        self.bytes = 0
 
     def begin(self, population: bool) -> str:
         """A fresh recording for a new run (the previous one is removed); returns its path."""
@@ -43,7 +42,7 @@ class Recording:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
-        self.path, self.bytes = None, 0
+        self.path = None
 
 
 def describe_size(count: int) -> str:

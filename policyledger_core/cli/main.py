@@ -15,6 +15,7 @@ from typing import NoReturn, TextIO
 
 from policyledger_core.cli import ledger as cli_ledger
 from policyledger_core.cli import sweep as cli_sweep
+from policyledger_core.cli import tlog as cli_tlog
 from policyledger_core.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -78,6 +79,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     table: dict[str, Command] = {"train": cmd_train, "optimum": cmd_optimum}
     table.update(cli_ledger.register(commands))
     table.update(cli_sweep.register(commands, _whole, MAX_AGENTS))
+    table.update(cli_tlog.register(commands))
     return parser, table
 
 

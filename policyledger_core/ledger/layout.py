@@ -61,6 +61,12 @@ class ScannedEntry:
         self._policy_hash: str | None = None
 
     @property
+    def record(self) -> bytes:
+        """The entry's object as it stands on its line: no separating comma, no newline (a leaf
+        of the ledger's Merkle tree)."""
+        return self.line[1:] if self.line[:1] == b"," else self.line
+
+    @property
     def policy_hash(self) -> str:
         """The policy this entry records (read from the line, not parsed)."""
         if self._policy_hash is None:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from policyledger_core.atomic import fsync_dir
 from policyledger_core.canonical import sha256_hex
 from policyledger_core.errors import BadInput
+from policyledger_core.ledger import note
 
 KEY_FILE = "publisher-ed25519.pem"
 SIGNATURE_DOMAIN = b"policyledger/entry-signature-v1\n"
@@ -50,6 +51,19 @@ class Publisher:
     def sign(self, entry_hash: str) -> str:
         """Hex signature over an entry hash (with a domain-separation prefix)."""
         return self._key.sign(_message(entry_hash)).hex()
+
+    @property
+    def note_name(self) -> str:
+        """The name this key signs notes (checkpoints) under."""
+        return f"policyledger/{self.key_id}"
+
+    def sign_note(self, text: str) -> str:
+        """``text`` as a C2SP signed note, signed by this key under :attr:`note_name`."""
+        return note.sign(text, self.note_name, self._key)
+
+    def verifier(self) -> note.Verifier:
+        """The note verifier key of this publisher."""
+        return note.Verifier(self.note_name, bytes.fromhex(self.public_hex))
 
     @classmethod
     def generate(cls) -> Publisher:

@@ -164,3 +164,21 @@ def test_a_long_readout_never_widens_the_window(qtbot: Any, tmp_path: Path) -> N
     tab.plots.readout.setText(long * 4)
     qtbot.wait(50)
     assert tab.minimumSizeHint().width() <= 1100 and tab.width() == 1100
+
+
+def test_a_population_leaves_the_window_a_core(qtbot: Any, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from app import training_tab
+    from app.model import AppModel
+
+    started: list[Any] = []
+    monkeypatch.setattr(training_tab, "in_child_process", lambda target, *args, **kw: started.append(target)
+                        or (lambda _stop: iter(())))
+    tab = training_tab.TrainingTab(AppModel(tmp_path / "ws", tmp_path / "cfg"))
+    qtbot.addWidget(tab)
+    tab.form.agents.setValue(64)
+    tab.start()
+    assert started[0].keywords["workers"] == max(1, (os.cpu_count() or 1) - 1)
+    tab._training.shutdown()
