@@ -17,8 +17,11 @@ from policyledger_core.cli.common import (
     open_context,
     resolve_prefix,
 )
+from policyledger_core.errors import Rejected
 from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger import tlog
 from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier
 from policyledger_core.ledger.signing import PublisherKeyError, key_id
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
@@ -61,16 +64,38 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "replayed": report.replayed,
             "problem": None if report.problem is None else
             {"index": report.problem.index, "reason": report.problem.reason}}
+    against = None
+    if args.against is not None and report.problem is None:
+        against = check_against(ctx, args.against, args.key)
+        data["against"] = against
     if report.problem is None:
         text = f"ledger intact: {report.entries} entries, chain, signatures and policy files verified"
         text += f", {report.replayed} policies replayed\n" if args.replay else "\n"
+        if against is not None:
+            text += (f"it extends the checkpoint of {against['size']} entries ({args.against})\n"
+                     if against["ok"] else f"checkpoint {args.against}: {against['problem']}\n")
     else:
         index = report.problem.index
         intact = f"entries 0..{index - 1} are intact" if index > 0 else "no entry is intact"
         text = (f"ledger problem at entry {index}: {report.problem.reason}\n"
                 f"{intact}; run 'policyledger-cli repair' to continue from there (a backup is kept)\n")
     _emit(args, out, data, text)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.ok and (against is None or against["ok"]) else EXIT_FAILED
+
+
+def check_against(ctx: Context, path: Path, keys: list[str]) -> dict[str, Any]:
+    """Whether the ledger extends the signed checkpoint in ``path`` (signed by this user or by one
+    of ``keys``): ``{"ok", "size", "origin", "problem"}``."""
+    try:
+        verifiers = [ctx.publisher.verifier(), *(Verifier.parse(key) for key in keys)]
+    except NoteError as exc:
+        raise UsageError(f"--key: {exc}") from None
+    text = _read_input(path, MAX_NOTE_BYTES).decode("utf-8", "replace")
+    try:
+        head = tlog.check_extends(ctx.ledger, text, verifiers)
+    except (NoteError, Rejected) as exc:
+        return {"ok": False, "size": None, "origin": None, "problem": str(exc)}
+    return {"ok": True, "size": head.size, "origin": head.origin, "problem": None}
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
@@ -230,6 +255,10 @@ def register(commands: Any) -> dict[str, Any]:
     """Add the ledger commands to the parser; returns name -> function."""
     v = commands.add_parser("verify", help="check the whole ledger (exit 1 on a problem)")
     v.add_argument("--replay", action="store_true", help="also replay every policy and compare digests")
+    v.add_argument("--against", type=Path, metavar="CHECKPOINT_FILE",
+                   help="also check that the ledger extends this signed checkpoint (exit 1 if not)")
+    v.add_argument("--key", action="append", default=[], metavar="VERIFIER_KEY",
+                   help="a note verifier key the checkpoint may be signed with (besides this user's)")
     ls = commands.add_parser("list", help="the marketplace ranking")
     ls.add_argument("--preset", choices=list(PRESETS), help="only this environment preset")
     sh = commands.add_parser("show", help="one policy with its entries")

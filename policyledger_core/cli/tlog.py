@@ -1,25 +1,40 @@
-"""``policyledger-cli`` commands of the ledger as a transparency log: checkpoint."""
+"""``policyledger-cli`` commands of the ledger as a transparency log: checkpoint, prove, consistency
+(``verify --against`` is with verify)."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import json
+from pathlib import Path
 from typing import Any, TextIO
 
-from policyledger_core.cli.common import EXIT_OK, CommandFailed, add_common, open_context
+from policyledger_core.atomic import write_atomic
+from policyledger_core.cli.common import (
+    EXIT_OK,
+    CommandFailed,
+    UsageError,
+    add_common,
+    open_context,
+    resolve_prefix,
+)
 from policyledger_core.ledger import tlog
+from policyledger_core.workspace.context import Context
+
+
+def _usable(ctx: Context) -> None:
+    if ctx.ledger.problem is not None:
+        raise CommandFailed(f"the ledger has a problem at entry {ctx.ledger.problem.index}: "
+                            "nothing is signed for it (see verify, then repair)")
 
 
 def cmd_checkpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     verifier = ctx.publisher.verifier().text()
     if args.verifier_key:
-        out.write(f'{{"verifier_key": "{verifier}"}}\n' if args.json else verifier + "\n")
+        out.write(json.dumps({"verifier_key": verifier}) + "\n" if args.json else verifier + "\n")
         return EXIT_OK
-    if ctx.ledger.problem is not None:
-        raise CommandFailed(f"the ledger has a problem at entry {ctx.ledger.problem.index}: "
-                            "no checkpoint is signed for it (see verify, then repair)")
+    _usable(ctx)
     try:
         head = tlog.checkpoint(ctx.ledger)
     except tlog.EmptyLog as exc:
@@ -34,10 +49,64 @@ def cmd_checkpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    _usable(ctx)
+    policy_hash = resolve_prefix(ctx, args.hash_prefix)
+    indexes = [i for i, e in enumerate(ctx.ledger.scanned()) if e.policy_hash == policy_hash]
+    if args.index is not None and args.index not in indexes:
+        raise UsageError(f"--index {args.index}: not an entry of {policy_hash[:16]} "
+                         f"(its entries: {', '.join(map(str, indexes))})")
+    index = indexes[0] if args.index is None else args.index
+    proof = tlog.prove(ctx.ledger, ctx.publisher, index)
+    text = proof.text()
+    if args.output is not None:
+        try:
+            write_atomic(args.output, text.encode())
+        except OSError as exc:
+            raise CommandFailed(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    size = len(ctx.ledger)
+    if args.json:
+        out.write(json.dumps({"index": index, "size": size, "origin": tlog.origin(ctx.ledger),
+                              "policy_hash": policy_hash, "proof": text,
+                              "file": None if args.output is None else str(args.output)},
+                             sort_keys=True) + "\n")
+    elif args.output is not None:
+        out.write(f"proof of entry {index} in a tree of {size} written to {args.output}\n")
+    else:
+        out.write(text)
+    return EXIT_OK
+
+
+def cmd_consistency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    _usable(ctx)
+    try:
+        body = tlog.consistency_request(ctx.ledger, ctx.publisher, args.old_size)
+    except tlog.EmptyLog as exc:
+        raise CommandFailed(str(exc)) from None
+    if args.json:
+        out.write(json.dumps({"old": args.old_size, "size": len(ctx.ledger), "request": body},
+                             sort_keys=True) + "\n")
+    else:
+        out.write(body)
+    return EXIT_OK
+
+
 def register(commands: Any) -> dict[str, Any]:
     """Add the transparency-log commands to the parser; returns name -> function."""
     cp = commands.add_parser("checkpoint", help="print the ledger's signed checkpoint (C2SP tlog-checkpoint)")
     cp.add_argument("--verifier-key", action="store_true",
                     help="print this user's note verifier key instead")
-    add_common(cp)
-    return {"checkpoint": cmd_checkpoint}
+    pr = commands.add_parser("prove", help="write a C2SP tlog-proof that a policy's entry is in the ledger")
+    pr.add_argument("hash_prefix")
+    pr.add_argument("--index", type=int, metavar="N",
+                    help="which of the policy's entries (default its first)")
+    pr.add_argument("-o", "--output", type=Path, metavar="FILE",
+                    help="write the proof here (default: print it)")
+    co = commands.add_parser("consistency", help="a consistency proof from an older tree to now, as a "
+                                                 "C2SP tlog-witness add-checkpoint request")
+    co.add_argument("old_size", type=int, metavar="OLD_SIZE")
+    for p in (cp, pr, co):
+        add_common(p)
+    return {"checkpoint": cmd_checkpoint, "prove": cmd_prove, "consistency": cmd_consistency}

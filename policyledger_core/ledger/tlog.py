@@ -8,10 +8,20 @@ RFC 6962 root of their tree, signed as a C2SP note by the publisher's key
 
 from __future__ import annotations
 
-from policyledger_core.errors import BadInput
+import base64
+from collections.abc import Sequence
+
+from policyledger_core.errors import BadInput, Rejected
 from policyledger_core.ledger.chain import Ledger
-from policyledger_core.ledger.merkle import root
-from policyledger_core.ledger.note import Checkpoint
+from policyledger_core.ledger.merkle import (
+    ProofError,
+    consistency_proof,
+    inclusion_proof,
+    root,
+    verify_consistency,
+)
+from policyledger_core.ledger.note import Checkpoint, Verifier, open_note
+from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import Publisher
 
 ORIGIN_PREFIX = "policyledger/ledger/"
@@ -40,3 +50,43 @@ def checkpoint(ledger: Ledger, size: int | None = None) -> Checkpoint:
 def signed_checkpoint(ledger: Ledger, publisher: Publisher) -> str:
     """The current checkpoint as a signed note."""
     return publisher.sign_note(checkpoint(ledger).text())
+
+
+def prove(ledger: Ledger, publisher: Publisher, index: int) -> TlogProof:
+    """The tlog-proof of entry ``index`` in the ledger's current tree, with its signed checkpoint."""
+    if not 0 <= index < len(ledger):
+        raise BadInput(f"--index {index}: the ledger has {len(ledger)} entries")
+    path = inclusion_proof(ledger.leaf_hashes(), index)
+    return TlogProof(index, tuple(path), signed_checkpoint(ledger, publisher))
+
+
+def consistency_request(ledger: Ledger, publisher: Publisher, old: int) -> str:
+    """A C2SP tlog-witness add-checkpoint request body: ``old N``, the consistency proof from the
+    tree of ``old`` entries to now (one base64 hash a line), a blank line, the signed checkpoint."""
+    size = len(ledger)
+    if not 0 <= old <= size:
+        raise BadInput(f"OLD_SIZE {old}: the ledger has {size} entries")
+    proof = consistency_proof(ledger.leaf_hashes(), old)
+    lines = "".join(base64.b64encode(h).decode() + "\n" for h in proof)
+    return f"old {old}\n{lines}\n{signed_checkpoint(ledger, publisher)}"
+
+
+def check_extends(ledger: Ledger, signed: str, verifiers: Sequence[Verifier]) -> Checkpoint:
+    """Check that the ledger extends a signed checkpoint received from elsewhere: its signature
+    by one of ``verifiers``, its origin, then a consistency proof from its tree to this one.
+    Raises a one-line error naming the problem; returns the checkpoint."""
+    text, _signed = open_note(signed, verifiers)
+    head = Checkpoint.parse(text)
+    here, size = origin(ledger), len(ledger)
+    if head.origin != here:
+        raise Rejected(f"the checkpoint is of another ledger: {head.origin} (this one is {here})")
+    if head.size > size:
+        raise Rejected(f"the checkpoint saw {head.size} entries, this ledger has {size}: "
+                       "entries were removed here (truncated or rolled back)")
+    proof = consistency_proof(ledger.leaf_hashes(), head.size)
+    try:
+        verify_consistency(head.size, size, head.root, ledger.tree().root(), proof)
+    except ProofError:
+        raise Rejected(f"this ledger does not extend the checkpoint of {head.size} entries: "
+                       "some of those entries were rewritten here, or it is a fork") from None
+    return head
