@@ -78,7 +78,7 @@ class Verifier:
 
     @classmethod
     def parse(cls, text: str) -> Verifier:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # the base64 key may itself hold a '+'
         if len(parts) != 3:
             raise NoteError("verifier key: expected <name>+<key ID>+<key>")
         name, hex_id, encoded = parts

@@ -81,3 +81,9 @@ def test_malformed_notes_name_their_problem() -> None:
         sign("bell \x07\n", "name", Ed25519PrivateKey.generate())
     with pytest.raises(NoteError, match="spaces or"):
         sign("text\n", "two words", Ed25519PrivateKey.generate())
+
+
+def test_a_verifier_key_whose_base64_holds_a_plus() -> None:
+    key = "TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6"  # transparency-dev/formats' tests
+    verifier = Verifier.parse(key)
+    assert verifier.name == "TEST" and verifier.text() == key
