@@ -39,7 +39,7 @@ BAND_SAMPLE_BRUSH = pg.mkBrush(200, 212, 238)
 RANGE_PEN = pg.mkPen((214, 222, 238), width=1)
 RANGE_SAMPLE_BRUSH = pg.mkBrush(214, 222, 238)
 """A one-agent run's min-max band over merged episodes, and its sample."""
-BAND_POINTS = 2500
+BAND_POINTS = 1600
 """Vertical strokes of a band at most (more than a plot's pixels: no column left out). A band
 is drawn as one stroke per bucket from its low to its high, as pyqtgraph's peak downsampling
 draws a curve: a filled polygon between two noisy edges cost 8-10 ms a paint (measured),

@@ -24,7 +24,7 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
-RECENT = 4096
+RECENT = 2048
 """Records kept as they came (a compaction leaves this many)."""
 BUCKETS = 4096
 """Older buckets at most (their size doubles rather than their number grows)."""

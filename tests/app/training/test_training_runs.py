@@ -113,13 +113,13 @@ def test_nearest_episode_is_a_binary_search(qtbot: Any) -> None:
     qtbot.addWidget(plots.reward)
     qtbot.addWidget(plots.epsilon)
     plots.start(population=False)
-    _synthetic(plots, 8_000)
+    _synthetic(plots, 4_000)
     plots.stop()
-    xs = np.random.default_rng(1).uniform(-10, 8_010, 2000)
+    xs = np.random.default_rng(1).uniform(-10, 4_010, 2000)
     begin = time.perf_counter()
     found = [plots.nearest(float(x)) for x in xs]
     elapsed = time.perf_counter() - begin
-    assert found == [int(np.clip(np.round(x), 0, 7_999)) for x in xs]
+    assert found == [int(np.clip(np.round(x), 0, 3_999)) for x in xs]
     assert elapsed < 0.5  # a loop over the points per look-up would take many seconds
 
 
