@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
+from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import is_hash
 from policyledger_core.errors import BadInput, Rejected
 from policyledger_core.paths import Workspace, outside_links
@@ -14,6 +17,21 @@ from policyledger_core.workspace.context import Context
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's code for a command stopped by SIGINT
+
+
+def emit(args: argparse.Namespace, out: TextIO, data: dict[str, Any], text: str) -> None:
+    """``data`` as one JSON line with ``--json``, else ``text``."""
+    out.write(json.dumps(data, sort_keys=True) + "\n" if args.json else text)
+
+
+def write_output(target: Path, data: bytes) -> None:
+    """Write a command's ``-o`` file whole (or not at all); a folder or an unwritable place is bad usage."""
+    if target.is_dir():
+        raise UsageError(f"-o: {target} is a folder")
+    try:
+        write_atomic(target, data)
+    except OSError as exc:
+        raise UsageError(f"-o: cannot write {target} ({exc.strerror})") from None
 
 
 class UsageError(BadInput):

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from policyledger_core.atomic import write_atomic
 from policyledger_core.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     CommandFailed,
     UsageError,
     add_common,
+    emit,
     open_context,
     resolve_prefix,
+    write_output,
 )
 from policyledger_core.errors import Rejected
 from policyledger_core.learn.single import run_to_end
@@ -33,10 +33,6 @@ from policyledger_core.workspace.marketplace import rank_ledger
 from policyledger_core.workspace.publish import save_policy
 from policyledger_core.workspace.recovery import RepairResult, repair
 from policyledger_core.workspace.reproduced import ReproduceReport, pending, reproduce
-
-
-def _emit(args: argparse.Namespace, out: TextIO, data: dict[str, Any], text: str) -> None:
-    out.write(json.dumps(data, sort_keys=True) + "\n" if args.json else text)
 
 
 def _read_input(path: Path, limit: int) -> bytes:
@@ -79,7 +75,7 @@ def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         intact = f"entries 0..{index - 1} are intact" if index > 0 else "no entry is intact"
         text = (f"ledger problem at entry {index}: {report.problem.reason}\n"
                 f"{intact}; run 'policyledger-cli repair' to continue from there (a backup is kept)\n")
-    _emit(args, out, data, text)
+    emit(args, out, data, text)
     return EXIT_OK if report.ok and (against is None or against["ok"]) else EXIT_FAILED
 
 
@@ -127,7 +123,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                      f"{who:16} {r.origin}")
     if ctx.ledger.problem is not None:
         lines.append(f"(only entries before the ledger problem are ranked: {ctx.ledger.problem})")
-    _emit(args, out, {"rows": [_row_dict(r) for r in rows], "replayed_now": replayed,
+    emit(args, out, {"rows": [_row_dict(r) for r in rows], "replayed_now": replayed,
                       "problem": None if ctx.ledger.problem is None else str(ctx.ledger.problem)},
           "\n".join(lines) + "\n")
     return EXIT_OK
@@ -167,7 +163,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for e in entries:
         text += (f"entry {e.index}  {e.timestamp}  {e.origin.kind:8}  publisher {key_id(e.publisher)}  "
                  f"hash {e.hash[:16]}\n")
-    _emit(args, out, data, text)
+    emit(args, out, data, text)
     return EXIT_OK
 
 
@@ -179,13 +175,8 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except BundleError as exc:
         raise CommandFailed(str(exc)) from None
     target: Path = args.output
-    if target.is_dir():
-        raise UsageError(f"-o: {target} is a folder")
-    try:
-        write_atomic(target, data)
-    except OSError as exc:
-        raise UsageError(f"-o: cannot write {target} ({exc.strerror})") from None
-    _emit(args, out, {"policy_hash": policy_hash, "file": str(target), "bytes": len(data)},
+    write_output(target, data)
+    emit(args, out, {"policy_hash": policy_hash, "file": str(target), "bytes": len(data)},
           f"exported {policy_hash[:12]} to {target}\n")
     return EXIT_OK
 
@@ -204,7 +195,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except BundleError as exc:
         raise CommandFailed(f"rejected: {exc}") from None
     note = "imported as" if saved.created else "already recorded as"
-    _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy "
+    emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy "
           f"{saved.policy.hash[:12]}, replay reproduced {saved.entry.verification.mean:.2f}\n")
     return EXIT_OK
 
@@ -222,7 +213,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     note = ("added as" if saved.created else "healed the stored file of" if saved.healed
             else "already recorded as")
     v = saved.entry.verification
-    _emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy {policy.hash[:12]}, "
+    emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy {policy.hash[:12]}, "
           f"verified {v.mean:.2f} +/- {v.ci95:.2f} ({v.fraction_of_optimum:.1%} of the optimum)\n")
     return EXIT_OK
 
@@ -234,7 +225,7 @@ def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         result: RepairResult = run_to_end(repair(ctx))
     except LedgerError as exc:
         if ctx.ledger.problem is None and not ctx.ledger.torn_tail:  # as re-read by the plan
-            _emit(args, out, {"backup": None, "entries": len(ctx.ledger), "kept": len(ctx.ledger),
+            emit(args, out, {"backup": None, "entries": len(ctx.ledger), "kept": len(ctx.ledger),
                               "recovered": [], "left_out": []},
                   f"nothing to repair: the ledger is intact ({len(ctx.ledger)} entries)\n")
             return EXIT_OK
@@ -247,7 +238,7 @@ def cmd_repair(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "left_out": [{"index": left.index, "reason": left.reason} for left in plan.left_out]}
     text = "".join(f"repair {line}\n" for line in plan.lines())
     text += f"repaired: {len(ctx.ledger)} entries now; the damaged file is kept at {result.backup}\n"
-    _emit(args, out, data, text)
+    emit(args, out, data, text)
     return EXIT_OK
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
-from policyledger_core.atomic import write_atomic
 from policyledger_core.cli.common import (
     EXIT_OK,
     CommandFailed,
     UsageError,
     add_common,
+    emit,
     open_context,
     resolve_prefix,
+    write_output,
 )
 from policyledger_core.ledger import tlog
 from policyledger_core.workspace.context import Context
@@ -32,20 +32,13 @@ def cmd_checkpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     verifier = ctx.publisher.verifier().text()
     if args.verifier_key:
-        out.write(json.dumps({"verifier_key": verifier}) + "\n" if args.json else verifier + "\n")
+        emit(args, out, {"verifier_key": verifier}, verifier + "\n")
         return EXIT_OK
     _usable(ctx)
-    try:
-        head = tlog.checkpoint(ctx.ledger)
-    except tlog.EmptyLog as exc:
-        raise CommandFailed(str(exc)) from None
+    head = tlog.checkpoint(ctx.ledger)
     note = ctx.publisher.sign_note(head.text())
-    if args.json:
-        out.write(json.dumps({"origin": head.origin, "size": head.size,
-                              "root": base64.b64encode(head.root).decode(), "checkpoint": note,
-                              "verifier_key": verifier}, sort_keys=True) + "\n")
-    else:
-        out.write(note)
+    emit(args, out, {"origin": head.origin, "size": head.size, "root": base64.b64encode(head.root).decode(),
+                     "checkpoint": note, "verifier_key": verifier}, note)
     return EXIT_OK
 
 
@@ -58,38 +51,21 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--index {args.index}: not an entry of {policy_hash[:16]} "
                          f"(its entries: {', '.join(map(str, indexes))})")
     index = indexes[0] if args.index is None else args.index
-    proof = tlog.prove(ctx.ledger, ctx.publisher, index)
-    text = proof.text()
+    text = tlog.prove(ctx.ledger, ctx.publisher, index).text()
     if args.output is not None:
-        try:
-            write_atomic(args.output, text.encode())
-        except OSError as exc:
-            raise CommandFailed(f"{args.output}: cannot write ({exc.strerror or exc})") from None
-    size = len(ctx.ledger)
-    if args.json:
-        out.write(json.dumps({"index": index, "size": size, "origin": tlog.origin(ctx.ledger),
-                              "policy_hash": policy_hash, "proof": text,
-                              "file": None if args.output is None else str(args.output)},
-                             sort_keys=True) + "\n")
-    elif args.output is not None:
-        out.write(f"proof of entry {index} in a tree of {size} written to {args.output}\n")
-    else:
-        out.write(text)
+        write_output(args.output, text.encode())
+    size, file = len(ctx.ledger), None if args.output is None else str(args.output)
+    said = text if file is None else f"proof of entry {index} in a tree of {size} written to {file}\n"
+    emit(args, out, {"index": index, "size": size, "origin": tlog.origin(ctx.ledger),
+                     "policy_hash": policy_hash, "proof": text, "file": file}, said)
     return EXIT_OK
 
 
 def cmd_consistency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     _usable(ctx)
-    try:
-        body = tlog.consistency_request(ctx.ledger, ctx.publisher, args.old_size)
-    except tlog.EmptyLog as exc:
-        raise CommandFailed(str(exc)) from None
-    if args.json:
-        out.write(json.dumps({"old": args.old_size, "size": len(ctx.ledger), "request": body},
-                             sort_keys=True) + "\n")
-    else:
-        out.write(body)
+    body = tlog.consistency_request(ctx.ledger, ctx.publisher, args.old_size)
+    emit(args, out, {"old": args.old_size, "size": len(ctx.ledger), "request": body}, body)
     return EXIT_OK
 
 

@@ -17,7 +17,6 @@ from policyledger_core.ledger.merkle import (
     ProofError,
     consistency_proof,
     inclusion_proof,
-    root,
     verify_consistency,
 )
 from policyledger_core.ledger.note import Checkpoint, Verifier, open_note
@@ -27,8 +26,8 @@ from policyledger_core.ledger.signing import Publisher
 ORIGIN_PREFIX = "policyledger/ledger/"
 
 
-class EmptyLog(BadInput):
-    """An empty ledger has no origin yet (it is named by its first entry)."""
+class EmptyLog(Rejected):
+    """An empty ledger has no origin yet (it is named by its first entry): nothing to sign or prove."""
 
 
 def origin(ledger: Ledger) -> str:
@@ -37,14 +36,10 @@ def origin(ledger: Ledger) -> str:
     return ORIGIN_PREFIX + ledger.scanned()[0].hash[:16]
 
 
-def checkpoint(ledger: Ledger, size: int | None = None) -> Checkpoint:
-    """The tree head of the ledger's first ``size`` entries (default all)."""
+def checkpoint(ledger: Ledger) -> Checkpoint:
+    """The tree head of the ledger's entries."""
     tree = ledger.tree()
-    if size is None or size == tree.size:
-        return Checkpoint(origin(ledger), tree.size, tree.root())
-    if not 0 < size <= tree.size:
-        raise BadInput(f"size {size}: the ledger has {tree.size} entries")
-    return Checkpoint(origin(ledger), size, root(ledger.leaf_hashes()[:size]))
+    return Checkpoint(origin(ledger), tree.size, tree.root())
 
 
 def signed_checkpoint(ledger: Ledger, publisher: Publisher) -> str:
