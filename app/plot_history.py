@@ -46,6 +46,11 @@ OVERLAY_POINTS = 2048
 """A finished run keeps at most this many buckets for its overlay."""
 
 
+def centres(records: Records) -> tuple[Floats, Floats]:
+    """Where each record is drawn: the middle of its episodes, and of its environment steps."""
+    return (records.first + records.last) / 2, (records.lo[ENV_STEPS] + records.hi[ENV_STEPS]) / 2
+
+
 @dataclass(frozen=True, eq=False)
 class Drawn:
     """The history as drawn: one point per record, at the middle of the episodes it covers."""
@@ -126,8 +131,7 @@ class PlotHistory:
             self._biased = ema(means, w)
             self._smoothed = debiased(self._biased, w)
         self._biased_for = (self.envelope.compactions, w)
-        steps = (records.lo[ENV_STEPS] + records.hi[ENV_STEPS]) / 2
-        self._drawn = Drawn(records, (records.first + records.last) / 2, steps, self._smoothed)
+        self._drawn = Drawn(records, *centres(records), self._smoothed)
         return self._drawn
 
     def describe(self, i: int) -> str:
@@ -155,9 +159,7 @@ class PlotHistory:
     def overlay(self) -> tuple[Floats, Floats, Floats]:
         """A finished run's overlay, bounded: x in episodes, x in steps, the mean of the last 100."""
         merged = self.envelope.view().at_most(OVERLAY_POINTS)
-        x = (merged.first + merged.last) / 2
-        steps = (merged.lo[ENV_STEPS] + merged.hi[ENV_STEPS]) / 2
-        return x, steps, merged.total[MEAN_100] / merged.count
+        return *centres(merged), merged.total[MEAN_100] / merged.count
 
     def write_csv(self, path: Path) -> None:
         """Every record drawn, as :data:`CSV_COLUMNS` (then :data:`POPULATION_COLUMNS`)."""

@@ -21,15 +21,13 @@ class Recording:
     def __init__(self, config_dir: Path) -> None:
         self.folder = config_dir / FOLDER
         self.path: Path | None = None
-        self.population = False
 
-    def begin(self, population: bool) -> str:
-        """A fresh recording for a new run (the previous one is removed); returns its path."""
+    def begin(self) -> str:
+        """A fresh recording for a new run (whatever the file held is removed); returns its path."""
         self.discard()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / f"run-{os.getpid()}.f8"
         self.path.unlink(missing_ok=True)
-        self.population = population
         return str(self.path)
 
     @property

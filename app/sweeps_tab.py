@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -32,7 +31,7 @@ from app.model import AppModel, Findings, Place
 from app.process_runner import in_child_process
 from app.runs_table import COLOURS
 from app.sweep_form import SweepForm
-from app.widgets import named
+from app.widgets import named, settings_and_work
 from app.worker import TaskRunner, one_line
 from policyledger_core.sweep.execute import best_per_preset, chain_runs, stream
 from policyledger_core.sweep.plan import RunSpec
@@ -137,12 +136,7 @@ class SweepsTab(QWidget):
         right.addLayout(actions)
         right_widget = QWidget()
         right_widget.setLayout(right)
-        splitter = QSplitter()
-        splitter.addWidget(form_column)
-        splitter.addWidget(right_widget)
-        splitter.setStretchFactor(1, 1)
-        outer = QVBoxLayout(self)
-        outer.addWidget(splitter)
+        settings_and_work(self, form_column, right_widget)
 
     # -- running ------------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from app.episode_relay import BAND_HIGH, BAND_LOW, BEST, ENV_STEPS, EPSILON, MEAN_100, RETURN, Relay
-from app.plot_history import PlotHistory
+from app.episode_relay import BAND_HIGH, BAND_LOW, BEST, EPSILON, MEAN_100, RETURN, Relay
+from app.plot_history import PlotHistory, centres
 from policyledger_core.learn.envelope import Records
 
 REFRESH_MS = 33  # 30 redraws per second at most
@@ -425,8 +425,8 @@ class TrainingPlots:
         """The band from the lows of series ``low`` to the highs of ``high``, merged to at most
         :data:`BAND_POINTS` strokes (exactly: a coarser band is wider, never narrower)."""
         merged = records.at_most(BAND_POINTS)
-        x = ((merged.lo[ENV_STEPS] + merged.hi[ENV_STEPS]) if self.x_axis == "steps"
-             else (merged.first + merged.last).astype(np.float64)) / 2
+        episodes, steps = centres(merged)
+        x = steps if self.x_axis == "steps" else episodes
         self._band.setData(np.repeat(x, 2), np.column_stack([merged.lo[low], merged.hi[high]]).ravel(),
                            skipFiniteCheck=True)
 

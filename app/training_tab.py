@@ -37,7 +37,7 @@ from app.recording import Recording, describe_size
 from app.runs_table import Run, RunsPanel
 from app.training_form import TrainingForm
 from app.training_plots import X_AXES, TrainingPlots
-from app.widgets import named
+from app.widgets import named, settings_and_work
 from app.worker import TaskRunner, one_line
 from policyledger_core.learn.engine import prepare, train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
@@ -46,18 +46,18 @@ from policyledger_core.workspace.curves import Curve, CurveStore
 from policyledger_core.workspace.publish import Published, publish_run
 
 READY = "Ready."
-
-
-def training_threads() -> int:
-    """Threads a population trains on in the app: every core but one, which the window keeps
-    (measured with K = 64 on 2 cores: a kernel on both cores stalled the window up to 85 ms)."""
-    return max(1, (os.cpu_count() or 1) - 1)
 COMPILING = "Compiling the training kernel (once after install, a few seconds)\u2026"
 READ_ONLY = ("Cannot start: the ledger is read-only until repaired (see the Ledger tab); "
              "nothing learned could be chained.")
 RESULT_CHARS = 38
 """The result panel's value column, in average characters: fixed, so a result never widens the form
 (a longer value is elided; its tooltip has all of it)."""
+
+
+def training_threads() -> int:
+    """Threads a population trains on in the app: every core but one, which the window keeps
+    (measured with K = 64 on 2 cores: a kernel on both cores stalled the window up to 85 ms)."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 @dataclass(frozen=True)
@@ -124,10 +124,10 @@ class TrainingTab(QWidget):
         """The training run (in a child process, which batches its records), then the save of what it
         learned. Its batches are relayed as they come (:data:`~app.process_runner.RELAY_SECONDS`)."""
         self._warming = TaskRunner(self)
+        """Compiles (or loads) the training kernel in a child process at start (:meth:`warm_up`)."""
         self._exporting = TaskRunner(self)
         """Writes a recording of every episode as CSV (long: it runs apart, with its progress)."""
         self.recording = Recording(self.model.ctx.config_dir)
-        """Compiles (or loads) the training kernel in a child process at start (:meth:`warm_up`)."""
         self.compiling = False
         self._saving = False
         self._findings: Findings | None = None
@@ -202,12 +202,7 @@ class TrainingTab(QWidget):
         right_widget.setStretchFactor(0, 4)
         right_widget.setStretchFactor(1, 1)
         right_widget.setChildrenCollapsible(False)
-        splitter = QSplitter()
-        splitter.addWidget(left_widget)
-        splitter.addWidget(right_widget)
-        splitter.setStretchFactor(1, 1)
-        outer = QVBoxLayout(self)
-        outer.addWidget(splitter)
+        settings_and_work(self, left_widget, right_widget)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -238,10 +233,8 @@ class TrainingTab(QWidget):
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
         self._saving = self._stopping = False
-        # A recording belongs to the run shown: a new run replaces it, or leaves none.
-        record = self.recording.begin(agents > 1) if self.form.record.isChecked() else None
-        if record is None:
-            self.recording.discard()
+        self.recording.discard()  # a recording belongs to the run shown: a new run replaces it
+        record = self.recording.begin() if self.form.record.isChecked() else None
         packer = Packer(record=record)
         train = partial(train_agents, workers=training_threads())
         self._training.start(in_child_process(train, config, hyper, algorithm, agents, pack=packer),
@@ -430,7 +423,7 @@ class TrainingTab(QWidget):
         if not self.recording.active or self.recording.path is None:
             self._write_now(target, self.plots.export_csv)
             return
-        source, population, weight = self.recording.path, self.recording.population, self.plots.smoothing
+        source, population, weight = self.recording.path, self.plots.population, self.plots.smoothing
         self._exporting.start(lambda _stop: write_recording_csv(source, population, weight, target),
                               progress=lambda done: self._on_export_progress(target, done),
                               done=lambda rows: self._on_exported(target, rows),
