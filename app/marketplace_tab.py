@@ -90,6 +90,8 @@ class Added:
 
     saved: SavedPolicy
     findings: Findings
+    proof: str | None = None
+    """What a bundle's inclusion proof showed (imports only)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def import_task(place: Place, path: Path, name: str) -> Added:
     """Read a bundle, check it (replay included) and record it; a refusal changes nothing."""
     data = read_regular(path, MAX_BUNDLE_BYTES, name)
     ctx = place.open()
-    return Added(import_bundle(ctx, data), Findings.of(ctx))
+    imported = import_bundle(ctx, data)
+    return Added(imported.saved, Findings.of(ctx), imported.describe())
 
 
 def add_task(place: Place, path: Path, name: str) -> Added:
@@ -565,19 +568,21 @@ class MarketplaceTab(QWidget):
 
     def _on_added(self, added: Added, title: str, verb: str) -> None:
         self._findings = added.findings
-        self._on_saved(added.saved, title, verb)
+        self._on_saved(added.saved, title, verb, added.proof)
 
     def _take_findings(self) -> Findings | None:
         findings, self._findings = self._findings, None
         return findings
 
-    def _on_saved(self, result: SavedPolicy, title: str, verb: str) -> None:
+    def _on_saved(self, result: SavedPolicy, title: str, verb: str, proof: str | None = None) -> None:
         entry = result.entry
+        proved = "" if proof is None else f" Proof: {proof}."
         if result.created:
             self._say(f"{verb} policy {result.policy.hash[:12]} as ledger entry #{entry.index} "
-                      f"(verified by replay: {entry.verification.mean:.2f}).")
+                      f"(verified by replay: {entry.verification.mean:.2f}).{proved}")
         else:
-            self._say(f"Policy {result.policy.hash[:12]} is already in the ledger (entry #{entry.index}).")
+            self._say(f"Policy {result.policy.hash[:12]} is already in the ledger "
+                      f"(entry #{entry.index}).{proved}")
         self.preset_combo.setCurrentText(ALL_PRESETS)
         self.filter_edit.clear()  # the new row is shown and selected whatever the filter was
         self.model.notify_changed(self, self._take_findings())

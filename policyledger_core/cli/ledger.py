@@ -27,7 +27,13 @@ from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
 from policyledger_core.sim.config import PRESETS
 from policyledger_core.workspace.audit import AuditReport, audit
-from policyledger_core.workspace.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
+from policyledger_core.workspace.bundles import (
+    MAX_BUNDLE_BYTES,
+    BundleError,
+    export_bundle,
+    import_bundle,
+    unproved_reason,
+)
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.marketplace import rank_ledger
 from policyledger_core.workspace.publish import save_policy
@@ -176,8 +182,12 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise CommandFailed(str(exc)) from None
     target: Path = args.output
     write_output(target, data)
-    emit(args, out, {"policy_hash": policy_hash, "file": str(target), "bytes": len(data)},
-          f"exported {policy_hash[:12]} to {target}\n")
+    entry = ctx.ledger.find_policy(policy_hash)
+    unproved = None if entry is None else unproved_reason(ctx, entry)
+    proof = "with its inclusion proof" if unproved is None else f"without an inclusion proof ({unproved})"
+    emit(args, out, {"policy_hash": policy_hash, "file": str(target), "bytes": len(data),
+                     "proof": unproved is None, "unproved_reason": unproved},
+         f"exported {policy_hash[:12]} to {target} {proof}\n")
     return EXIT_OK
 
 
@@ -191,12 +201,18 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     data = _read_input(args.file, MAX_BUNDLE_BYTES)
     try:
-        saved = import_bundle(ctx, data)
+        imported = import_bundle(ctx, data)
     except BundleError as exc:
         raise CommandFailed(f"rejected: {exc}") from None
+    saved, inclusion = imported.saved, imported.inclusion
     note = "imported as" if saved.created else "already recorded as"
-    emit(args, out, _saved_dict(saved), f"{note} entry {saved.entry.index}: policy "
-          f"{saved.policy.hash[:12]}, replay reproduced {saved.entry.verification.mean:.2f}\n")
+    proof = None if inclusion is None else {
+        "origin": inclusion.checkpoint.origin, "size": inclusion.checkpoint.size, "index": inclusion.index,
+        "signer": inclusion.verifier.name, "seen_before": None if imported.observation is None
+        else imported.observation.relation}
+    emit(args, out, {**_saved_dict(saved), "proof": proof, "proof_text": imported.describe()},
+         f"{note} entry {saved.entry.index}: policy {saved.policy.hash[:12]}, replay reproduced "
+         f"{saved.entry.verification.mean:.2f}\n{imported.describe()}\n")
     return EXIT_OK
 
 

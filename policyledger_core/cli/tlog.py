@@ -1,5 +1,5 @@
-"""``policyledger-cli`` commands of the ledger as a transparency log: checkpoint, prove, consistency
-(``verify --against`` is with verify)."""
+"""``policyledger-cli`` commands of the ledger as a transparency log: checkpoint, prove, consistency,
+cosign (``verify --against`` is with verify)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,21 @@ from policyledger_core.cli.common import (
     resolve_prefix,
     write_output,
 )
+from policyledger_core.errors import Rejected
 from policyledger_core.ledger import tlog
+from policyledger_core.ledger.cosign import (
+    Cosigner,
+    CosignerKey,
+    Request,
+    Stored,
+    attach,
+    cosignatures,
+    witness,
+)
+from policyledger_core.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier, split
+from policyledger_core.ledger.peers import Peers
+from policyledger_core.safeio import read_regular
+from policyledger_core.workspace import transparency
 from policyledger_core.workspace.context import Context
 
 
@@ -37,9 +51,56 @@ def cmd_checkpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _usable(ctx)
     head = tlog.checkpoint(ctx.ledger)
     note = ctx.publisher.sign_note(head.text())
+    stored = Stored(ctx.config_dir)
+    if args.cosignatures:
+        keys = _cosigner_keys(args.cosigner_key)
+        lines = [line for path in args.cosignatures for line in _cosignature_lines(path)]
+        if keys:
+            try:
+                valid = {key.name for key, _t in cosignatures(attach(note, lines), keys)}
+            except NoteError as exc:
+                raise UsageError(f"--cosignatures: {exc}") from None
+            missing = [key.name for key in keys if key.name not in valid]
+            if missing:
+                raise CommandFailed(f"no valid cosignature of this checkpoint by {', '.join(missing)}")
+        try:
+            note = stored.add(note, lines)
+        except NoteError as exc:
+            raise UsageError(f"--cosignatures: {exc}") from None
+        except OSError as exc:
+            raise CommandFailed(f"cannot keep the cosignatures in {stored.folder} ({exc.strerror})") from None
+    else:
+        extra = stored.lines(head.text())
+        note = note + "".join(extra)
     emit(args, out, {"origin": head.origin, "size": head.size, "root": base64.b64encode(head.root).decode(),
-                     "checkpoint": note, "verifier_key": verifier}, note)
+                     "checkpoint": note, "verifier_key": verifier,
+                     "cosignatures": len(split(note)[1]) - 1}, note)
     return EXIT_OK
+
+
+def _cosigner_keys(texts: list[str] | None) -> list[CosignerKey]:
+    try:
+        return [CosignerKey.parse(text) for text in texts or ()]
+    except NoteError as exc:
+        raise UsageError(f"--cosigner-key: {exc}") from None
+
+
+def _cosignature_lines(path: Path) -> list[str]:
+    """The signature lines of a file (a witness's response, or a cosigned checkpoint)."""
+    text = _read_text(path, "--cosignatures")
+    lines = [line for line in text.splitlines() if line.startswith("\u2014 ")]
+    if not lines:
+        raise UsageError(f"--cosignatures: {path} holds no signature line")
+    return lines
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return read_regular(path, MAX_NOTE_BYTES, path.name).decode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot read {path} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what}: {path} is not UTF-8 text") from None
 
 
 def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -51,7 +112,7 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--index {args.index}: not an entry of {policy_hash[:16]} "
                          f"(its entries: {', '.join(map(str, indexes))})")
     index = indexes[0] if args.index is None else args.index
-    text = tlog.prove(ctx.ledger, ctx.publisher, index).text()
+    text = transparency.proof(ctx, index).text()
     if args.output is not None:
         write_output(args.output, text.encode())
     size, file = len(ctx.ledger), None if args.output is None else str(args.output)
@@ -69,11 +130,42 @@ def cmd_consistency(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_cosign(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    ctx = open_context(args)
+    cosigner = Cosigner.load_or_create(ctx.config_dir)
+    if args.verifier_key:
+        emit(args, out, {"cosigner_key": cosigner.key.text()}, cosigner.key.text() + "\n")
+        return EXIT_OK
+    if args.request is None:
+        raise UsageError("cosign: give REQUEST_FILE (or --verifier-key)")
+    try:
+        request = Request.parse(_read_text(args.request, "cosign"))
+        given = [Verifier.parse(key) for key in args.key or ()]
+    except NoteError as exc:
+        raise UsageError(f"cosign: {exc}") from None
+    peers = Peers(ctx.config_dir)
+    try:
+        origin = split(request.note)[0].split("\n", 1)[0]
+        verifiers = [*given, *peers.verifiers(origin), ctx.publisher.verifier()]
+        line, seen = witness(request, verifiers, peers, cosigner)
+    except (NoteError, Rejected) as exc:
+        raise CommandFailed(f"not cosigned: {exc}") from None
+    head = seen.checkpoint
+    emit(args, out, {"cosignature": line, "origin": head.origin, "size": head.size,
+                     "cosigner_key": cosigner.key.text(), "seen_before": seen.relation}, line)
+    return EXIT_OK
+
+
 def register(commands: Any) -> dict[str, Any]:
     """Add the transparency-log commands to the parser; returns name -> function."""
     cp = commands.add_parser("checkpoint", help="print the ledger's signed checkpoint (C2SP tlog-checkpoint)")
     cp.add_argument("--verifier-key", action="store_true",
                     help="print this user's note verifier key instead")
+    cp.add_argument("--cosignatures", nargs="+", type=Path, metavar="FILE",
+                    help="attach the cosignatures in these files (witness responses) to the checkpoint "
+                         "and keep them: proofs and bundles of this checkpoint then carry them")
+    cp.add_argument("--cosigner-key", action="append", metavar="VKEY",
+                    help="refuse unless this cosigner's valid cosignature is among them (repeatable)")
     pr = commands.add_parser("prove", help="write a C2SP tlog-proof that a policy's entry is in the ledger")
     pr.add_argument("hash_prefix")
     pr.add_argument("--index", type=int, metavar="N",
@@ -83,6 +175,14 @@ def register(commands: Any) -> dict[str, Any]:
     co = commands.add_parser("consistency", help="a consistency proof from an older tree to now, as a "
                                                  "C2SP tlog-witness add-checkpoint request")
     co.add_argument("old_size", type=int, metavar="OLD_SIZE")
-    for p in (cp, pr, co):
+    cs = commands.add_parser("cosign", help="witness another ledger: check a C2SP add-checkpoint request "
+                                            "against the last checkpoint seen of it, print a cosignature")
+    cs.add_argument("request", type=Path, nargs="?", metavar="REQUEST_FILE")
+    cs.add_argument("--key", action="append", metavar="VKEY",
+                    help="the log's note verifier key (needed the first time a log is seen; repeatable)")
+    cs.add_argument("--verifier-key", action="store_true",
+                    help="print this user's cosigner key (to give to those who check cosignatures)")
+    for p in (cp, pr, co, cs):
         add_common(p)
-    return {"checkpoint": cmd_checkpoint, "prove": cmd_prove, "consistency": cmd_consistency}
+    return {"checkpoint": cmd_checkpoint, "prove": cmd_prove, "consistency": cmd_consistency,
+            "cosign": cmd_cosign}

@@ -78,17 +78,21 @@ class Publisher:
     @classmethod
     def load_or_create(cls, folder: Path) -> Publisher:
         """The key in ``folder``; created (mode 0600) when there is none. Never overwritten."""
-        path = folder / KEY_FILE
-        if not path.exists():
-            _create_key_file(path)
-        try:
-            data = path.read_bytes()
-            key = serialization.load_pem_private_key(data, password=None)
-        except (OSError, ValueError, TypeError) as exc:
-            raise PublisherKeyError(f"publisher key {path}: unreadable ({exc})") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise PublisherKeyError(f"publisher key {path}: not an Ed25519 private key")
-        return cls(key)
+        return cls(load_or_create_key(folder / KEY_FILE, "publisher key"))
+
+
+def load_or_create_key(path: Path, what: str) -> Ed25519PrivateKey:
+    """The Ed25519 private key in ``path``; created (mode 0600) when there is none. Never overwritten."""
+    if not path.exists():
+        _create_key_file(path)
+    try:
+        data = path.read_bytes()
+        key = serialization.load_pem_private_key(data, password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PublisherKeyError(f"{what} {path}: unreadable ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise PublisherKeyError(f"{what} {path}: not an Ed25519 private key")
+    return key
 
 
 def _create_key_file(path: Path) -> None:

@@ -21,12 +21,15 @@ from typing import Any
 
 import pytest
 
-from policyledger_core.canonical import canonical_bytes
+from policyledger_core.canonical import canonical_bytes, sha256_hex
 from policyledger_core.learn.single import run_to_end
 from policyledger_core.ledger.chain import Ledger
 from policyledger_core.ledger.checkpoint import Witness
-from policyledger_core.ledger.entry import GENESIS, Entry, seal
+from policyledger_core.ledger.entry import GENESIS, Entry, EntryError, from_dict, seal
 from policyledger_core.ledger.layout import FOOTER, HEADER, Problem
+from policyledger_core.ledger.merkle import inclusion_proof, leaf_hash, root
+from policyledger_core.ledger.note import Checkpoint
+from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.paths import LEDGER_FILE, Workspace
 from policyledger_core.policy import Policy
@@ -271,3 +274,20 @@ DAMAGES = [damage_edit, damage_delete, damage_swap, damage_truncate, damage_rewr
 
 
 DAMAGE_IDS = ["edit", "delete", "swap", "truncate", "rewrite", "cut", "garbage"]
+
+
+# -- bundles --------------------------------------------------------------------------------------
+
+
+def prove_alone(entry: dict[str, Any], key: Publisher, origin: str | None = None) -> str:
+    """A tlog-proof of the entry in a tree ``key`` signs: filler leaves, then the entry at its index
+    (what anyone holding a key can make: a proof binds the entry to that key's checkpoint only)."""
+    try:
+        line = from_dict(entry).line()
+    except EntryError:
+        return "not a proof: the entry itself is refused first"
+    index = entry["body"]["index"]
+    leaves = [leaf_hash(b"filler %d" % i) for i in range(index)] + [leaf_hash(line)]
+    origin = origin or "policyledger/ledger/" + sha256_hex(key.public_hex.encode())[:16]
+    head = Checkpoint(origin, len(leaves), root(leaves))
+    return TlogProof(index, tuple(inclusion_proof(leaves, index)), key.sign_note(head.text())).text()

@@ -25,6 +25,7 @@ from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Poli
 from policyledger_core.sim.config import PRESETS
 from policyledger_core.verify.suite import verify
 from policyledger_core.workspace.context import Context
+from tests.helpers.ledger_builder import prove_alone
 
 STANDARD = PRESETS["standard"]
 NON_TERMINAL = sorted(set(range(108)) - TERMINAL_OBSERVATIONS)
@@ -348,6 +349,7 @@ def _resealed(data: bytes, change: Any) -> bytes:
     body["publisher"] = doc["publisher"] = key.public_hex
     doc["entry"]["hash"] = hash_body(canonical_bytes(body))
     doc["entry"]["signature"] = key.sign(doc["entry"]["hash"])
+    doc["tlog_proof"] = prove_alone(doc["entry"], key)  # consistent: only the check under test can fail
     return json.dumps(doc).encode()
 
 

@@ -8,6 +8,7 @@ consistently, so that only that check can catch it.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import tempfile
@@ -30,7 +31,7 @@ from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import PRESETS, EnvConfig
 from policyledger_core.sim.optimum import solve
 from policyledger_core.verify.suite import DEFAULT_EPISODES, suite_id, verify
-from policyledger_core.workspace import bundles
+from policyledger_core.workspace import bundles, transparency
 from policyledger_core.workspace.bundles import (
     MAX_BUNDLE_BYTES,
     MAX_REPLAY_EPISODES,
@@ -42,6 +43,7 @@ from policyledger_core.workspace.bundles import (
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.marketplace import rank
 from policyledger_core.workspace.publish import save_policy, training_fields
+from tests.helpers.ledger_builder import prove_alone
 
 EPISODES = DEFAULT_EPISODES  # imports refuse smaller suites; replays are cheap once the suite is cached
 NON_TERMINAL = min(set(range(108)) - TERMINAL_OBSERVATIONS)
@@ -52,13 +54,16 @@ TERMINAL = min(TERMINAL_OBSERVATIONS)
 
 
 def snapshot(*roots: Path) -> dict[str, bytes | None]:
-    """Every file and folder under ``roots``: relative name -> bytes (None for a folder)."""
+    """Every file and folder under ``roots``: relative name -> bytes (None for a folder). Lock files
+    are left out: taking a lock (to check a checkpoint, say) records nothing."""
     out: dict[str, bytes | None] = {}
-    for n, root in enumerate(roots):
-        if not root.exists():
+    for n, top in enumerate(roots):
+        if not top.exists():
             continue
-        for path in sorted(root.rglob("*")):
-            name = f"{n}:{path.relative_to(root)}"
+        for path in sorted(top.rglob("*")):
+            if path.name.endswith(".lock"):
+                continue
+            name = f"{n}:{path.relative_to(top)}"
             out[name] = None if path.is_dir() else path.read_bytes()
     return out
 
@@ -96,6 +101,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Source:
     result = run_to_end(train(PRESETS["standard"], hyper))
     policy = result.policy(0)
     save_policy(ctx, policy, training_fields(result, 0), {"kind": "trained"}, EPISODES)
+    save_policy(ctx, constructed_policy(99), None, {"kind": "added"}, EPISODES)  # a tree of two
     data = export_bundle(ctx, policy.hash)
     return Source(ctx, policy, data, ctx.publisher)
 
@@ -146,6 +152,9 @@ def reseal(doc: dict[str, Any], key: Publisher) -> dict[str, Any]:
     digest = hash_body(canonical_bytes(body))
     doc["entry"]["hash"] = digest
     doc["entry"]["signature"] = key.sign(digest)
+    if "tlog_proof" in doc:
+        origin = "example.com/log" if doc["tlog_proof"] == "foreign" else None
+        doc["tlog_proof"] = prove_alone(doc["entry"], key, origin)
     return doc
 
 
@@ -186,6 +195,46 @@ def edit(fn: Callable[[dict[str, Any]], Any], seal_with: str | None = None) -> M
         return dump(doc)
 
     return make
+
+
+def _proof_lines(fn: Callable[[list[str]], list[str]]) -> Callable[[dict[str, Any]], None]:
+    """Edit the lines of the tlog-proof before its checkpoint (header, index, hashes)."""
+
+    def change(doc: dict[str, Any]) -> None:
+        head, _, checkpoint = doc["tlog_proof"].partition("\n\n")
+        doc["tlog_proof"] = "\n".join(fn(head.split("\n"))) + "\n\n" + checkpoint
+
+    return change
+
+
+def _reindex(lines: list[str], by: int) -> list[str]:
+    return [lines[0], f"index {int(lines[1][6:]) + by}", *lines[2:]]
+
+
+def _flip_hash(lines: list[str]) -> list[str]:
+    raw = bytearray(base64.b64decode(lines[2]))
+    raw[0] ^= 1
+    return [*lines[:2], base64.b64encode(bytes(raw)).decode(), *lines[3:]]
+
+
+def _proof_signed_by(key: Publisher) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        head, _, checkpoint = doc["tlog_proof"].partition("\n\n")
+        text = checkpoint[:checkpoint.rindex("\n\n") + 1]
+        doc["tlog_proof"] = head + "\n\n" + key.sign_note(text)
+
+    return change
+
+
+def _proof_of_another_entry(s: Source) -> bytes:
+    """The proof of the source ledger's other entry, in the same signed checkpoint."""
+    doc = s.doc
+    doc["tlog_proof"] = transparency.proof(s.ctx, 1).text()
+    return dump(doc)
+
+
+def _foreign_origin(doc: dict[str, Any]) -> None:
+    doc["tlog_proof"] = "foreign"  # reseal() below proves the entry in a tree of another origin
 
 
 def body(doc: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +338,7 @@ CASES = [
     Case("truncated-half", raw(lambda d: d[: len(d) // 2]), "not valid JSON"),
     Case("truncated-closing-brace", raw(lambda d: d.rstrip(b"\n")[:-1]), "not valid JSON"),
     Case("top-level-array", raw(lambda d: b"[" + d.rstrip(b"\n") + b"]"),
-         "expected an object with format, version, policy, entry and publisher"),
+         "expected an object with format, version, policy, entry, publisher"),
     Case("top-level-null", raw(lambda d: b"null"), "expected an object with format"),
     Case("non-utf8-byte", raw(_sub_first(rb'"format":"', b'"format":"\xff')), "not UTF-8 text"),
     Case("utf16", raw(lambda d: d.decode("ascii").encode("utf-16")), "not UTF-8 text"),
@@ -311,13 +360,13 @@ CASES = [
          "duplicate key 'mean'"),
     # the bundle's own frame
     Case("unknown-top-level-field", edit(lambda d: d.__setitem__("comment", "trust me")),
-         "expected an object with format, version, policy, entry and publisher"),
+         "expected an object with format, version, policy, entry, publisher"),
     Case("missing-publisher", edit(lambda d: d.pop("publisher")),
-         "expected an object with format, version, policy, entry and publisher"),
+         "expected an object with format, version, policy, entry, publisher"),
     Case("missing-policy", edit(lambda d: d.pop("policy")), "expected an object with format"),
     Case("wrong-format", edit(lambda d: d.__setitem__("format", "policyledger/ledger")),
          "unknown format or version"),
-    Case("version-2", edit(lambda d: d.__setitem__("version", 2)), "unknown format or version"),
+    Case("version-3", edit(lambda d: d.__setitem__("version", 3)), "unknown format or version"),
     Case("version-1.0", edit(lambda d: d.__setitem__("version", 1.0)), "unknown format or version"),
     Case("version-true", edit(lambda d: d.__setitem__("version", True)), "unknown format or version"),
     Case("version-string", edit(lambda d: d.__setitem__("version", "1")), "unknown format or version"),
@@ -414,6 +463,22 @@ CASES = [
     Case("one-episode-suite", edit(_episodes(1), "fresh"), "evaluation suite too small (1 episodes"),
     Case("suite-just-below-the-standard", edit(_episodes(DEFAULT_EPISODES - 1), "fresh"),
          f"evaluation suite too small ({DEFAULT_EPISODES - 1} episodes, at least {DEFAULT_EPISODES})"),
+    # the inclusion proof: the entry must be in a checkpoint its publisher signed
+    Case("version-2-without-proof", edit(lambda d: d.pop("tlog_proof")),
+         "a version 2 bundle carries its tlog_proof"),
+    Case("version-1-with-proof", edit(lambda d: d.__setitem__("version", 1)),
+         "a version 2 bundle carries its tlog_proof"),
+    Case("proof-not-text", edit(lambda d: d.__setitem__("tlog_proof", 7)), "carries its tlog_proof as text"),
+    Case("proof-not-a-proof", edit(lambda d: d.__setitem__("tlog_proof", "reward 9000\n")),
+         "tlog-proof: expected"),
+    Case("proof-of-another-index", edit(_proof_lines(lambda ls: _reindex(ls, +1))), "it proves entry"),
+    Case("proof-flipped-hash", edit(_proof_lines(lambda ls: _flip_hash(ls))), "tlog-proof"),
+    Case("proof-hash-dropped", edit(_proof_lines(lambda ls: [ls[0], ls[1], *ls[3:]])), "tlog-proof"),
+    Case("proof-signed-by-another-key", edit(_proof_signed_by(_OTHER)),
+         "not signed by the entry's publisher"),
+    Case("proof-of-another-entry", _proof_of_another_entry, "it proves entry 1, the entry is 0"),
+    Case("proof-foreign-origin", edit(_foreign_origin, "source"),
+         "is not the origin of a PolicyLedger ledger"),
     # only the replay can tell
     Case("reward-not-reproducible", edit(_claim_more, "fresh"),
          "claimed mean", replays=1),
@@ -465,7 +530,7 @@ def test_the_untouched_bundle_and_a_consistent_reseal_are_accepted(source: Sourc
     resealed = dump(reseal(source.doc, _FRESH))
     checked = check_bundle(resealed)
     assert checked.entry.publisher == _FRESH.public_hex
-    saved = import_bundle(target.open(), resealed)
+    saved = import_bundle(target.open(), resealed).saved
     assert saved.created
     assert saved.entry.origin.publisher == _FRESH.public_hex
 
@@ -508,7 +573,7 @@ def test_a_bundle_of_exactly_the_size_limit_is_accepted(source: Source, target: 
     data = source.data.rstrip(b"\n")
     padded = data + b" " * (MAX_BUNDLE_BYTES - len(data))
     assert len(padded) == MAX_BUNDLE_BYTES
-    assert import_bundle(target.open(), padded).created
+    assert import_bundle(target.open(), padded).saved.created
     with pytest.raises(BundleError, match="too large"):
         check_bundle(padded + b" ")
 
@@ -562,7 +627,7 @@ def test_an_accepted_import_leaves_a_ledger_that_reopens_intact(source: Source, 
     data = dump(reseal(doc, _FRESH))
     ctx = target.open()
     count = len(ctx.ledger)
-    saved = import_bundle(ctx, data)
+    saved = import_bundle(ctx, data).saved
     assert saved.created
     assert len(saved.entry.line()) <= MAX_LINE_BYTES
     reopened = target.open()
@@ -660,7 +725,7 @@ def test_export_then_import_elsewhere_round_trips(preset: str, actions: list[int
         data = export_bundle(src, policy.hash)
 
         dst = Context.open(base / "b", base / "config-b")  # another workspace, another user
-        saved = import_bundle(dst, data)
+        saved = import_bundle(dst, data).saved
         assert saved.created
         entry = saved.entry
         assert entry.origin == Origin("imported", publisher=src.publisher.public_hex,
@@ -675,7 +740,7 @@ def test_export_then_import_elsewhere_round_trips(preset: str, actions: list[int
         assert dst.store.get(policy.hash) == policy
 
         files = snapshot(base / "b", base / "config-b")
-        again = import_bundle(dst, data)
+        again = import_bundle(dst, data).saved
         assert not again.created
         assert again.entry.hash == entry.hash
         assert len(dst.ledger) == 1
@@ -684,7 +749,7 @@ def test_export_then_import_elsewhere_round_trips(preset: str, actions: list[int
         assert len(reopened.ledger) == 1 and not reopened.ledger.read_only
 
         # Back home it is already recorded.
-        home = import_bundle(src, data)
+        home = import_bundle(src, data).saved
         assert not home.created and home.entry.hash == original.hash and len(src.ledger) == 1
 
 

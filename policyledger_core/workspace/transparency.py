@@ -1,0 +1,72 @@
+"""The workspace's ledger as a transparency log, for bundles and the commands that prove things:
+proofs carry the cosignatures gathered for their checkpoint; an entry received from elsewhere is
+checked against its proof, and its checkpoint against what this user saw of that log before."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from policyledger_core.ledger import tlog
+from policyledger_core.ledger.cosign import Stored, attach
+from policyledger_core.ledger.entry import Entry
+from policyledger_core.ledger.merkle import ProofError
+from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, split
+from policyledger_core.ledger.peers import Observation, Peers
+from policyledger_core.ledger.proof import TlogProof
+from policyledger_core.ledger.signing import key_id
+from policyledger_core.workspace.context import Context
+
+
+def proof(ctx: Context, index: int) -> TlogProof:
+    """The tlog-proof of entry ``index`` in the current tree, with the cosignatures kept for
+    that checkpoint (``checkpoint --cosignatures``)."""
+    made = tlog.prove(ctx.ledger, ctx.publisher, index)
+    text = split(made.checkpoint)[0]
+    lines = Stored(ctx.config_dir).lines(text)
+    if not lines:
+        return made
+    return TlogProof(made.index, made.hashes, attach(made.checkpoint, lines), made.extra)
+
+
+def publisher_verifier(public_hex: str) -> Verifier:
+    """The note verifier of a publisher key (the name its checkpoints are signed under)."""
+    return Verifier(f"policyledger/{key_id(public_hex)}", bytes.fromhex(public_hex))
+
+
+@dataclass(frozen=True)
+class Inclusion:
+    """An entry shown to be in a signed checkpoint of its publisher's ledger."""
+
+    index: int
+    checkpoint: Checkpoint
+    note: str
+    verifier: Verifier
+    signatures: int
+    """Signature lines on the checkpoint (the publisher's and any cosignatures)."""
+
+    def describe(self) -> str:
+        return f"included in {self.checkpoint.origin} at size {self.checkpoint.size} (entry {self.index})"
+
+
+def check_inclusion(entry: Entry, text: str) -> Inclusion:
+    """Check that ``entry`` is leaf ``entry.index`` of the signed checkpoint in the tlog-proof
+    ``text``, signed by the entry's publisher. Raises NoteError or ProofError naming the problem."""
+    parsed = TlogProof.parse(text)
+    if parsed.index != entry.index:
+        raise ProofError(f"tlog-proof: it proves entry {parsed.index}, the entry is {entry.index}")
+    verifier = publisher_verifier(entry.publisher)
+    try:
+        head = parsed.verify(entry.line(), [verifier])
+    except NoteError as exc:
+        raise NoteError(f"tlog-proof checkpoint: {str(exc).removeprefix('note: ')} "
+                        "(not signed by the entry's publisher)") from None
+    if not head.origin.startswith(tlog.ORIGIN_PREFIX):
+        raise NoteError(f"tlog-proof: {head.origin[:60]!r} is not the origin of a PolicyLedger ledger")
+    return Inclusion(parsed.index, head, parsed.checkpoint, verifier, len(split(parsed.checkpoint)[1]))
+
+
+def taking(ctx: Context, inclusion: Inclusion) -> contextlib.AbstractContextManager[Observation]:
+    """Check the proof's checkpoint against the latest one this user saw of that log (a fork
+    raises ForkError, both checkpoints kept); it is remembered when the block exits cleanly."""
+    return Peers(ctx.config_dir).taking(inclusion.note, inclusion.verifier)
