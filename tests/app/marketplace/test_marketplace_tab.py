@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from app.marketplace_tab import ALL_PRESETS, MarketplaceTab
 from app.marketplace_table import COLUMNS
 from app.model import AppModel
 from app.policy_detail import AXIS_TEXT, HEATMAP_OBS, HEATMAP_ROWS, RESULT_LABELS, observation_name
+from policyledger_core.ledger import tlog
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import preset
@@ -304,6 +306,33 @@ def test_export_then_import_into_another_workspace(qtbot: Any, tab: MarketplaceT
     assert other_tab.proxy.index(0, 5).data() == imported.publisher_id
     assert other_tab.current_row() == imported and other_tab.detail.policy_hash == row.policy_hash
     assert "Imported" in other_tab.status.text()
+    origin = tlog.origin(model.ctx.ledger)
+    assert f"Proof: included in {origin} at size 4" in other_tab.status.toolTip()
+    other_tab.shutdown()
+
+
+def test_a_bundle_from_a_fork_of_a_ledger_seen_before_is_refused(qtbot: Any, model: AppModel, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 warnings_shown: list[str]) -> None:
+    twin = tmp_path / "ws-copy"
+    shutil.copytree(model.workspace_root, twin)
+    copy = Context.open(twin, tmp_path / "cfg")  # the same publisher, a second history
+    save_policy(model.ctx, variant(5), None, {"kind": "added"})
+    save_policy(copy, variant(6), None, {"kind": "added"})
+    bundles = tmp_path / "seen.json", tmp_path / "forked.json"
+    bundles[0].write_bytes(export_bundle(model.ctx, variant(5).hash))
+    bundles[1].write_bytes(export_bundle(copy, variant(6).hash))
+    other = AppModel(workspace=tmp_path / "ws2", config_dir=tmp_path / "cfg2")
+    other_tab = make_tab(qtbot, other)
+    for bundle in bundles:
+        patch_dialogs(monkeypatch, bundle)
+        other_tab.import_bundle()
+        wait_idle(qtbot, other_tab)
+    assert len(warnings_shown) == 1
+    assert warnings_shown[0].startswith("bundle refused: fork of policyledger/ledger/")
+    assert "same size (5)" in warnings_shown[0] and "both checkpoints kept in" in warnings_shown[0]
+    assert [row.policy_hash for row in other_tab.visible_rows()] == [variant(5).hash]
+    assert len(list((tmp_path / "cfg2" / "tlog" / "forks").iterdir())) == 1
     other_tab.shutdown()
 
 
