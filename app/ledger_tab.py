@@ -1,4 +1,5 @@
-"""The Ledger tab: every entry of the chain, a full verification, and repair of a damaged ledger.
+"""The Ledger tab: every entry of the chain, a full verification, repair of a damaged ledger, and
+the ledger's signed checkpoint (:mod:`app.checkpoint_panel`).
 
 The checks themselves are the core's :func:`~policyledger_core.workspace.audit.audit`,
 run as a background task on a Context of its own; repair is
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.checkpoint_panel import CheckpointPanel
 from app.entry_detail import EntryDetail
 from app.ledger_table import COLUMNS, LedgerTableModel
 from app.model import AppModel, Findings, Place
@@ -116,6 +118,8 @@ class LedgerTab(QWidget):
         self.summary = QLabel(wordWrap=True)
         self.summary.setObjectName("ledgerSummary")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.checkpoint = CheckpointPanel(model)
+        """The ledger's checkpoint: shown, copied, saved, checked against; follows the ledger."""
         self.detail = EntryDetail()
         """Every recorded field of the selected entry; follows the selection and the ledger."""
         self._tasks = TaskRunner(self)
@@ -163,6 +167,7 @@ class LedgerTab(QWidget):
         outer.addWidget(self.banner)
         outer.addLayout(controls)
         outer.addWidget(self.summary)
+        outer.addWidget(self.checkpoint)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.detail)
@@ -191,6 +196,7 @@ class LedgerTab(QWidget):
                 f"nothing can be added until it is repaired. Entries 0 to {problem.index - 1} are "
                 "still usable." if problem.index else
                 f"The ledger is damaged at entry 0: {problem.reason}. It is read-only until repaired.")
+        self.checkpoint.refresh()
         self._update_buttons()
 
     def selected_row(self) -> int | None:
@@ -226,6 +232,7 @@ class LedgerTab(QWidget):
             self._report = None  # a verification speaks only of the ledger it looked at
             if not self.running:
                 self.summary.setText(self._idle_text())
+        self.checkpoint.forget()  # a check against a checkpoint too, whoever changed it
         self.refresh()
 
     def _on_model_reproductions_changed(self, _initiator: object) -> None:
@@ -233,6 +240,7 @@ class LedgerTab(QWidget):
 
     def _on_model_workspace_changed(self) -> None:
         self._report = None
+        self.checkpoint.forget()
         self.summary.setText(self._idle_text())
 
     # -- running tasks ------------------------------------------------------------------------
@@ -401,5 +409,6 @@ class LedgerTab(QWidget):
         A repair under way is one uninterrupted call: it completes.
         """
         self._tasks.shutdown()
+        self.checkpoint.shutdown()
         self._show_progress("", 0, 1)
         self._update_buttons()
