@@ -1,9 +1,13 @@
-"""Figures of the trust layer: append latency, full verification, opening a large ledger."""
+"""Figures of the trust layer: append latency, full verification, opening a large ledger, and the
+ledger as a transparency log (appends with the tree head kept current, open with the root, proofs)."""
 
 from __future__ import annotations
 
+import base64
 import math
+import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -13,9 +17,12 @@ from typing import Any
 from bench_learning import Figure, figure
 
 from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger import tlog
 from policyledger_core.ledger.chain import Ledger
 from policyledger_core.ledger.entry import ENTRY_SCHEMA, ENTRY_VERSION, GENESIS, seal
 from policyledger_core.ledger.layout import FOOTER, HEADER
+from policyledger_core.ledger.merkle import HASH_SIZE, consistency_proof, inclusion_proof
+from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.policy import MYOPIC_ACTIONS, Policy
 from policyledger_core.sim.config import ENV_ID, preset
 from policyledger_core.verify.suite import Z95, suite_optimum
@@ -166,8 +173,109 @@ def bench_verify_replay_figures() -> Iterator[Figure]:
                      target=1.10, higher_is_better=False)
 
 
+TLOG_SIZE = 100_000
+PROOFS = 200
+OLD_WAY_PROOFS = 5  # the all-leaves proofs take a fraction of a second each
+
+
+def bench_tlog_append() -> Iterator[Figure]:
+    """Appends through the Ledger API at 100,000 entries, each followed by the current checkpoint
+    (size and root), against the same appends alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = build_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", TLOG_SIZE)
+        ledger, fields = ctx.ledger, _fields(Policy(preset("standard"), MYOPIC_ACTIONS))
+        start = time.perf_counter()
+        tlog.checkpoint(ledger)  # the first one hashes the whole tree (what an open pays, below)
+        first = time.perf_counter() - start
+        plain, kept = [], []
+        for i in range(2 * APPENDS):  # interleaved, so that both see the same machine
+            start = time.perf_counter()
+            ledger.append(fields, ctx.publisher)
+            if i % 2:
+                head = tlog.checkpoint(ledger)
+                kept.append(time.perf_counter() - start)
+            else:
+                plain.append(time.perf_counter() - start)
+        assert head.size == len(ledger) == TLOG_SIZE + 2 * APPENDS  # the last append had its head
+        yield figure(f"tlog_append_ms_median_at_{TLOG_SIZE}", statistics.median(kept) * 1e3, "ms",
+                     reference=statistics.median(plain) * 1e3, target=10.0, higher_is_better=False,
+                     reference_name="the same appends without the checkpoint",
+                     p99_ms=round(_percentile(kept, 0.99) * 1e3, 3),
+                     first_checkpoint_ms=round(first * 1e3, 1))
+
+
+def bench_tlog_open() -> Iterator[Figure]:
+    """Opening a 100,000-entry ledger and computing its root, against the open alone; and the
+    memory the stored tree holds, against 2 x 100,000 hashes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root, config = Path(tmp) / "ws", Path(tmp) / "cfg"
+        workspace = build_ledger(root, config, TLOG_SIZE).workspace
+        with_root, plain = [], []
+        for _ in range(3):
+            start = time.perf_counter()
+            Ledger.open(workspace, config)
+            plain.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            ledger = Ledger.open(workspace, config)
+            head = ledger.tree().root()
+            with_root.append(time.perf_counter() - start)
+        assert ledger.problem is None and len(head) == HASH_SIZE
+        yield figure(f"tlog_open_seconds_{TLOG_SIZE}", min(with_root), "s", reference=min(plain),
+                     target=1.0, higher_is_better=False, reference_name="the same open without the tree")
+        held = sys.getsizeof(ledger.tree())
+        yield figure(f"tlog_tree_bytes_{TLOG_SIZE}", held, "bytes", reference=2 * TLOG_SIZE * HASH_SIZE,
+                     reference_name="2 x 100,000 hashes of 32 bytes",
+                     bytes_per_entry=round(held / TLOG_SIZE, 1))
+
+
+def bench_tlog_prove() -> Iterator[Figure]:
+    """tlog.prove and tlog.consistency_request at 100,000 entries, median over random indexes and
+    old sizes, against the same proofs computed from all the leaf hashes (as before the stored tree)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = build_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", TLOG_SIZE)
+        ledger, publisher, rng = ctx.ledger, ctx.publisher, random.Random(6962)
+        start = time.perf_counter()
+        tlog.prove(ledger, publisher, 0)  # the first one hashes the whole tree once
+        first = time.perf_counter() - start
+        timed: dict[str, list[float]] = {name: [] for name in ("prove", "consistency", "old_prove",
+                                                               "old_consistency")}
+        for i in range(PROOFS):
+            index, old = rng.randrange(TLOG_SIZE), rng.randrange(1, TLOG_SIZE)
+            start = time.perf_counter()
+            proof = tlog.prove(ledger, publisher, index)
+            timed["prove"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            request = tlog.consistency_request(ledger, publisher, old)
+            timed["consistency"].append(time.perf_counter() - start)
+            if i < OLD_WAY_PROOFS:  # the old way, which must give the same proofs
+                start = time.perf_counter()
+                path = inclusion_proof(ledger.leaf_hashes(), index)
+                before = TlogProof(index, tuple(path), tlog.signed_checkpoint(ledger, publisher))
+                timed["old_prove"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                hashes = consistency_proof(ledger.leaf_hashes(), old)
+                lines = "".join(base64.b64encode(h).decode() + "\n" for h in hashes)
+                old_request = f"old {old}\n{lines}\n{tlog.signed_checkpoint(ledger, publisher)}"
+                timed["old_consistency"].append(time.perf_counter() - start)
+                assert before.text() == proof.text() and old_request == request, i
+                proof.verify(ledger.scanned()[index].record, [publisher.verifier()])
+        ms = {name: statistics.median(values) * 1e3 for name, values in timed.items()}
+        yield figure(f"tlog_prove_ms_median_at_{TLOG_SIZE}", ms["prove"], "ms", reference=ms["old_prove"],
+                     target=50.0, higher_is_better=False,
+                     reference_name="inclusion proof from all the leaf hashes, then the signed checkpoint",
+                     proofs=PROOFS, p99_ms=round(_percentile(timed["prove"], 0.99) * 1e3, 3),
+                     first_ms=round(first * 1e3, 1))
+        yield figure(f"tlog_consistency_ms_median_at_{TLOG_SIZE}", ms["consistency"], "ms",
+                     reference=ms["old_consistency"], target=50.0, higher_is_better=False,
+                     reference_name="consistency proof from all the leaf hashes, then the signed checkpoint",
+                     proofs=PROOFS, p99_ms=round(_percentile(timed["consistency"], 0.99) * 1e3, 3))
+
+
 BENCHMARKS = {
     "ledger_append": bench_append,
     "ledger_open_verify": bench_open_and_verify,
     "verify_replay_figures": bench_verify_replay_figures,
+    "tlog_append": bench_tlog_append,
+    "tlog_open": bench_tlog_open,
+    "tlog_prove": bench_tlog_prove,
 }

@@ -45,7 +45,7 @@ from policyledger_core.ledger.layout import (
     scan,
     set_aside,
 )
-from policyledger_core.ledger.merkle import Frontier, leaf_hash
+from policyledger_core.ledger.merkle import Tree, leaf_hash
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.paths import Workspace, outside_target
 from policyledger_core.safeio import UnreadableFile, check_path, describe, read_regular
@@ -72,8 +72,8 @@ class Ledger:
         self._scanned: list[ScannedEntry] = []
         self._parsed: dict[int, Entry] = {}
         self._by_policy: dict[str, int] | None = None  # built on first use
-        self._frontier = Frontier()
-        """The Merkle tree head of the first ``size`` entries, caught up on demand (:meth:`tree`)."""
+        self._tree = Tree()
+        """The Merkle tree of the first ``size`` entries, caught up on demand (:meth:`tree`)."""
         self.problem: Problem | None = None
         self._audit_problem: Problem | None = None  # found by a full audit; kept until repaired
         self.torn_tail = False
@@ -102,7 +102,7 @@ class Ledger:
             self._absorb(unread, witnessed)
             return
         self._scanned, self._parsed, self._by_policy = [], {}, None
-        self._frontier = Frontier()  # the file may have been replaced: nothing carried over
+        self._tree = Tree()  # the file may have been replaced: nothing carried over
         self._absorb(scan(data), witnessed)
 
     def _refresh(self) -> None:
@@ -233,19 +233,23 @@ class Ledger:
         """The fast-scan view of the usable entries."""
         return list(self._scanned)
 
-    def tree(self) -> Frontier:
-        """The RFC 6962 tree of the usable entries (leaf i: entry i's bytes), a copy. Kept up to
-        date incrementally: O(1) hashes per entry appended since the last call."""
-        frontier = self._frontier
-        if frontier.size > len(self._scanned):  # entries were dropped (a problem was found)
-            frontier = Frontier()
-        for entry in self._scanned[frontier.size:]:
-            frontier.append(leaf_hash(entry.record))
-        self._frontier = frontier
-        return frontier.copy()
+    def tree(self) -> Tree:
+        """The RFC 6962 tree of the usable entries (leaf i: entry i's bytes), with its subtree
+        hashes stored: roots and proofs in O(log n) hashes. Kept up to date incrementally: O(1)
+        hashes amortised per entry appended since the last call.
+
+        The ledger's own, not a copy (one would cost O(n)): read it, never extend it. It only
+        grows, and is replaced rather than cut when entries are dropped, so a caller keeping it
+        gets the same answers later by passing the size it saw.
+        """
+        if self._tree.size > len(self._scanned):  # entries were dropped (a problem was found)
+            self._tree = Tree()
+        if self._tree.size < len(self._scanned):
+            self._tree.extend(leaf_hash(entry.record) for entry in self._scanned[self._tree.size:])
+        return self._tree
 
     def leaf_hashes(self) -> list[bytes]:
-        """Every entry's leaf hash, in order (what proofs are computed from)."""
+        """Every entry's leaf hash, in order, recomputed: O(n) (:meth:`tree` keeps them)."""
         return [leaf_hash(entry.record) for entry in self._scanned]
 
     # -- appending ----------------------------------------------------------------------------

@@ -5,15 +5,19 @@ interior node's SHA-256(0x01 || left || right), so a root, an inclusion proof or
 proof made here is checked by any other implementation of those RFCs, and theirs here.
 
 :class:`Frontier` keeps the tree head of a growing ledger in O(log n) hashes (one per perfect
-subtree of the size's binary decomposition): an append costs O(1) hashes amortised. Proofs
-are computed from the leaf hashes (:func:`inclusion_proof`, :func:`consistency_proof`) and
-checked without them (:func:`verify_inclusion`, :func:`verify_consistency`).
+subtree of the size's binary decomposition): an append costs O(1) hashes amortised.
+:class:`Tree` stores every leaf hash and every complete aligned subtree's hash (about 2n
+hashes) and answers roots and proofs for any earlier size in O(log n) hash operations.
+:func:`inclusion_proof` and :func:`consistency_proof` compute the same proofs from the leaf
+hashes alone in O(n): the definition, kept as the reference the tree is tested against.
+Proofs are checked without the leaves (:func:`verify_inclusion`, :func:`verify_consistency`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Sequence
 
 from policyledger_core.errors import Rejected
 
@@ -85,6 +89,138 @@ class Frontier:
 
     def copy(self) -> Frontier:
         return Frontier(self.size, self.hashes)
+
+
+class Tree:
+    """An append-only RFC 6962 tree that keeps the hash of every complete aligned subtree.
+
+    Level k holds, in order, the hashes of the perfect subtrees of 2^k leaves that start at a
+    multiple of 2^k (level 0: the leaf hashes), packed 32 bytes each in one bytearray per level:
+    n leaves cost about 2n x 32 bytes, with no per-hash object. Every subtree RFC 6962's
+    recursion visits is either such a perfect subtree or a right edge made of O(log n) of them,
+    so a root or a proof for any size up to :attr:`size` takes O(log n) hash operations.
+    """
+
+    def __init__(self, leaves: Iterable[bytes] = ()) -> None:
+        self._levels: list[bytearray] = [bytearray()]
+        self.extend(leaves)
+
+    @property
+    def size(self) -> int:
+        """The number of leaves."""
+        return len(self._levels[0]) // HASH_SIZE
+
+    def append(self, leaf: bytes) -> None:
+        """Add a leaf hash at the end: O(1) hashes amortised."""
+        self.extend((leaf,))
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """Add leaf hashes at the end, then hash every subtree they complete. All or nothing:
+        on any error (a leaf not 32 bytes, the iterable failing) the tree is as it was."""
+        size = self.size
+        try:
+            self._extend(leaves)
+        except BaseException:
+            # Cut every level back to that size: a level left longer than the one below it
+            # would answer queries from nodes that do not exist (an empty slice, not an error).
+            for level, stored in enumerate(self._levels):
+                del stored[HASH_SIZE * (size >> level):]
+            raise
+
+    def _extend(self, leaves: Iterable[bytes]) -> None:
+        # Copied in one at a time, not gathered first: catching up 100,000 leaves then holds no
+        # list of 100,000 hash objects (which would cost more than the whole tree).
+        stored = self._levels[0]
+        for leaf in leaves:
+            if len(leaf) != HASH_SIZE:
+                raise ValueError("tree: a leaf hash is 32 bytes")
+            stored += leaf
+        sha256 = hashlib.sha256
+        level = 0
+        while True:
+            below = self._levels[level]
+            want = len(below) // (2 * HASH_SIZE)  # complete pairs below: the nodes this level up holds
+            if level + 1 == len(self._levels):
+                if not want:
+                    return
+                self._levels.append(bytearray())
+            above = self._levels[level + 1]
+            done = len(above) // HASH_SIZE
+            if want == done:
+                return  # no node completed here: none can be above either
+            for j in range(done, want):
+                above += sha256(b"\x01" + below[2 * HASH_SIZE * j:2 * HASH_SIZE * (j + 1)]).digest()
+            level += 1
+
+    def _node(self, level: int, index: int) -> bytes:
+        """The stored hash of leaves [index * 2^level, (index + 1) * 2^level)."""
+        return bytes(self._levels[level][HASH_SIZE * index:HASH_SIZE * (index + 1)])
+
+    def _subtree(self, start: int, end: int) -> bytes:
+        """MTH of leaves [start, end) (non-empty), for ``start`` a multiple of the smallest power
+        of two >= end - start, as every subtree of RFC 6962's recursion is: the range is then
+        perfect subtrees of decreasing size, each aligned and stored, folded from the right."""
+        parts: list[bytes] = []
+        while start < end:
+            level = (end - start).bit_length() - 1
+            parts.append(self._node(level, start >> level))
+            start += 1 << level
+        head = parts.pop()
+        while parts:
+            head = node_hash(parts.pop(), head)
+        return head
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree head of the first ``size`` leaves (default all)."""
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise ValueError(f"root: no tree of {size} in a tree of {self.size}")
+        return self._subtree(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """As :func:`inclusion_proof` over this tree's leaf hashes, in O(log n) hashes: below the
+        first left turn every sibling is a stored perfect subtree, so at most one (a right edge)
+        is folded from parts."""
+        size = self.size if size is None else size
+        if not 0 <= index < size <= self.size:
+            raise ValueError(f"inclusion: no leaf {index} in a tree of {size}")
+        path: list[bytes] = []
+        start, end = 0, size
+        while end - start > 1:
+            k = _split(end - start)
+            if index < start + k:
+                path.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self._subtree(start, start + k))
+                start += k
+        return path[::-1]
+
+    def consistency_proof(self, old: int, size: int | None = None) -> list[bytes]:
+        """As :func:`consistency_proof` over this tree's leaf hashes, in O(log n) hashes."""
+        size = self.size if size is None else size
+        if not 0 <= old <= size <= self.size:
+            raise ValueError(f"consistency: sizes {old} and {size} do not fit a tree of {self.size}")
+        if old in (0, size):
+            return []
+        proof: list[bytes] = []
+        start, end, whole, m = 0, size, True, old  # SUBPROOF(m, D[start:end], whole), unrolled
+        while m != end - start:
+            k = _split(end - start)
+            if m <= k:
+                proof.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                proof.append(self._subtree(start, start + k))
+                start, m, whole = start + k, m - k, False
+        if not whole:
+            proof.append(self._subtree(start, end))
+        return proof[::-1]
+
+    def __sizeof__(self) -> int:
+        """Bytes held, levels included (what ``sys.getsizeof`` reports)."""
+        return object.__sizeof__(self) + sys.getsizeof(self._levels) + sum(
+            sys.getsizeof(level) for level in self._levels)
 
 
 def inclusion_proof(leaves: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:

@@ -13,12 +13,7 @@ from collections.abc import Sequence
 
 from policyledger_core.errors import BadInput, Rejected
 from policyledger_core.ledger.chain import Ledger
-from policyledger_core.ledger.merkle import (
-    ProofError,
-    consistency_proof,
-    inclusion_proof,
-    verify_consistency,
-)
+from policyledger_core.ledger.merkle import ProofError, verify_consistency
 from policyledger_core.ledger.note import Checkpoint, Verifier, open_note
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import Publisher
@@ -51,7 +46,7 @@ def prove(ledger: Ledger, publisher: Publisher, index: int) -> TlogProof:
     """The tlog-proof of entry ``index`` in the ledger's current tree, with its signed checkpoint."""
     if not 0 <= index < len(ledger):
         raise BadInput(f"--index {index}: the ledger has {len(ledger)} entries")
-    path = inclusion_proof(ledger.leaf_hashes(), index)
+    path = ledger.tree().inclusion_proof(index)  # O(log n) hashes: the subtrees are stored
     return TlogProof(index, tuple(path), signed_checkpoint(ledger, publisher))
 
 
@@ -61,7 +56,7 @@ def consistency_request(ledger: Ledger, publisher: Publisher, old: int) -> str:
     size = len(ledger)
     if not 0 <= old <= size:
         raise BadInput(f"OLD_SIZE {old}: the ledger has {size} entries")
-    proof = consistency_proof(ledger.leaf_hashes(), old)
+    proof = ledger.tree().consistency_proof(old)
     lines = "".join(base64.b64encode(h).decode() + "\n" for h in proof)
     return f"old {old}\n{lines}\n{signed_checkpoint(ledger, publisher)}"
 
@@ -78,9 +73,10 @@ def check_extends(ledger: Ledger, signed: str, verifiers: Sequence[Verifier]) ->
     if head.size > size:
         raise Rejected(f"the checkpoint saw {head.size} entries, this ledger has {size}: "
                        "entries were removed here (truncated or rolled back)")
-    proof = consistency_proof(ledger.leaf_hashes(), head.size)
+    tree = ledger.tree()
+    proof = tree.consistency_proof(head.size, size)
     try:
-        verify_consistency(head.size, size, head.root, ledger.tree().root(), proof)
+        verify_consistency(head.size, size, head.root, tree.root(size), proof)
     except ProofError:
         raise Rejected(f"this ledger does not extend the checkpoint of {head.size} entries: "
                        "some of those entries were rewritten here, or it is a fork") from None

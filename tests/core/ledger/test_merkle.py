@@ -1,15 +1,21 @@
-"""The Merkle tree of RFC 6962: the published test trees, and every size up to 1,000."""
+"""The Merkle tree of RFC 6962: the published test trees, every size up to 1,000, and the stored
+tree against the reference functions for every size, index and old size up to 300."""
 
 from __future__ import annotations
 
 import random
+import sys
+from collections.abc import Iterator, Sequence
 
 import pytest
 
+from policyledger_core.ledger import merkle
 from policyledger_core.ledger.merkle import (
     EMPTY_ROOT,
+    HASH_SIZE,
     Frontier,
     ProofError,
+    Tree,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -141,3 +147,76 @@ def test_proofs_of_the_impossible_are_refused() -> None:
     assert node_hash(HASHED[0], HASHED[1]) == ROOTS[1]
     with pytest.raises(ValueError, match="subtree hashes"):
         Frontier(3, [HASHED[0]])
+
+
+def test_the_stored_tree_gives_the_published_roots_and_proofs() -> None:
+    tree = Tree(HASHED)
+    assert Tree().root() == tree.root(0) == EMPTY_ROOT
+    assert [tree.root(n) for n in range(1, 9)] == ROOTS
+    for number, size, proof in INCLUSION:
+        assert tree.inclusion_proof(number - 1, size) == [bytes.fromhex(h) for h in proof]
+    for old, new, proof in CONSISTENCY:
+        assert tree.consistency_proof(old, new) == [bytes.fromhex(h) for h in proof]
+
+
+SIZES = 300
+
+
+@pytest.fixture
+def memoized_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference functions unchanged, their subtree hashes memoized: a pure function of
+    (start, end) for the one leaf list used, so the outputs are the same, and the ~90,000
+    reference proofs below take a second instead of a dozen."""
+    real = merkle._subtree
+    seen: dict[tuple[int, int], bytes] = {}
+
+    def subtree(leaves: Sequence[bytes], start: int, end: int) -> bytes:
+        key = (start, end)
+        if key not in seen:
+            seen[key] = real(leaves, start, end)
+        return seen[key]
+
+    monkeypatch.setattr(merkle, "_subtree", subtree)
+
+
+@pytest.mark.usefixtures("memoized_reference")
+def test_the_stored_tree_equals_the_reference_at_every_size_index_and_old_size() -> None:
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(SIZES)]
+    growing, whole = Tree(), Tree(leaves)
+    for size in range(SIZES + 1):
+        if size:
+            growing.append(leaves[size - 1])
+        assert growing.size == size
+        assert growing.root() == whole.root(size) == root(leaves[:size])
+        for index in range(size):
+            want = inclusion_proof(leaves, index, size)
+            assert growing.inclusion_proof(index) == want
+            assert whole.inclusion_proof(index, size) == want  # an earlier size of a larger tree
+        for old in range(size + 1):
+            want = consistency_proof(leaves, old, size)
+            assert growing.consistency_proof(old) == want
+            assert whole.consistency_proof(old, size) == want
+
+
+def test_the_stored_tree_costs_about_two_hashes_a_leaf_and_refuses_what_it_lacks() -> None:
+    tree = Tree(leaf_hash(i.to_bytes(4, "big")) for i in range(1000))
+    held = sys.getsizeof(tree)
+    assert 2 * 999 * HASH_SIZE <= held <= 1.3 * 2 * 1000 * HASH_SIZE  # 999 nodes above 1000 leaves
+    for bad in ((lambda: tree.root(1001)), (lambda: tree.inclusion_proof(5, 5)),
+                (lambda: tree.inclusion_proof(0, 1001)), (lambda: tree.consistency_proof(6, 5)),
+                (lambda: tree.consistency_proof(0, 1001)), (lambda: tree.append(b"short"))):
+        with pytest.raises(ValueError):
+            bad()
+    leaves = [leaf_hash(i.to_bytes(4, "big")) for i in range(1100)]
+
+    def failing() -> Iterator[bytes]:
+        yield from leaves[1000:1050]
+        raise OSError("the leaves could not be read")
+
+    with pytest.raises(ValueError):
+        tree.extend([*leaves[1000:1050], b"short"])
+    with pytest.raises(OSError):
+        tree.extend(failing())
+    assert tree.size == 1000 and tree.root() == root(leaves[:1000])  # all or nothing
+    tree.extend(leaves[1000:])
+    assert tree.root() == root(leaves) and tree.consistency_proof(1000) == consistency_proof(leaves, 1000)

@@ -12,7 +12,15 @@ import pytest
 
 from policyledger_core.cli.main import main
 from policyledger_core.ledger import tlog
-from policyledger_core.ledger.merkle import ProofError, leaf_hash, root, verify_consistency
+from policyledger_core.ledger.layout import Problem
+from policyledger_core.ledger.merkle import (
+    ProofError,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root,
+    verify_consistency,
+)
 from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, open_note
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.workspace.context import Context
@@ -38,6 +46,17 @@ def test_the_tree_is_over_each_entrys_bytes_and_follows_appends(tmp_path: Path) 
     assert after.size == 4 and after.root() == root(ctx.ledger.leaf_hashes())
     fresh = Context.open(built.root, built.config)
     assert fresh.ledger.tree().root() == after.root()  # a reader opening the file agrees
+
+
+def test_the_stored_tree_gives_the_all_leaves_proofs_and_drops_what_the_ledger_drops(tmp_path: Path) -> None:
+    built = build(tmp_path / "ws", tmp_path / "cfg", 6)
+    ledger = Context.open(built.root, built.config).ledger
+    tree, leaves = ledger.tree(), ledger.leaf_hashes()
+    assert [tree.inclusion_proof(i) for i in range(6)] == [inclusion_proof(leaves, i) for i in range(6)]
+    assert [tree.consistency_proof(m) for m in range(7)] == [consistency_proof(leaves, m) for m in range(7)]
+    ledger.mark_problem(Problem(4, "found by an audit"))  # entries 4 and 5 are no longer usable
+    assert ledger.tree().size == 4 and ledger.tree().root() == root(leaves[:4])
+    assert tree.size == 6 and tree.root() == root(leaves)  # replaced, not cut: a kept tree still answers
 
 
 def test_the_checkpoint_is_a_signed_note_any_verifier_accepts(tmp_path: Path,
