@@ -41,7 +41,7 @@ from app.worker import TaskRunner, one_line
 from policyledger_core.atomic import write_atomic
 from policyledger_core.errors import Rejected
 from policyledger_core.ledger import tlog
-from policyledger_core.ledger.note import MAX_NOTE_BYTES, Checkpoint, NoteError, Verifier, split
+from policyledger_core.ledger.note import MAX_NOTE_BYTES, Checkpoint, NoteError, Verifier
 from policyledger_core.ledger.signing import Publisher, PublisherKeyError
 from policyledger_core.safeio import FileTooLarge, describe, read_regular
 
@@ -105,19 +105,6 @@ class Checked:
         return said
 
 
-def _signers_hint(text: str, verifiers: Sequence[Verifier]) -> str:
-    """When none of a note's signatures is by a key it was checked with: who signed it, and what to do."""
-    try:
-        _text, signatures = split(text)
-    except NoteError:
-        return ""  # not a note at all: the core's reason says so
-    known = {(v.name, v.key_id) for v in verifiers}
-    if any((s.name, s.key_id) in known for s in signatures):
-        return ""
-    names = ", ".join(dict.fromkeys(s.name for s in signatures))
-    return f" (it is signed by {names}: add that signer's verifier key with Other keys... to accept it)"
-
-
 def check_task(place: Place, path: Path, verifiers: Sequence[Verifier]) -> Checked:
     """Whether the workspace's ledger extends the signed checkpoint in ``path`` (run in a worker thread).
 
@@ -141,7 +128,8 @@ def check_task(place: Place, path: Path, verifiers: Sequence[Verifier]) -> Check
     try:
         head = tlog.check_extends(ledger, text, verifiers)
     except (NoteError, Rejected) as exc:
-        hint = _signers_hint(text, verifiers) if isinstance(exc, NoteError) else ""
+        hint = (": add that signer's verifier key with Other keys... to accept it"
+                if isinstance(exc, tlog.UnknownSigner) else "")
         return Checked(name, problem=one_line(exc) + hint, entries=len(ledger), damaged_at=damaged_at)
     return Checked(name, head=head, entries=len(ledger), damaged_at=damaged_at)
 

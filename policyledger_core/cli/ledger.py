@@ -96,7 +96,8 @@ def check_against(ctx: Context, path: Path, keys: list[str]) -> dict[str, Any]:
     try:
         head = tlog.check_extends(ctx.ledger, text, verifiers)
     except (NoteError, Rejected) as exc:
-        return {"ok": False, "size": None, "origin": None, "problem": str(exc)}
+        hint = " (give its verifier key with --key)" if isinstance(exc, tlog.UnknownSigner) else ""
+        return {"ok": False, "size": None, "origin": None, "problem": str(exc) + hint}
     return {"ok": True, "size": head.size, "origin": head.origin, "problem": None}
 
 

@@ -45,7 +45,8 @@ from policyledger_core.ledger.layout import (
     scan,
     set_aside,
 )
-from policyledger_core.ledger.merkle import Tree, leaf_hash
+from policyledger_core.ledger.merkle import ProofError, Tree, leaf_hash, verify_consistency
+from policyledger_core.ledger.note import Checkpoint
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.paths import Workspace, outside_target
 from policyledger_core.safeio import UnreadableFile, check_path, describe, read_regular
@@ -53,6 +54,7 @@ from policyledger_core.sim.config import ENV_ID
 
 log = logging.getLogger(__name__)
 LOCK_TIMEOUT = 30.0
+ORIGIN_PREFIX = "policyledger/ledger/"
 MAX_LEDGER_BYTES = 1 << 30
 """A larger ledger.json is not read (and not repaired): a bound on the memory an open takes."""
 
@@ -162,6 +164,15 @@ class Ledger:
                 if strict:
                     raise
                 self.witness.warn(exc, "the entries read now are not recorded as seen here")
+                return
+        size = len(self._scanned)
+        if size and self.witness.head_size() != size:
+            try:
+                self.witness.record_head(Checkpoint(self.origin(), size, self.tree().root(size)).text())
+            except OSError as exc:  # the line log holds the entries; only the signed head lags
+                if strict:
+                    raise
+                self.witness.warn(exc, "the latest checkpoint seen is not kept")
 
     @property
     def warnings(self) -> list[str]:
@@ -185,10 +196,34 @@ class Ledger:
         seen = self.witness.hashes()[:count]
         for i in range(min(len(seen), len(self._scanned))):
             if seen[i] != self._scanned[i].hash:
-                return Problem(i, "differs from the entry seen here before (history rewritten)")
+                return Problem(i, "differs from the entry seen here before (history rewritten)"
+                               + self._proof_of_rewrite())
         n = len(self._scanned)
         return Problem(n, f"missing: {len(seen)} entries were seen here before, the file holds {n} "
                           "(truncated or rolled back)")
+
+    def _proof_of_rewrite(self) -> str:
+        """What the checkpoint kept beside the line log proves of a rewrite: the consistency proof
+        from it to the file's tree fails (checked here, so the words are earned)."""
+        kept = self.witness.head()
+        size = len(self._scanned)
+        if kept is None or not 0 < kept[0].size <= size:
+            return ""
+        head = kept[0]
+        tree = self.tree()
+        try:
+            verify_consistency(head.size, size, head.root, tree.root(size),
+                               tree.consistency_proof(head.size, size))
+        except ProofError:
+            signed = "your signed" if "\n\n" in kept[1] else "the"
+            return (f"; proved: the consistency proof from {signed} checkpoint of {head.size} entries "
+                    f"fails ({self.witness.head_path.name} in {self.witness.head_path.parent})")
+        return ""
+
+    def origin(self) -> str:
+        """The ledger's name for its whole life: ``policyledger/ledger/`` and the first 16 hex digits
+        of its first entry's hash (empty while it has no entry)."""
+        return ORIGIN_PREFIX + self._scanned[0].hash[:16] if self._scanned else ""
 
     def reload(self) -> None:
         """Scan the file again (another process may have appended)."""

@@ -6,6 +6,11 @@ rolled-back ledger, or a history rewritten with recomputed hashes, is caught,
 and the first entry that differs is named. Appending to it costs the same
 however long it is.
 
+Beside it, the latest tree head seen (``.checkpoint``): a C2SP checkpoint of the
+ledger, signed with this user's key when they have one. A rewrite is then also
+proved, not only noticed: the consistency proof from that checkpoint to the file's
+tree fails, and the signed checkpoint is evidence anyone can check.
+
 Reading a ledger must work without a writable config folder (read-only, disk
 full): the updates a reading makes are then skipped with a warning line in
 :attr:`Witness.warnings`. An append checks first that the file can be written.
@@ -13,6 +18,7 @@ full): the updates a reading makes are then skipped with a warning line in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -20,6 +26,8 @@ from pathlib import Path
 
 from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import is_hex, sha256_hex
+from policyledger_core.ledger.note import Checkpoint, NoteError, open_note
+from policyledger_core.ledger.signing import Publisher, PublisherKeyError
 
 
 class Witness:
@@ -28,6 +36,8 @@ class Witness:
     def __init__(self, config_dir: Path, workspace_root: Path) -> None:
         name = sha256_hex(str(workspace_root.resolve()).encode("utf-8"))[:32]
         self.path = config_dir / "checkpoints" / f"{name}.log"
+        self.config_dir = config_dir
+        self._publisher: Publisher | None = None
         self.workspace_root = workspace_root
         self._hashes: list[str] = []
         self._read = 0  # bytes of the file already taken into _hashes
@@ -43,6 +53,55 @@ class Witness:
             self.warnings.append(text)
             if self.on_warning is not None:
                 self.on_warning(text)
+
+    @property
+    def head_path(self) -> Path:
+        return self.path.with_suffix(".checkpoint")
+
+    def _signer(self) -> Publisher | None:
+        if self._publisher is None:  # looked for until found: the first append creates the key
+            try:
+                self._publisher = Publisher.load_existing(self.config_dir)
+            except (PublisherKeyError, OSError):
+                return None  # no usable key: the checkpoint is kept unsigned
+        return self._publisher
+
+    def record_head(self, text: str) -> None:
+        """Keep ``text`` (a checkpoint) as the latest seen, signed when this user has a key.
+        Not fsynced: the line log is the durable record; a lost update leaves an older
+        checkpoint, which the ledger still extends."""
+        signer = self._signer()
+        note = text if signer is None else signer.sign_note(text)
+        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
+        tmp.write_text(note, encoding="utf-8")
+        os.replace(tmp, self.head_path)
+
+    def head(self) -> tuple[Checkpoint, str] | None:
+        """The latest checkpoint seen and its note as kept (None when there is none usable: a
+        note whose signature fails with this user's key is not used)."""
+        try:
+            kept = self.head_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        try:
+            if "\n\n" not in kept:
+                return Checkpoint.parse(kept), kept
+            signer = self._signer()
+            if signer is None:
+                return None
+            text, _signed = open_note(kept, [signer.verifier()])
+            return Checkpoint.parse(text), kept
+        except NoteError:
+            return None
+
+    def head_size(self) -> int | None:
+        """The size of the latest checkpoint kept, read without checking it (cheap)."""
+        try:
+            with self.head_path.open("rb") as f:
+                lines = f.read(512).split(b"\n")
+        except OSError:
+            return None
+        return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else None
 
     def check_writable(self) -> None:
         """Raise OSError unless the checkpoint can be appended to (opened as an append opens it)."""
@@ -129,6 +188,8 @@ class Witness:
         """Replace the record (after an explicit repair the user confirmed); forgets any problem."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, "".join(f"{i} {h}\n" for i, h in enumerate(hashes)).encode(), 0o600)
+        with contextlib.suppress(FileNotFoundError):
+            self.head_path.unlink()  # the ledger's next open keeps the repaired tree's head
         self._hashes, self._read = [], 0
         self.forget_problem()
 

@@ -12,23 +12,28 @@ import base64
 from collections.abc import Sequence
 
 from policyledger_core.errors import BadInput, Rejected
-from policyledger_core.ledger.chain import Ledger
+from policyledger_core.ledger.chain import ORIGIN_PREFIX, Ledger
 from policyledger_core.ledger.merkle import ProofError, verify_consistency
-from policyledger_core.ledger.note import Checkpoint, Verifier, open_note
+from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, open_note, split
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import Publisher
 
-ORIGIN_PREFIX = "policyledger/ledger/"
+__all__ = ["ORIGIN_PREFIX", "EmptyLog", "UnknownSigner", "check_extends", "checkpoint",
+           "consistency_request", "origin", "prove", "signed_checkpoint"]
 
 
 class EmptyLog(Rejected):
     """An empty ledger has no origin yet (it is named by its first entry): nothing to sign or prove."""
 
 
+class UnknownSigner(NoteError):
+    """A checkpoint signed only by keys the check was not given (the message names them)."""
+
+
 def origin(ledger: Ledger) -> str:
     if not len(ledger):
         raise EmptyLog("the ledger is empty: it gets its origin, and checkpoints, with its first entry")
-    return ORIGIN_PREFIX + ledger.scanned()[0].hash[:16]
+    return ledger.origin()
 
 
 def checkpoint(ledger: Ledger) -> Checkpoint:
@@ -65,8 +70,18 @@ def check_extends(ledger: Ledger, signed: str, verifiers: Sequence[Verifier]) ->
     """Check that the ledger extends a signed checkpoint received from elsewhere: its signature
     by one of ``verifiers``, its origin, then a consistency proof from its tree to this one.
     Raises a one-line error naming the problem; returns the checkpoint."""
-    text, _signed = open_note(signed, verifiers)
+    try:
+        text, _signed = open_note(signed, verifiers)
+    except NoteError as exc:
+        if "not signed by any key" not in str(exc):
+            raise
+        names = sorted({s.name for s in split(signed)[1]})
+        raise UnknownSigner(f"the checkpoint is signed by {', '.join(names)}, not by any key it was "
+                            "checked against") from None
     head = Checkpoint.parse(text)
+    if not len(ledger):
+        raise Rejected(f"the checkpoint saw {head.size} entries of {head.origin}, this ledger is empty: "
+                       "entries were removed here (truncated or rolled back)")
     here, size = origin(ledger), len(ledger)
     if head.origin != here:
         raise Rejected(f"the checkpoint is of another ledger: {head.origin} (this one is {here})")

@@ -107,15 +107,16 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Built:
 def built(template: Built, workspace: Path, tmp_path: Path) -> Built:
     """A copy of the template in this test's workspace, with this user's checkpoint moved along.
 
-    The checkpoint file is named after the workspace path, so the copy's is renamed to
-    the name its new workspace gets; its content (index and hash per line) is unchanged.
+    The checkpoint files are named after the workspace path, so the copy's are renamed to
+    the name its new workspace gets; their content (index and hash per line, the latest signed
+    checkpoint) is unchanged.
     """
     config = tmp_path / "config"
     shutil.copytree(template.root, workspace)
     shutil.copytree(template.config, config)
-    old = Witness(template.config, template.root).path
-    new = Witness(config, workspace).path
-    os.replace(config / old.relative_to(template.config), new)
+    old, new = Witness(template.config, template.root), Witness(config, workspace)
+    os.replace(config / old.path.relative_to(template.config), new.path)
+    os.replace(config / old.head_path.relative_to(template.config), new.head_path)
     return Built(workspace, config, template.entries, template.data)
 
 

@@ -234,7 +234,7 @@ class Faults:
             return None
         rel = path[len(base) + 1:]
         rel = re.sub(r"\.ledger\.json\.[^/]*\.tmp$", ".ledger.json.*.tmp", rel)
-        return re.sub(r"checkpoints/[0-9a-f]+\.log$", "checkpoints/*.log", rel)
+        return re.sub(r"checkpoints/[0-9a-f]+\.(log|checkpoint|checkpoint\.tmp)$", r"checkpoints/*.\1", rel)
 
     def check(self, op: str, path: str) -> None:
         rel = self._counted(path)
@@ -364,7 +364,7 @@ def test_each_io_call_of_an_append_failing_in_turn(
     expected = {("open", "workspace/ledger.json"), ("pwrite", "workspace/ledger.json"),
                 ("ftruncate", "workspace/ledger.json"), ("fsync", "workspace/ledger.json"),
                 ("open", "config/checkpoints/*.log"), ("write", "config/checkpoints/*.log"),
-                ("fsync", "config/checkpoints/*.log")}
+                ("fsync", "config/checkpoints/*.log"), ("replace", "config/checkpoints/*.checkpoint")}
     if entries == 0:
         expected |= {("open", "workspace/.ledger.json.*.tmp"), ("write", "workspace/.ledger.json.*.tmp"),
                      ("fsync", "workspace/.ledger.json.*.tmp"), ("replace", "workspace/ledger.json"),

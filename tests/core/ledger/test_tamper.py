@@ -11,11 +11,15 @@ from typing import Any
 import pytest
 
 from policyledger_core.canonical import canonical_bytes, sha256_hex
+from policyledger_core.errors import Rejected
 from policyledger_core.learn.single import run_to_end
+from policyledger_core.ledger import tlog
 from policyledger_core.ledger.chain import Ledger
 from policyledger_core.ledger.checkpoint import Witness
 from policyledger_core.ledger.entry import hash_body
 from policyledger_core.ledger.layout import FOOTER, HEADER, Problem
+from policyledger_core.ledger.note import Checkpoint, open_note
+from policyledger_core.ledger.signing import Publisher
 from policyledger_core.paths import LEDGER_FILE, Workspace
 from policyledger_core.sim.config import preset
 from policyledger_core.workspace.audit import audit
@@ -155,8 +159,34 @@ def test_recomputed_history_caught_by_the_witness(built: Built, tmp_path: Path, 
     assert all(f != h for f, h in zip(forged[index:], built.hashes[index:], strict=True))
     # The forgery is internally consistent: hashes, links and signatures all check out...
     assert_clean(built.root, tmp_path / "fresh-config", N_ENTRIES)
-    # ...so only this user's checkpoint catches it, at the edited entry.
-    expect_problem(built, index, "differs from the entry seen here before", "history rewritten")
+    # ...so only this user's checkpoint catches it, at the edited entry, and its signed tree head
+    # proves it: the consistency proof from it to the forged file's tree fails.
+    witness = Witness(built.config, built.root)
+    kept = witness.head_path.read_text(encoding="utf-8")
+    user = Publisher.load_existing(built.config)
+    assert user is not None
+    head = Checkpoint.parse(open_note(kept, [user.verifier()])[0])
+    assert head.size == N_ENTRIES
+    expect_problem(built, index, "differs from the entry seen here before", "history rewritten",
+                   f"proved: the consistency proof from your signed checkpoint of {N_ENTRIES} entries fails")
+    rewritten = "does not extend the checkpoint of 6 entries" if index else "of another ledger"  # 0 names it
+    with pytest.raises(Rejected, match=rewritten):
+        tlog.check_extends(Ledger.open(Workspace.open(built.root), tmp_path / "fresh-config"), kept,
+                           [user.verifier()])
+
+
+def test_the_latest_checkpoint_seen_is_kept_signed_and_follows_the_ledger(built: Built,
+                                                                          tmp_path: Path) -> None:
+    ctx = built.context()
+    witness = ctx.ledger.witness
+    text, _ = open_note(witness.head_path.read_text(encoding="utf-8"), [ctx.publisher.verifier()])
+    assert Checkpoint.parse(text) == tlog.checkpoint(ctx.ledger)
+    save(ctx, 77)
+    assert witness.head() == (tlog.checkpoint(ctx.ledger), witness.head_path.read_text(encoding="utf-8"))
+    reader = Ledger.open(Workspace.open(built.root), tmp_path / "reader-config")  # no key: kept unsigned
+    kept = reader.witness.head()
+    assert kept is not None and kept[1] == tlog.checkpoint(reader).text()
+    assert not (tmp_path / "reader-config" / "publisher-ed25519.pem").exists()
 
 
 @pytest.mark.parametrize("forge", ["other-key", "other-entry", "bit-flip"])

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from policyledger_core.cli.main import main
+from policyledger_core.errors import Rejected
 from policyledger_core.ledger import tlog
 from policyledger_core.ledger.layout import Problem
 from policyledger_core.ledger.merkle import (
@@ -23,6 +24,7 @@ from policyledger_core.ledger.merkle import (
 )
 from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, open_note
 from policyledger_core.ledger.proof import TlogProof
+from policyledger_core.ledger.signing import Publisher
 from policyledger_core.workspace.context import Context
 from tests.helpers.ledger_builder import build, save
 
@@ -179,3 +181,24 @@ def test_a_consistency_request_proves_the_old_tree_is_a_prefix(tmp_path: Path,
     verify_consistency(3, new.size, old_root, new.root, proof)
     code, _, err = run("consistency", "7", "--workspace", str(built.root))
     assert code == 2 and "the ledger has 6 entries" in err
+
+
+def test_a_checkpoint_check_names_an_unknown_signer_and_an_emptied_ledger(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build(tmp_path / "ws", tmp_path / "cfg", 2)
+    ctx = Context.open(built.root, built.config)
+    stranger = Publisher.generate()
+    foreign = tmp_path / "foreign.checkpoint"
+    foreign.write_text(stranger.sign_note(tlog.checkpoint(ctx.ledger).text()), encoding="utf-8")
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(built.config))
+    code, out, _ = run("verify", "--against", str(foreign), "--workspace", str(built.root), "--json")
+    problem = json.loads(out)["against"]["problem"]
+    assert code == 1 and problem == (f"the checkpoint is signed by {stranger.note_name}, not by any key it "
+                                     "was checked against (give its verifier key with --key)")
+    code, out, _ = run("verify", "--against", str(foreign), "--key", stranger.verifier().text(),
+                       "--workspace", str(built.root))
+    assert code == 0, out
+    signed = tlog.signed_checkpoint(ctx.ledger, ctx.publisher)
+    empty = Context.open(tmp_path / "empty", tmp_path / "other-cfg")
+    with pytest.raises(Rejected, match=r"saw 2 entries of policyledger/ledger/.*this ledger is empty"):
+        tlog.check_extends(empty.ledger, signed, [ctx.publisher.verifier()])
