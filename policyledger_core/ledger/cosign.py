@@ -33,9 +33,11 @@ from policyledger_core.ledger.note import (
     NoteError,
     Signature,
     Verifier,
+    decimal,
     open_note,
     raw_public,
     split,
+    utf8,
 )
 from policyledger_core.ledger.peers import Observation, Peers
 from policyledger_core.ledger.signing import load_or_create_key
@@ -132,15 +134,13 @@ class Request:
 
     @classmethod
     def parse(cls, text: str) -> Request:
-        if len(text.encode()) > MAX_REQUEST_BYTES:
+        if len(utf8(text, "request")) > MAX_REQUEST_BYTES:
             raise NoteError(f"request: larger than {MAX_REQUEST_BYTES} bytes")
         head, blank, note = text.partition("\n\n")
         lines = head.split("\n")
         if not blank or not lines[0].startswith("old "):
             raise NoteError("request: expected 'old N', the proof lines, a blank line and a checkpoint")
-        number = lines[0][4:]
-        if not (number.isascii() and number.isdigit()) or (number != "0" and number.startswith("0")):
-            raise NoteError(f"request: old size {number[:30]!r} is not a decimal number")
+        old = decimal(lines[0][4:], "request: old size")
         if len(lines) - 1 > MAX_PROOF_LINES:
             raise NoteError(f"request: more than {MAX_PROOF_LINES} consistency proof lines")
         proof = []
@@ -152,9 +152,9 @@ class Request:
             if len(digest) != HASH_SIZE:
                 raise NoteError("request: a consistency proof hash is not 32 bytes")
             proof.append(digest)
-        if int(number) == 0 and proof:
+        if old == 0 and proof:
             raise NoteError("request: a proof from size 0 must be empty")
-        return cls(int(number), tuple(proof), note)
+        return cls(old, tuple(proof), note)
 
 
 def witness(request: Request, verifiers: Sequence[Verifier], peers: Peers,

@@ -25,6 +25,7 @@ ED25519 = b"\x01"
 DASH = "\u2014"
 MAX_NOTE_BYTES = 1 << 16
 MAX_SIGNATURES = 64
+MAX_UINT64 = (1 << 64) - 1
 
 
 class NoteError(BadInput):
@@ -42,9 +43,26 @@ def _unb64(text: str, what: str) -> bytes:
         raise NoteError(f"{what}: not base64") from None
 
 
+def utf8(text: str, what: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (which JSON and command-line arguments can carry) is refused."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NoteError(f"{what}: not UTF-8 text") from None
+
+
+def decimal(text: str, what: str) -> int:
+    """A C2SP number: ASCII digits without a leading zero (unless it is 0), at most 2^64 - 1."""
+    if not (text.isascii() and text.isdigit()) or (text != "0" and text.startswith("0")) \
+            or len(text) > len(str(MAX_UINT64)) or int(text) > MAX_UINT64:
+        raise NoteError(f"{what} {text[:30]!r} is not a decimal number below 2^64")
+    return int(text)
+
+
 def _check_name(name: str) -> None:
     if not name or any(c.isspace() or c == "+" for c in name):
         raise NoteError(f"key name {name!r}: must be non-empty, without spaces or '+'")
+    utf8(name, f"key name {name!r}")
 
 
 def raw_public(key: Ed25519PublicKey) -> bytes:
@@ -130,7 +148,7 @@ class Signature:
 
 def split(note: str) -> tuple[str, list[Signature]]:
     """A note's text and its signature lines, unchecked."""
-    if len(note.encode()) > MAX_NOTE_BYTES:
+    if len(utf8(note, "note")) > MAX_NOTE_BYTES:
         raise NoteError(f"note: larger than {MAX_NOTE_BYTES} bytes")
     cut = note.rfind("\n\n")
     if cut < 0 or not note.endswith("\n"):
@@ -187,10 +205,8 @@ class Checkpoint:
         lines = text.split("\n")
         if len(lines) < 4 or lines[-1] != "" or any(not line for line in lines[:-1]):
             raise NoteError("checkpoint: expected origin, size and root hash lines")
-        origin, size, root = lines[0], lines[1], lines[2]
-        if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")):
-            raise NoteError(f"checkpoint: tree size {size[:30]!r} is not a decimal number")
+        origin, size, root = lines[0], decimal(lines[1], "checkpoint: tree size"), lines[2]
         digest = _unb64(root, "checkpoint root hash")
         if len(digest) != 32:
             raise NoteError("checkpoint: the root hash is not 32 bytes")
-        return cls(origin, int(size), digest, tuple(lines[3:-1]))
+        return cls(origin, size, digest, tuple(lines[3:-1]))

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from policyledger_core.ledger.merkle import HASH_SIZE, ProofError, leaf_hash, verify_inclusion
-from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, open_note
+from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, decimal, open_note, utf8
 
 HEADER = "c2sp.org/tlog-proof@v1"
 MAX_PROOF_BYTES = 1 << 16
@@ -45,7 +45,7 @@ class TlogProof:
 
     @classmethod
     def parse(cls, text: str) -> TlogProof:
-        if len(text.encode()) > MAX_PROOF_BYTES:
+        if len(utf8(text, "tlog-proof")) > MAX_PROOF_BYTES:
             raise NoteError(f"tlog-proof: larger than {MAX_PROOF_BYTES} bytes")
         head, blank, checkpoint = text.partition("\n\n")
         lines = head.split("\n")
@@ -57,15 +57,13 @@ class TlogProof:
             extra = _b64(rest.pop(0)[6:], "extra data")
         if not rest or not rest[0].startswith("index "):
             raise NoteError("tlog-proof: no index line")
-        number = rest.pop(0)[6:]
-        if not (number.isascii() and number.isdigit()) or (number != "0" and number.startswith("0")):
-            raise NoteError(f"tlog-proof: index {number[:30]!r} is not a decimal number")
+        index = decimal(rest.pop(0)[6:], "tlog-proof: index")
         if len(rest) > MAX_PATH:
             raise NoteError("tlog-proof: the inclusion proof is longer than any tree is deep")
         hashes = tuple(_b64(line, "inclusion proof") for line in rest)
         if any(len(h) != HASH_SIZE for h in hashes):
             raise NoteError("tlog-proof: an inclusion proof hash is not 32 bytes")
-        return cls(int(number), hashes, checkpoint, extra)
+        return cls(index, hashes, checkpoint, extra)
 
     def verify(self, record: bytes, verifiers: Sequence[Verifier]) -> Checkpoint:
         """Check that ``record`` (an entry's bytes) is leaf ``index`` of the tree of the signed

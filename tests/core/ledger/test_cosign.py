@@ -83,6 +83,9 @@ def test_cosignatures_round_trip_on_a_note_and_bad_ones_are_not_counted() -> Non
     ("old 5\n" + (base64.b64encode(bytes(32)).decode() + "\n") * 64 + "\n", "more than 63"),
     ("new 5\n\n", "expected 'old N'"),
     ("old 5\nnot base64!\n\n", "not base64"),
+    ("old " + "1" * 5000 + "\n\n", "not a decimal number"),  # more digits than int() takes
+    (f"old {1 << 64}\n\n", "not a decimal number"),
+    ("old 1\ud800\n\n", "not UTF-8"),
 ])
 def test_a_malformed_request_is_refused_with_its_reason(text: str, reason: str) -> None:
     with pytest.raises(NoteError, match=reason):

@@ -72,6 +72,22 @@ def test_checkpoints_round_trip_and_refuse_what_is_not_one() -> None:
             Checkpoint.parse(text)
 
 
+@pytest.mark.parametrize("size", ["9" * 5000, str(1 << 64)])
+def test_a_tree_size_beyond_a_uint64_is_refused_in_one_line(size: str) -> None:
+    with pytest.raises(NoteError, match=r"tree size .* is not a decimal number below 2\^64"):
+        Checkpoint.parse(f"origin\n{size}\n" + "A" * 43 + "=\n")
+    assert Checkpoint.parse(f"origin\n{(1 << 64) - 1}\n" + "A" * 43 + "=\n").size == (1 << 64) - 1
+
+
+def test_a_note_that_is_not_utf8_is_refused_in_one_line() -> None:
+    with pytest.raises(NoteError, match="not UTF-8"):
+        split("text \ud800\n\n\u2014 name AAAAAAA=\n")  # a lone surrogate, as JSON can carry
+    with pytest.raises(NoteError, match="not UTF-8"):
+        split("text\n\n\u2014 n\udcff AAAAAAA=\n")
+    with pytest.raises(NoteError, match="key name"):
+        Verifier("n\udcff", bytes(32))  # a command-line argument of invalid bytes
+
+
 def test_malformed_notes_name_their_problem() -> None:
     with pytest.raises(NoteError, match="blank line"):
         split("no signatures\n")

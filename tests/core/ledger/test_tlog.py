@@ -122,6 +122,9 @@ def test_a_proof_shows_a_policys_entry_is_in_the_signed_tree(tmp_path: Path,
     "c2sp.org/tlog-proof@v1\nnumber 1\n\nx\n",
     "c2sp.org/tlog-proof@v1\nindex 1\nAAAA\n\nx\n",
     "c2sp.org/tlog-proof@v1\nindex 1\n",
+    "c2sp.org/tlog-proof@v1\nindex " + "1" * 5000 + "\n\nx\n",  # more digits than int() takes
+    f"c2sp.org/tlog-proof@v1\nindex {1 << 64}\n\nx\n",
+    "c2sp.org/tlog-proof@v1\nindex 1\ud800\n\nx\n",  # not UTF-8: a lone surrogate from JSON
 ])
 def test_malformed_proofs_are_refused(text: str) -> None:
     with pytest.raises(NoteError):

@@ -12,7 +12,7 @@ import pytest
 
 from policyledger_core.cli.main import main
 from policyledger_core.ledger import tlog
-from policyledger_core.ledger.note import Checkpoint, open_note
+from policyledger_core.ledger.note import Checkpoint, open_note, split
 from policyledger_core.ledger.peers import Peers
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.verify.suite import DEFAULT_EPISODES
@@ -124,6 +124,22 @@ def test_a_bundle_from_before_proofs_is_still_accepted_and_said_to_have_none(
     imported = import_bundle(carol(tmp_path), data)
     assert imported.saved.created and imported.inclusion is None
     assert imported.describe() == "no inclusion proof (a bundle from before proofs)"
+
+
+def test_a_hostile_proof_is_refused_in_one_line_before_anything_is_written(
+        alice: Context, tmp_path: Path) -> None:
+    doc = json.loads(export_bundle(alice, alice.ledger.scanned()[1].policy_hash))
+    path, _, note = doc["tlog_proof"].partition("\n\n")
+    origin, _size, rest = split(note)[0].split("\n", 2)
+    huge = alice.publisher.sign_note(f"{origin}\n1{'0' * 5000}\n{rest}")  # signed by the publisher
+    for proof, reason in ((path.replace("index 1", "index 1" + "0" * 5000) + "\n\n" + note, "index"),
+                          (path + "\n\n" + huge, "tree size"),
+                          (path.replace("index 1", "index 1\ud800") + "\n\n" + note, "not UTF-8"),
+                          (path + "\n\n" + note.replace("\u2014 ", "\u2014 \ud800", 1), "not UTF-8")):
+        data = json.dumps({**doc, "tlog_proof": proof}).encode()  # JSON carries a lone surrogate as \ud800
+        with pytest.raises(BundleError, match=reason):
+            import_bundle(carol(tmp_path), data)
+    assert not (tmp_path / "carol").exists() and not (tmp_path / "carol-config" / "tlog").exists()
 
 
 def test_a_damaged_record_of_seen_checkpoints_refuses_the_import_and_is_left_alone(
