@@ -150,11 +150,13 @@ def split(note: str) -> tuple[str, list[Signature]]:
     """A note's text and its signature lines, unchecked."""
     if len(utf8(note, "note")) > MAX_NOTE_BYTES:
         raise NoteError(f"note: larger than {MAX_NOTE_BYTES} bytes")
+    if not note.endswith("\n"):
+        raise NoteError("note: it must end with a newline")
+    _check_text(note)  # the whole note, signature lines too, as Go's note.Open
     cut = note.rfind("\n\n")
-    if cut < 0 or not note.endswith("\n"):
+    if cut < 0:
         raise NoteError("note: no blank line before the signatures")
-    text, lines = note[:cut + 1], note[cut + 2:].splitlines()
-    _check_text(text)
+    text, lines = note[:cut + 1], note[cut + 2:].split("\n")[:-1]  # a line ends at a newline only
     if not lines or len(lines) > MAX_SIGNATURES:
         raise NoteError("note: it carries no signature" if not lines else "note: too many signatures")
     signatures = []
@@ -162,6 +164,7 @@ def split(note: str) -> tuple[str, list[Signature]]:
         fields = line.split(" ")
         if len(fields) != 3 or fields[0] != DASH:
             raise NoteError(f"note: not a signature line: {line[:60]!r}")
+        _check_name(fields[1])
         raw = _unb64(fields[2], "note signature")
         if len(raw) < 5:
             raise NoteError("note: a signature is too short")

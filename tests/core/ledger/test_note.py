@@ -88,6 +88,21 @@ def test_a_note_that_is_not_utf8_is_refused_in_one_line() -> None:
         Verifier("n\udcff", bytes(32))  # a command-line argument of invalid bytes
 
 
+def test_signature_lines_follow_the_format_as_strictly_as_the_text() -> None:
+    """As Go's note.Open: no control character anywhere (an escape sequence in a signer's name would
+    reach the terminal in a message), lines end at a newline only, and key names are valid."""
+    sig = base64.b64encode(bytes(68)).decode()
+    line = f"\u2014 name {sig}\n"
+    assert split("text\n\n" + line)[1][0].name == "name"
+    for bad in (f"\u2014 \x1b[31mname {sig}\n", f"\u2014 name {sig}\r\n", line + "\x00" + line):
+        with pytest.raises(NoteError, match="control characters"):
+            split("text\n\n" + bad)
+    with pytest.raises(NoteError, match="not a signature line"):
+        split("text\n\n" + line.replace("\n", "\u2028") + line)  # not a line break in a note
+    with pytest.raises(NoteError, match="key name"):
+        split("text\n\n" + line.replace("name", "a+b"))
+
+
 def test_malformed_notes_name_their_problem() -> None:
     with pytest.raises(NoteError, match="blank line"):
         split("no signatures\n")
