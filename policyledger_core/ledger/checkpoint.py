@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,9 +73,18 @@ class Witness:
         checkpoint, which the ledger still extends."""
         signer = self._signer()
         note = text if signer is None else signer.sign_note(text)
-        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
-        tmp.write_text(note, encoding="utf-8")
-        os.replace(tmp, self.head_path)
+        # A temporary file of its own: another process keeping its head at the same moment (a
+        # reader of the same workspace) must not rename this one's away, or write into it.
+        target = self.head_path
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(note.encode("utf-8"))
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def head(self) -> tuple[Checkpoint, str] | None:
         """The latest checkpoint seen and its note as kept (None when there is none usable: a

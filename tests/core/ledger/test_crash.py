@@ -234,7 +234,9 @@ class Faults:
             return None
         rel = path[len(base) + 1:]
         rel = re.sub(r"\.ledger\.json\.[^/]*\.tmp$", ".ledger.json.*.tmp", rel)
-        return re.sub(r"checkpoints/[0-9a-f]+\.(log|checkpoint|checkpoint\.tmp)$", r"checkpoints/*.\1", rel)
+        rel = re.sub(r"checkpoints/\.[0-9a-f]+\.checkpoint\.[^/]*\.tmp$", "checkpoints/.*.checkpoint.*.tmp",
+                     rel)
+        return re.sub(r"checkpoints/[0-9a-f]+\.(log|checkpoint)$", r"checkpoints/*.\1", rel)
 
     def check(self, op: str, path: str) -> None:
         rel = self._counted(path)
@@ -330,7 +332,7 @@ def _recovers(ctx: Context, fields: dict[str, Any], acked: list[Entry], before: 
     keep = len(before) - len(FOOTER) if before else 0
     assert after[:keep] == before[:keep], "bytes of acknowledged entries changed"
     assert after == b"" or after.startswith(HEADER)
-    leftovers = sorted(p.name for p in root.glob(".ledger.json.*"))
+    leftovers = sorted(p.name for p in [*root.glob(".ledger.json.*"), *config.glob("checkpoints/.*.tmp")])
     assert not leftovers, f"temporary files left behind: {leftovers}"
 
     reopened = Ledger.open(Workspace.open(root), config)
@@ -364,7 +366,9 @@ def test_each_io_call_of_an_append_failing_in_turn(
     expected = {("open", "workspace/ledger.json"), ("pwrite", "workspace/ledger.json"),
                 ("ftruncate", "workspace/ledger.json"), ("fsync", "workspace/ledger.json"),
                 ("open", "config/checkpoints/*.log"), ("write", "config/checkpoints/*.log"),
-                ("fsync", "config/checkpoints/*.log"), ("replace", "config/checkpoints/*.checkpoint")}
+                ("fsync", "config/checkpoints/*.log"), ("open", "config/checkpoints/.*.checkpoint.*.tmp"),
+                ("write", "config/checkpoints/.*.checkpoint.*.tmp"),
+                ("replace", "config/checkpoints/*.checkpoint")}
     if entries == 0:
         expected |= {("open", "workspace/.ledger.json.*.tmp"), ("write", "workspace/.ledger.json.*.tmp"),
                      ("fsync", "workspace/.ledger.json.*.tmp"), ("replace", "workspace/ledger.json"),

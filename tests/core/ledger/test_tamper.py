@@ -4,6 +4,7 @@ forged signatures, replaced keys, damaged policy files, truncation and rollback 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,28 @@ def test_the_latest_checkpoint_seen_is_kept_signed_and_follows_the_ledger(built:
     kept = reader.witness.head()
     assert kept is not None and kept[1] == tlog.checkpoint(reader).text()
     assert not (tmp_path / "reader-config" / "publisher-ed25519.pem").exists()
+
+
+def test_an_append_and_a_reader_keeping_the_latest_checkpoint_at_once_both_succeed(
+        built: Built, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process keeps the checkpoint through a temporary file of its own: a reader of the same
+    workspace (the app, another command) writing its own between this one's write and rename must
+    not make an append fail after its entry was written, nor leave a torn checkpoint."""
+    ctx = built.context()
+    reader = Witness(built.config, built.root)
+    real = os.replace
+
+    def meanwhile(src: Any, dst: Any) -> None:
+        if Path(dst) == reader.head_path:
+            monkeypatch.setattr(os, "replace", real)
+            reader.record_head(tlog.checkpoint(ctx.ledger).text())
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", meanwhile)
+    save(ctx, 77)
+    assert reader.head() == (tlog.checkpoint(ctx.ledger), reader.head_path.read_text(encoding="utf-8"))
+    assert sorted(p.name for p in reader.head_path.parent.iterdir()) == sorted(
+        [reader.path.name, reader.head_path.name])
 
 
 @pytest.mark.parametrize("forge", ["other-key", "other-entry", "bit-flip"])
