@@ -176,7 +176,7 @@ def register(commands: Any) -> dict[str, Any]:
                                                  "C2SP tlog-witness add-checkpoint request")
     co.add_argument("old_size", type=int, metavar="OLD_SIZE")
     cs = commands.add_parser("cosign", help="witness another ledger: check a C2SP add-checkpoint request "
-                                            "against the last checkpoint seen of it, print a cosignature")
+                                            "against the last one of it you cosigned, print a cosignature")
     cs.add_argument("request", type=Path, nargs="?", metavar="REQUEST_FILE")
     cs.add_argument("--key", action="append", metavar="VKEY",
                     help="the log's note verifier key (needed the first time a log is seen; repeatable)")

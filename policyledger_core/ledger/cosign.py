@@ -160,8 +160,9 @@ class Request:
 def witness(request: Request, verifiers: Sequence[Verifier], peers: Peers,
             cosigner: Cosigner) -> tuple[str, Observation]:
     """Check a request as a tlog witness does (the log's signature, the old size against the
-    latest checkpoint this user saw of that log, the consistency proof), record the new
-    checkpoint and return its cosignature line. Raises a one-line error otherwise."""
+    latest checkpoint this user cosigned of that log, the consistency proof from it; then against
+    the latest seen), record the new checkpoint and return its cosignature line. Raises a one-line
+    error otherwise."""
     text, signed = open_note(request.note, verifiers)
     head = Checkpoint.parse(text)
     if request.old > head.size:

@@ -8,6 +8,10 @@ log (or a rollback): it is refused, and both signed checkpoints are kept as evid
 config folder. A larger one with no proof is taken as the latest (nothing here can show it is
 not an extension) and the one it replaces stays in the log's history.
 
+As a witness this user also keeps, per log, the latest checkpoint it cosigned: a request must
+start from that size and prove consistency from that checkpoint (C2SP tlog-witness), so every
+checkpoint cosigned extends every one cosigned before, whatever was taken in without a proof.
+
 Checking and recording happen under one lock, so two imports (or a cosigning and an import) never
 both pass against the same old checkpoint.
 """
@@ -105,9 +109,10 @@ class Peers:
     def observe(self, note: str, verifier: Verifier, proof: Sequence[bytes] | None = None,
                 old_size: int | None = None) -> Observation:
         """Check the signed checkpoint ``note`` (by ``verifier``) against the latest one seen of its
-        log and record it. ``proof`` is a consistency proof from ``old_size`` entries (a witness
-        request's), which must then be the size seen. Raises ForkError (evidence kept), NoteError,
-        or Rejected for a request that does not start where this user's view does."""
+        log and record it. ``old_size`` and ``proof`` are a witness request's: the size of the latest
+        checkpoint this user cosigned of that log (0 if none) and a consistency proof from it; the
+        checkpoint is then also recorded as cosigned. Raises ForkError (evidence kept), NoteError,
+        or Rejected for a request that does not start where this user's cosignatures do."""
         with self.taking(note, verifier, proof, old_size) as observation:
             return observation
 
@@ -123,23 +128,53 @@ class Peers:
         with FileLock(str(self._lock), timeout=LOCK_TIMEOUT):
             data = self._read(path)
             previous = None if data is None else _seen(data["latest"], verifier)
-            relation, proved = self._relate(previous, head, note, proof, old_size)
+            cosigned = None if data is None or data.get("cosigned") is None \
+                else _seen(data["cosigned"], verifier)
+            proved = False
+            if old_size is not None:  # a witness request: its proof is from the checkpoint cosigned
+                base = self._extends_cosigned(cosigned, head, note, proof or (), old_size)
+                proved = base is not None and previous is not None and base.checkpoint == previous.checkpoint
+            relation = self._relate(previous, head, note)
             yield Observation(relation, head, previous, proved)
-            if relation != "same":
-                history = [] if data is None else [*data["history"], data["latest"]][-MAX_HISTORY:]
-                record = {"origin": head.origin, "verifier": verifier.text(),
-                          "latest": {"note": note, "when": time.time()}, "history": history}
-                self.folder.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, json.dumps(record, indent=1).encode() + b"\n", 0o600)
+            if relation == "same" and old_size is None:
+                return  # nothing new to remember
+            now = {"note": note, "when": time.time()}
+            kept: dict[str, Any] = data or {"history": [], "cosigned": None}
+            record = {"origin": head.origin, "verifier": verifier.text(),
+                      "latest": kept["latest"] if relation == "same" else now,
+                      "history": kept["history"] if relation == "same" or data is None
+                      else [*kept["history"], kept["latest"]][-MAX_HISTORY:],
+                      "cosigned": now if old_size is not None else kept.get("cosigned")}
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(record, indent=1).encode() + b"\n", 0o600)
 
-    def _relate(self, previous: Seen | None, head: Checkpoint, note: str,
-                proof: Sequence[bytes] | None, old_size: int | None) -> tuple[str, bool]:
-        seen_size = 0 if previous is None else previous.checkpoint.size
-        if old_size is not None and old_size != seen_size:
+    def _extends_cosigned(self, cosigned: Seen | None, head: Checkpoint, note: str, proof: Sequence[bytes],
+                          old_size: int) -> Seen | None:
+        """Check a witness request against the latest checkpoint this user cosigned of that log (it
+        must start from its size, and prove consistency from it); returns that checkpoint."""
+        seen_size = 0 if cosigned is None else cosigned.checkpoint.size
+        if old_size != seen_size:
             raise Rejected(f"the request starts from {old_size} entries of {head.origin}; "
-                           f"this user last saw {seen_size}")
+                           f"this user last cosigned {seen_size}")
+        if cosigned is None:
+            return None
+        before = cosigned.checkpoint
+        if head.size == before.size and head.root != before.root:
+            self._fork(cosigned, note, f"same size ({head.size}) as the one cosigned before, another root")
+        if head.size == before.size and proof:
+            raise Rejected("the request's consistency proof between trees of the same size must be empty")
+        try:
+            verify_consistency(before.size, head.size, before.root, head.root, proof)
+        except ProofError:
+            self._fork(cosigned, note, f"its consistency proof from the {before.size} entries cosigned "
+                                       "before does not verify")
+        return cosigned
+
+    def _relate(self, previous: Seen | None, head: Checkpoint, note: str) -> str:
+        """How ``head`` relates to the latest checkpoint seen (``first``, ``same`` or ``newer``);
+        a smaller one, or another root at the same size, is a fork."""
         if previous is None:
-            return "first", False
+            return "first"
         before = previous.checkpoint
         if head.size < before.size:
             self._fork(previous, note, f"it has {head.size} entries, fewer than the {before.size} "
@@ -147,15 +182,8 @@ class Peers:
         if head.size == before.size:
             if head.root != before.root:
                 self._fork(previous, note, f"same size ({head.size}) as the one seen before, another root")
-            return "same", proof is not None
-        if proof is None:
-            return "newer", False
-        try:
-            verify_consistency(before.size, head.size, before.root, head.root, proof)
-        except ProofError:
-            self._fork(previous, note, f"its consistency proof from the {before.size} entries seen "
-                                       "before does not verify")
-        return "newer", True
+            return "same"
+        return "newer"  # nothing here shows it is not an extension: no proof from the latest seen
 
     def _fork(self, previous: Seen, note: str, why: str) -> None:
         origin = previous.checkpoint.origin
@@ -181,7 +209,8 @@ class Peers:
         except (OSError, ValueError) as exc:
             raise Rejected(f"the checkpoints remembered in {path} cannot be read ({exc})") from None
         if not isinstance(data, dict) or not isinstance(data.get("latest"), dict) \
-                or not isinstance(data.get("history"), list):
+                or not isinstance(data.get("history"), list) \
+                or not isinstance(data.get("cosigned"), dict | None):
             raise Rejected(f"the checkpoints remembered in {path} are damaged")
         return data
 

@@ -23,7 +23,8 @@ from policyledger_core.ledger.cosign import (
     cosignatures,
     message,
 )
-from policyledger_core.ledger.note import Checkpoint, NoteError, open_note, split
+from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, open_note, split
+from policyledger_core.ledger.peers import Peers
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.workspace.context import Context
@@ -128,7 +129,7 @@ def test_cosign_checks_each_request_against_the_last_checkpoint_seen(
     note = first.read_text(encoding="utf-8").partition("\n\n")[2]
     assert cosignatures(attach(note, [said["cosignature"]]), [witness_key])
     code, _out, err = run("cosign", str(first), "--workspace", str(carol))
-    assert code == 1 and "starts from 0 entries" in err and "last saw 3" in err
+    assert code == 1 and "starts from 0 entries" in err and "last cosigned 3" in err
     code, out, err = run("cosign", str(grown), "--workspace", str(carol), "--json")  # the key is remembered
     assert code == 0, err
     assert json.loads(out)["size"] == 4 and json.loads(out)["seen_before"] == "newer"
@@ -136,7 +137,63 @@ def test_cosign_checks_each_request_against_the_last_checkpoint_seen(
     assert code == 1 and "fork of policyledger/ledger/" in err and "does not verify" in err
     assert len(list((tmp_path / "carol-cfg" / "tlog" / "forks").iterdir())) == 1
     code, _out, err = run("cosign", str(grown), "--workspace", str(carol))  # nothing changed by the fork
-    assert code == 1 and "starts from 3 entries" in err and "last saw 4" in err
+    assert code == 1 and "starts from 3 entries" in err and "last cosigned 4" in err
+
+
+def test_a_witness_cosigns_only_what_extends_what_it_cosigned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint seen without a consistency proof (a bundle's) is taken as the latest, but it was
+    never shown to extend what this user cosigned: a request must start from the size cosigned, so
+    a fork shown first in a bundle cannot then be cosigned from there (two inconsistent cosignatures)."""
+    alice = build(tmp_path / "alice", tmp_path / "alice-cfg", 2)
+    twin = tmp_path / "alice-copy"
+    shutil.copytree(alice.root, twin)
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(alice.config))
+    key = run("checkpoint", "--verifier-key", "--workspace", str(alice.root))[1].strip()
+    save(Context.open(alice.root, alice.config), 40)
+    honest = tmp_path / "honest"
+    honest.write_text(_request(alice.root, 0), encoding="utf-8")  # 3 entries
+    twin_ctx = Context.open(twin, alice.config)
+    for seed in (41, 42, 43):  # the same key signs another 3rd entry and more: a fork
+        save(twin_ctx, seed)
+    bundled = run("checkpoint", "--workspace", str(twin))[1]  # what a bundle of the fork carries (5)
+    save(twin_ctx, 44)
+    from_5, from_3 = tmp_path / "from-5", tmp_path / "from-3"
+    from_5.write_text(_request(twin, 5), encoding="utf-8")
+    from_3.write_text(_request(twin, 3), encoding="utf-8")
+
+    carol_cfg = tmp_path / "carol-cfg"
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(carol_cfg))
+    carol = tmp_path / "carol"
+    code, _out, err = run("cosign", str(honest), "--key", key, "--workspace", str(carol))
+    assert code == 0, err
+    seen = Peers(carol_cfg).observe(bundled, Verifier.parse(key))  # as a bundle import does
+    assert seen.relation == "newer" and not seen.proved
+    code, _out, err = run("cosign", str(from_5), "--workspace", str(carol))
+    assert code == 1 and "starts from 5 entries" in err and "last cosigned 3" in err
+    code, _out, err = run("cosign", str(from_3), "--workspace", str(carol))
+    assert code == 1 and "fork of policyledger/ledger/" in err and "cosigned before does not verify" in err
+
+
+def test_a_request_between_equal_sizes_carries_no_proof(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    alice = build(tmp_path / "alice", tmp_path / "alice-cfg", 3)
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(alice.config))
+    key = run("checkpoint", "--verifier-key", "--workspace", str(alice.root))[1].strip()
+    first, again = tmp_path / "r0", tmp_path / "r3"
+    first.write_text(_request(alice.root, 0), encoding="utf-8")
+    body = _request(alice.root, 3)
+    assert body.startswith("old 3\n\n")
+    again.write_text(body.replace("old 3\n", "old 3\n" + base64.b64encode(bytes(32)).decode() + "\n"),
+                     encoding="utf-8")
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(tmp_path / "carol-cfg"))
+    carol = tmp_path / "carol"
+    assert run("cosign", str(first), "--key", key, "--workspace", str(carol))[0] == 0
+    code, _out, err = run("cosign", str(again), "--workspace", str(carol))
+    assert code == 1 and "must be empty" in err
+    again.write_text(body, encoding="utf-8")
+    code, out, err = run("cosign", str(again), "--workspace", str(carol), "--json")
+    assert code == 0 and json.loads(out)["seen_before"] == "same", err
 
 
 def test_cosignatures_attached_to_a_checkpoint_travel_with_its_proofs(
