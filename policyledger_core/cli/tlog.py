@@ -57,9 +57,17 @@ def cmd_checkpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         lines = [line for path in args.cosignatures for line in _cosignature_lines(path)]
         if keys:
             try:
-                valid = {key.name for key, _t in cosignatures(attach(note, lines), keys)}
+                cosigned = attach(note, lines)
+                text, signatures = split(cosigned)
             except NoteError as exc:
                 raise UsageError(f"--cosignatures: {exc}") from None
+            given = {(key.name, key.key_id): key for key in keys}
+            for signature in signatures:  # a known key's failing line would make verifiers refuse the note
+                key = given.get((signature.name, signature.key_id))
+                if key is not None and key.timestamp(text, signature) is None:
+                    raise CommandFailed(f"a cosignature by {key.name} does not verify on this checkpoint "
+                                        "(one of another checkpoint, or altered): nothing was kept")
+            valid = {key.name for key, _t in cosignatures(cosigned, keys)}
             missing = [key.name for key in keys if key.name not in valid]
             if missing:
                 raise CommandFailed(f"no valid cosignature of this checkpoint by {', '.join(missing)}")

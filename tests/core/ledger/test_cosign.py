@@ -196,6 +196,36 @@ def test_a_request_between_equal_sizes_carries_no_proof(tmp_path: Path,
     assert code == 0 and json.loads(out)["seen_before"] == "same", err
 
 
+def test_a_given_cosigners_line_that_does_not_verify_is_not_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cosignature of another checkpoint (an older response) by a cosigner the user names would
+    travel with every proof, and a verifier that knows that cosigner refuses a note holding a
+    signature of a known key that fails (C2SP signed-note; Go's note.Open does)."""
+    alice = build(tmp_path / "alice", tmp_path / "alice-cfg", 3)
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(alice.config))
+    key = run("checkpoint", "--verifier-key", "--workspace", str(alice.root))[1].strip()
+    old, new = tmp_path / "r0", tmp_path / "r3"
+    old.write_text(_request(alice.root, 0), encoding="utf-8")
+    save(Context.open(alice.root, alice.config), 40)
+    new.write_text(_request(alice.root, 3), encoding="utf-8")
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(tmp_path / "witness-cfg"))
+    responses = []
+    for request in (old, new):
+        code, response, err = run("cosign", str(request), "--key", key, "--workspace", str(tmp_path / "w"))
+        assert code == 0, err
+        responses.append(tmp_path / f"{request.name}.response")
+        responses[-1].write_text(response, encoding="utf-8")
+    witness_key = run("cosign", "--verifier-key", "--workspace", str(tmp_path / "w"))[1].strip()
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(alice.config))
+    code, _out, err = run("checkpoint", "--cosignatures", *map(str, responses), "--cosigner-key", witness_key,
+                          "--workspace", str(alice.root))
+    assert code == 1 and "does not verify on this checkpoint" in err
+    assert len(split(run("checkpoint", "--workspace", str(alice.root))[1])[1]) == 1  # nothing kept
+    code, out, err = run("checkpoint", "--cosignatures", str(responses[1]), "--cosigner-key", witness_key,
+                         "--workspace", str(alice.root), "--json")
+    assert code == 0 and json.loads(out)["cosignatures"] == 1, err
+
+
 def test_cosignatures_attached_to_a_checkpoint_travel_with_its_proofs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     alice = build(tmp_path / "alice", tmp_path / "alice-cfg", 3)
