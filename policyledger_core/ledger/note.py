@@ -32,6 +32,14 @@ class NoteError(BadInput):
     """A note, checkpoint or verifier key that cannot be trusted (one line saying why)."""
 
 
+class Unsigned(NoteError):
+    """A well-formed note that no key it was checked against signed."""
+
+
+class BadSignature(NoteError):
+    """A well-formed note whose signature by a key it was checked against fails."""
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -183,10 +191,10 @@ def open_note(note: str, verifiers: Sequence[Verifier]) -> tuple[str, list[Verif
         if verifier is None:
             continue
         if not verifier.verifies(text.encode(), signature.signature):
-            raise NoteError(f"note: the signature of {signature.name} does not verify")
+            raise BadSignature(f"note: the signature of {signature.name} does not verify")
         signed.append(verifier)
     if not signed:
-        raise NoteError("note: not signed by any key it is checked against")
+        raise Unsigned("note: not signed by any key it is checked against")
     return text, signed
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from policyledger_core.errors import BadInput, Rejected
 from policyledger_core.ledger.chain import ORIGIN_PREFIX, Ledger
 from policyledger_core.ledger.merkle import ProofError, verify_consistency
-from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, open_note, split
+from policyledger_core.ledger.note import Checkpoint, NoteError, Unsigned, Verifier, open_note, split
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import Publisher
 
@@ -72,9 +72,7 @@ def check_extends(ledger: Ledger, signed: str, verifiers: Sequence[Verifier]) ->
     Raises a one-line error naming the problem; returns the checkpoint."""
     try:
         text, _signed = open_note(signed, verifiers)
-    except NoteError as exc:
-        if "not signed by any key" not in str(exc):
-            raise
+    except Unsigned:
         names = sorted({s.name for s in split(signed)[1]})
         raise UnknownSigner(f"the checkpoint is signed by {', '.join(names)}, not by any key it was "
                             "checked against") from None

@@ -11,7 +11,7 @@ from policyledger_core.ledger import tlog
 from policyledger_core.ledger.cosign import Stored, attach
 from policyledger_core.ledger.entry import Entry
 from policyledger_core.ledger.merkle import ProofError
-from policyledger_core.ledger.note import Checkpoint, NoteError, Verifier, split
+from policyledger_core.ledger.note import BadSignature, Checkpoint, NoteError, Unsigned, Verifier, split
 from policyledger_core.ledger.peers import Observation, Peers
 from policyledger_core.ledger.proof import TlogProof
 from policyledger_core.ledger.signing import key_id
@@ -59,8 +59,9 @@ def check_inclusion(entry: Entry, text: str) -> Inclusion:
     try:
         head = parsed.verify(entry.line(), [verifier])
     except NoteError as exc:
-        raise NoteError(f"tlog-proof checkpoint: {str(exc).removeprefix('note: ')} "
-                        "(not signed by the entry's publisher)") from None
+        said = str(exc).removeprefix("note: ").removeprefix("checkpoint: ")
+        signer = " (not signed by the entry's publisher)" if isinstance(exc, Unsigned | BadSignature) else ""
+        raise NoteError(f"tlog-proof checkpoint: {said}{signer}") from None
     if not head.origin.startswith(tlog.ORIGIN_PREFIX):
         raise NoteError(f"tlog-proof: {head.origin[:60]!r} is not the origin of a PolicyLedger ledger")
     return Inclusion(parsed.index, head, parsed.checkpoint, verifier, len(split(parsed.checkpoint)[1]))

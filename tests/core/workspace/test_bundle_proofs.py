@@ -137,8 +137,9 @@ def test_a_hostile_proof_is_refused_in_one_line_before_anything_is_written(
                           (path.replace("index 1", "index 1\ud800") + "\n\n" + note, "not UTF-8"),
                           (path + "\n\n" + note.replace("\u2014 ", "\u2014 \ud800", 1), "not UTF-8")):
         data = json.dumps({**doc, "tlog_proof": proof}).encode()  # JSON carries a lone surrogate as \ud800
-        with pytest.raises(BundleError, match=reason):
+        with pytest.raises(BundleError, match=reason) as refused:
             import_bundle(carol(tmp_path), data)
+        assert "not signed" not in str(refused.value)  # each is signed by the publisher: say what is wrong
     assert not (tmp_path / "carol").exists() and not (tmp_path / "carol-config" / "tlog").exists()
 
 
