@@ -220,6 +220,8 @@ def attach(note: str, lines: Sequence[str]) -> str:
     extra = []
     for line in lines:
         line = line.rstrip("\n")
+        if line in have:  # already on it: the checkpoint's own signature, when given a cosigned copy
+            continue
         fields = line.split(" ")
         if len(fields) != 3 or fields[0] != DASH:
             raise NoteError(f"cosignature: not a signature line: {line[:60]!r}")
@@ -230,9 +232,8 @@ def attach(note: str, lines: Sequence[str]) -> str:
         if len(raw) != 4 + 8 + 64:
             raise NoteError(f"cosignature of {fields[1][:40]}: not an Ed25519 cosignature (key ID, time, "
                             "signature)")
-        if line not in have:
-            have.add(line)
-            extra.append(line + "\n")
+        have.add(line)
+        extra.append(line + "\n")
     result = note + "".join(extra)
     split(result)  # bounds (size, number of signatures) still hold
     return result

@@ -74,7 +74,8 @@ def test_cosignatures_round_trip_on_a_note_and_bad_ones_are_not_counted() -> Non
     assert cosignatures(attach(note, [flipped]), [two.key]) == []
     assert attach(cosigned, [one.cosign(HEAD.text(), 100)]) == cosigned  # not repeated
     with pytest.raises(NoteError, match="not an Ed25519 cosignature"):
-        attach(note, [split(note)[1][0].line()])  # a plain note signature is not a cosignature
+        attach(note, [split(Publisher.generate().sign_note(HEAD.text()))[1][0].line()])  # a plain signature
+    assert attach(note, [split(note)[1][0].line()]) == note  # the note's own line, from a cosigned copy
 
 
 @pytest.mark.parametrize(("text", "reason"), [
@@ -248,7 +249,9 @@ def test_cosignatures_attached_to_a_checkpoint_travel_with_its_proofs(
     code, _out, err = run("checkpoint", "--cosignatures", str(tmp_path / "junk"),
                           "--workspace", str(alice.root))
     assert code == 2 and "no signature line" in err
-    code, out, err = run("checkpoint", "--cosignatures", str(tmp_path / "response"),
+    cosigned = tmp_path / "cosigned"  # the response after the checkpoint, as tlog-witness suggests
+    cosigned.write_text(request.read_text(encoding="utf-8").partition("\n\n")[2] + response, encoding="utf-8")
+    code, out, err = run("checkpoint", "--cosignatures", str(cosigned),
                          "--cosigner-key", witness_key, "--workspace", str(alice.root), "--json")
     assert code == 0, err
     assert json.loads(out)["cosignatures"] == 1
