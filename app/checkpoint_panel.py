@@ -166,10 +166,11 @@ class CheckpointPanel(QGroupBox):
         self.other_keys: list[Verifier] = []
         """Other signers' verifier keys the user gave, accepted by a check (for this session)."""
         self.origin_field = _value_field("checkpointOrigin", "The ledger's origin: it names this ledger "
-                                         "for its whole life (from its first entry's hash).")
+                                         "for its whole life (from its first entry's hash) as your key "
+                                         "signs it (its id ends the origin).")
         # An origin is always this long: it shows whole, whatever the width.
         self.origin_field.setMinimumWidth(self.origin_field.fontMetrics().horizontalAdvance(
-            tlog.ORIGIN_PREFIX + "0" * 16) + 16)
+            tlog.ORIGIN_PREFIX + "0" * 16 + "/" + "0" * 16) + 16)
         self.size_label = named(QLabel(), "checkpointSize")
         self.size_label.setToolTip("How many entries the checkpoint covers (its tree size): a damaged "
                                    "ledger's usable ones, before its problem.")
@@ -256,8 +257,9 @@ class CheckpointPanel(QGroupBox):
         """Show the checkpoint of the model's ledger as it is now, and who signs it."""
         ledger = self.model.ctx.ledger
         problem = ledger.problem
-        try:
-            self.head = tlog.checkpoint(ledger)  # the usable entries' (those before a problem)
+        publisher, _problem = self._key()  # the log is this user's: its origin ends with their key's id
+        try:  # the usable entries' (those before a problem)
+            self.head = tlog.checkpoint(ledger, None if publisher is None else publisher.key_id)
         except tlog.EmptyLog:
             self.head = None
         if self.head is None:

@@ -49,7 +49,7 @@ def cmd_checkpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         emit(args, out, {"verifier_key": verifier}, verifier + "\n")
         return EXIT_OK
     _usable(ctx)
-    head = tlog.checkpoint(ctx.ledger)
+    head = tlog.checkpoint(ctx.ledger, ctx.publisher.key_id)
     note = ctx.publisher.sign_note(head.text())
     stored = Stored(ctx.config_dir)
     if args.cosignatures:
@@ -125,7 +125,7 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         write_output(args.output, text.encode())
     size, file = len(ctx.ledger), None if args.output is None else str(args.output)
     said = text if file is None else f"proof of entry {index} in a tree of {size} written to {file}\n"
-    emit(args, out, {"index": index, "size": size, "origin": tlog.origin(ctx.ledger),
+    emit(args, out, {"index": index, "size": size, "origin": tlog.origin(ctx.ledger, ctx.publisher.key_id),
                      "policy_hash": policy_hash, "proof": text, "file": file}, said)
     return EXIT_OK
 

@@ -46,7 +46,6 @@ from policyledger_core.ledger.layout import (
     set_aside,
 )
 from policyledger_core.ledger.merkle import ProofError, Tree, leaf_hash, verify_consistency
-from policyledger_core.ledger.note import Checkpoint
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.paths import Workspace, outside_target
 from policyledger_core.safeio import UnreadableFile, check_path, describe, read_regular
@@ -168,7 +167,7 @@ class Ledger:
         size = len(self._scanned)
         if size and self.witness.head_size() != size:
             try:
-                self.witness.record_head(Checkpoint(self.origin(), size, self.tree().root(size)).text())
+                self.witness.record_head(self.origin(), size, self.tree().root(size))
             except OSError as exc:  # the line log holds the entries; only the signed head lags
                 if strict:
                     raise
@@ -222,7 +221,8 @@ class Ledger:
 
     def origin(self) -> str:
         """The ledger's name for its whole life: ``policyledger/ledger/`` and the first 16 hex digits
-        of its first entry's hash (empty while it has no entry)."""
+        of its first entry's hash (empty while it has no entry). A signer's log of it adds the key's
+        id (:func:`policyledger_core.ledger.tlog.origin`)."""
         return ORIGIN_PREFIX + self._scanned[0].hash[:16] if self._scanned else ""
 
     def reload(self) -> None:

@@ -67,12 +67,16 @@ class Witness:
                 return None  # no usable key: the checkpoint is kept unsigned
         return self._publisher
 
-    def record_head(self, text: str) -> None:
-        """Keep ``text`` (a checkpoint) as the latest seen, signed when this user has a key.
+    def record_head(self, name: str, size: int, root: bytes) -> None:
+        """Keep the ledger's tree head (``name`` is its origin without a key) as the latest seen,
+        signed in this user's log when they have a key (the origin then ends with its id).
         Not fsynced: the line log is the durable record; a lost update leaves an older
         checkpoint, which the ledger still extends."""
         signer = self._signer()
-        note = text if signer is None else signer.sign_note(text)
+        if signer is None:
+            note = Checkpoint(name, size, root).text()
+        else:
+            note = signer.sign_note(Checkpoint(f"{name}/{signer.key_id}", size, root).text())
         # A temporary file of its own: another process keeping its head at the same moment (a
         # reader of the same workspace) must not rename this one's away, or write into it.
         target = self.head_path

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import sha256_hex
+from policyledger_core.ledger.chain import ORIGIN_PREFIX
 from policyledger_core.ledger.merkle import HASH_SIZE
 from policyledger_core.ledger.note import (
     DASH,
@@ -40,9 +41,10 @@ from policyledger_core.ledger.note import (
     utf8,
 )
 from policyledger_core.ledger.peers import Observation, Peers
-from policyledger_core.ledger.signing import load_or_create_key
+from policyledger_core.ledger.signing import key_id, load_or_create_key
 
 COSIGNATURE = b"\x04"
+
 WITNESS_KEY_FILE = "witness-ed25519.pem"
 MAX_PROOF_LINES = 63
 MAX_REQUEST_BYTES = 1 << 16
@@ -167,7 +169,15 @@ def witness(request: Request, verifiers: Sequence[Verifier], peers: Peers,
     head = Checkpoint.parse(text)
     if request.old > head.size:
         raise NoteError(f"request: old size {request.old} is larger than the checkpoint's {head.size}")
-    observed = peers.observe(request.note, signed[0], request.proof, request.old)
+    signer = signed[0]
+    if head.origin.startswith(ORIGIN_PREFIX):  # a PolicyLedger log is one key's: its origin names it
+        named = head.origin.rpartition("/")[2]
+        matching = [v for v in signed if key_id(v.public.hex()) == named]
+        if not matching:
+            raise NoteError(f"request: the origin {head.origin[:80]} names key {named[:16]}, the checkpoint "
+                            f"is signed by {', '.join(v.name for v in signed)}")
+        signer = matching[0]
+    observed = peers.observe(request.note, signer, request.proof, request.old)
     return cosigner.cosign(text), observed
 
 

@@ -116,11 +116,17 @@ class Peers:
         with self.taking(note, verifier, proof, old_size) as observation:
             return observation
 
+    def check(self, note: str, verifier: Verifier) -> Observation:
+        """What :meth:`observe` would say of ``note``, recording nothing (a fork still raises
+        ForkError, its evidence kept): an import checks first, saves, then observes."""
+        with self.taking(note, verifier, keep=False) as observation:
+            return observation
+
     @contextlib.contextmanager
     def taking(self, note: str, verifier: Verifier, proof: Sequence[bytes] | None = None,
-               old_size: int | None = None) -> Iterator[Observation]:
-        """:meth:`observe`, recording only if the block exits cleanly (an import records the
-        checkpoint once its policy is saved); the log's record is locked meanwhile."""
+               old_size: int | None = None, keep: bool = True) -> Iterator[Observation]:
+        """:meth:`observe`, recording only if the block exits cleanly (and ``keep``); the log's
+        record is locked meanwhile, so keep the block short."""
         text, _signed = open_note(note, [verifier])
         head = Checkpoint.parse(text)
         path = self._path(head.origin, verifier)
@@ -136,8 +142,8 @@ class Peers:
                 proved = base is not None and previous is not None and base.checkpoint == previous.checkpoint
             relation = self._relate(previous, head, note)
             yield Observation(relation, head, previous, proved)
-            if relation == "same" and old_size is None:
-                return  # nothing new to remember
+            if not keep or (relation == "same" and old_size is None):
+                return  # nothing (new) to remember
             now = {"note": note, "when": time.time()}
             kept: dict[str, Any] = data or {"history": [], "cosigned": None}
             record = {"origin": head.origin, "verifier": verifier.text(),

@@ -16,10 +16,10 @@ from policyledger_core.ledger.chain import ORIGIN_PREFIX, Ledger
 from policyledger_core.ledger.merkle import ProofError, verify_consistency
 from policyledger_core.ledger.note import Checkpoint, NoteError, Unsigned, Verifier, open_note, split
 from policyledger_core.ledger.proof import TlogProof
-from policyledger_core.ledger.signing import Publisher
+from policyledger_core.ledger.signing import Publisher, key_id
 
 __all__ = ["ORIGIN_PREFIX", "EmptyLog", "UnknownSigner", "check_extends", "checkpoint",
-           "consistency_request", "origin", "prove", "signed_checkpoint"]
+           "consistency_request", "origin", "prove", "signed_checkpoint", "signer_key_id"]
 
 
 class EmptyLog(Rejected):
@@ -30,21 +30,30 @@ class UnknownSigner(NoteError):
     """A checkpoint signed only by keys the check was not given (the message names them)."""
 
 
-def origin(ledger: Ledger) -> str:
+def origin(ledger: Ledger, key_id: str | None) -> str:
+    """The origin of the ledger's log as signed by the key ``key_id``: the ledger's name and that
+    key's id. Every copy of a workspace shares its first entry, hence its name; each signer's
+    view of it is a log of its own, so a checkpoint (or a cosignature of one) can never stand for
+    another signer's. ``None``: the name alone (for a view nobody signs)."""
     if not len(ledger):
         raise EmptyLog("the ledger is empty: it gets its origin, and checkpoints, with its first entry")
-    return ledger.origin()
+    return ledger.origin() if key_id is None else f"{ledger.origin()}/{key_id}"
 
 
-def checkpoint(ledger: Ledger) -> Checkpoint:
-    """The tree head of the ledger's entries."""
+def signer_key_id(verifier: Verifier) -> str:
+    """The publisher key id of a note verifier (what its origins end with)."""
+    return key_id(verifier.public.hex())
+
+
+def checkpoint(ledger: Ledger, key_id: str | None) -> Checkpoint:
+    """The tree head of the ledger's entries, in the log of the key ``key_id``."""
     tree = ledger.tree()
-    return Checkpoint(origin(ledger), tree.size, tree.root())
+    return Checkpoint(origin(ledger, key_id), tree.size, tree.root())
 
 
 def signed_checkpoint(ledger: Ledger, publisher: Publisher) -> str:
     """The current checkpoint as a signed note."""
-    return publisher.sign_note(checkpoint(ledger).text())
+    return publisher.sign_note(checkpoint(ledger, publisher.key_id).text())
 
 
 def prove(ledger: Ledger, publisher: Publisher, index: int) -> TlogProof:
@@ -71,7 +80,7 @@ def check_extends(ledger: Ledger, signed: str, verifiers: Sequence[Verifier]) ->
     by one of ``verifiers``, its origin, then a consistency proof from its tree to this one.
     Raises a one-line error naming the problem; returns the checkpoint."""
     try:
-        text, _signed = open_note(signed, verifiers)
+        text, signers = open_note(signed, verifiers)
     except Unsigned:
         names = sorted({s.name for s in split(signed)[1]})
         raise UnknownSigner(f"the checkpoint is signed by {', '.join(names)}, not by any key it was "
@@ -80,8 +89,13 @@ def check_extends(ledger: Ledger, signed: str, verifiers: Sequence[Verifier]) ->
     if not len(ledger):
         raise Rejected(f"the checkpoint saw {head.size} entries of {head.origin}, this ledger is empty: "
                        "entries were removed here (truncated or rolled back)")
-    here, size = origin(ledger), len(ledger)
+    by_id = {signer_key_id(v): v for v in signers}
+    signer = by_id.get(head.origin.rpartition("/")[2], signers[0])  # the one its origin names
+    here, size = origin(ledger, signer_key_id(signer)), len(ledger)
     if head.origin != here:
+        if head.origin.startswith(ledger.origin() + "/"):
+            raise Rejected(f"the checkpoint's origin {head.origin} names another key than its signer's "
+                           f"({signer.name})")
         raise Rejected(f"the checkpoint is of another ledger: {head.origin} (this one is {here})")
     if head.size > size:
         raise Rejected(f"the checkpoint saw {head.size} entries, this ledger has {size}: "

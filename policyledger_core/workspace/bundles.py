@@ -16,7 +16,7 @@ proof: they are checked as before and said to have none.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from policyledger_core.canonical import JsonInputError, canonical_bytes, load_json_strict
@@ -33,7 +33,7 @@ from policyledger_core.verify.suite import DEFAULT_EPISODES, suite_id, verify
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import SavedPolicy, save_policy
 from policyledger_core.workspace.store import StoreError
-from policyledger_core.workspace.transparency import Inclusion, check_inclusion, proof, taking
+from policyledger_core.workspace.transparency import Inclusion, check_inclusion, proof, remember, seen_before
 
 BUNDLE_FORMAT = "policyledger/bundle"
 BUNDLE_VERSION = 2
@@ -98,13 +98,16 @@ class Imported:
     inclusion: Inclusion | None
     observation: Observation | None
     """How the proof's checkpoint relates to the one seen before of that ledger."""
+    warning: str | None = None
+    """What went wrong after the policy was saved (the checkpoint not remembered), if anything."""
 
     def describe(self) -> str:
         """One line on the proof: where the entry is, and against what was seen before."""
         if self.inclusion is None:
-            return "no inclusion proof (a bundle from before proofs)"
+            return ("no inclusion proof (a version 1 bundle: from before proofs, or of an entry "
+                    "its exporter did not publish)")
         seen = "" if self.observation is None else f"; {self.observation.describe()}"
-        return self.inclusion.describe() + seen
+        return self.inclusion.describe() + seen + ("" if self.warning is None else f"; {self.warning}")
 
 
 _FIELDS = {"format", "version", "policy", "entry", "publisher"}
@@ -177,18 +180,26 @@ def import_bundle(ctx: Context, data: bytes) -> Imported:
     if ctx.ledger.read_only:
         raise BundleError(f"ledger is read-only until repaired: {ctx.ledger.problem}")
     checked = check_bundle(data)
-    if checked.inclusion is None:
+    inclusion = checked.inclusion
+    if inclusion is None:
         return _save(ctx, checked, None)
     try:
-        with taking(ctx, checked.inclusion) as observation:
-            return _save(ctx, checked, observation)
+        observation = seen_before(ctx, inclusion)
     except ForkError as exc:
         raise BundleError(f"bundle refused: {exc}") from None
     except (Rejected, OSError) as exc:
-        if isinstance(exc, BundleError):
-            raise
         raise BundleError(f"bundle refused: cannot check its checkpoint against those seen before "
                           f"({exc})") from None
+    imported = _save(ctx, checked, observation)  # the lock is not held through the save
+    try:
+        remember(ctx, inclusion)
+    except ForkError as exc:  # another import came between: the evidence is kept, the user told
+        return replace(imported, warning=f"imported, but its checkpoint now conflicts with one seen "
+                                         f"meanwhile: {exc}")
+    except (Rejected, OSError) as exc:
+        return replace(imported, warning=f"imported; its checkpoint could not be remembered "
+                                         f"({exc})")
+    return imported
 
 
 def _save(ctx: Context, checked: CheckedBundle, observation: Observation | None) -> Imported:

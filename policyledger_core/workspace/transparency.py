@@ -4,9 +4,9 @@ checked against its proof, and its checkpoint against what this user saw of that
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
+from policyledger_core.canonical import is_hex
 from policyledger_core.ledger import tlog
 from policyledger_core.ledger.cosign import Stored, attach
 from policyledger_core.ledger.entry import Entry
@@ -62,12 +62,22 @@ def check_inclusion(entry: Entry, text: str) -> Inclusion:
         said = str(exc).removeprefix("note: ").removeprefix("checkpoint: ")
         signer = " (not signed by the entry's publisher)" if isinstance(exc, Unsigned | BadSignature) else ""
         raise NoteError(f"tlog-proof checkpoint: {said}{signer}") from None
-    if not head.origin.startswith(tlog.ORIGIN_PREFIX):
+    name, _, signer = head.origin.rpartition("/")
+    if not (name.startswith(tlog.ORIGIN_PREFIX) and is_hex(name[len(tlog.ORIGIN_PREFIX):].encode(), 16)):
         raise NoteError(f"tlog-proof: {head.origin[:60]!r} is not the origin of a PolicyLedger ledger")
+    if signer != key_id(entry.publisher):
+        raise NoteError(f"tlog-proof: its origin {head.origin[:80]} names another key than the entry's "
+                        f"publisher ({key_id(entry.publisher)})")
     return Inclusion(parsed.index, head, parsed.checkpoint, verifier, len(split(parsed.checkpoint)[1]))
 
 
-def taking(ctx: Context, inclusion: Inclusion) -> contextlib.AbstractContextManager[Observation]:
-    """Check the proof's checkpoint against the latest one this user saw of that log (a fork
-    raises ForkError, both checkpoints kept); it is remembered when the block exits cleanly."""
-    return Peers(ctx.config_dir).taking(inclusion.note, inclusion.verifier)
+def seen_before(ctx: Context, inclusion: Inclusion) -> Observation:
+    """How the proof's checkpoint relates to the latest one this user saw of that log (a fork
+    raises ForkError, both checkpoints kept); nothing is remembered yet."""
+    return Peers(ctx.config_dir).check(inclusion.note, inclusion.verifier)
+
+
+def remember(ctx: Context, inclusion: Inclusion) -> Observation:
+    """Remember the proof's checkpoint as seen (checked again: another import may have come
+    between)."""
+    return Peers(ctx.config_dir).observe(inclusion.note, inclusion.verifier)

@@ -289,6 +289,6 @@ def prove_alone(entry: dict[str, Any], key: Publisher, origin: str | None = None
         return "not a proof: the entry itself is refused first"
     index = entry["body"]["index"]
     leaves = [leaf_hash(b"filler %d" % i) for i in range(index)] + [leaf_hash(line)]
-    origin = origin or "policyledger/ledger/" + sha256_hex(key.public_hex.encode())[:16]
+    origin = origin or f"policyledger/ledger/{sha256_hex(key.public_hex.encode())[:16]}/{key.key_id}"
     head = Checkpoint(origin, len(leaves), root(leaves))
     return TlogProof(index, tuple(inclusion_proof(leaves, index)), key.sign_note(head.text())).text()

@@ -124,10 +124,11 @@ def test_the_panel_shows_tlogs_checkpoint_and_follows_appends(qtbot: Any, tab: L
     panel = tab.checkpoint
     assert panel.isVisibleTo(tab) and panel.objectName() == "checkpointPanel"
     for size in (ENTRIES, ENTRIES + 1):
-        head = tlog.checkpoint(model.ctx.ledger)
+        head = tlog.checkpoint(model.ctx.ledger, model.ctx.publisher.key_id)
         assert head.size == size
         assert panel.pages.currentWidget() is panel.values
-        assert panel.origin_field.text() == head.origin == tlog.origin(model.ctx.ledger)
+        mine = tlog.origin(model.ctx.ledger, model.ctx.publisher.key_id)
+        assert panel.origin_field.text() == head.origin == mine
         assert panel.size_label.text() == str(size)
         assert panel.root_field.text() == _b64(head.root) == _b64(root(model.ctx.ledger.leaf_hashes()))
         _grow(model, 100 + size)  # an append elsewhere: the model tells the tab, which refreshes the panel
@@ -154,7 +155,7 @@ def test_an_empty_ledger_says_there_is_no_checkpoint_until_its_first_entry(qtbot
     assert not (tmp_path / "cfg" / "publisher-ed25519.pem").exists()  # looking never makes a key
     _grow(model, 0)
     assert panel.pages.currentWidget() is panel.values and panel.size_label.text() == "1"
-    assert panel.origin_field.text() == tlog.origin(model.ctx.ledger)
+    assert panel.origin_field.text() == tlog.origin(model.ctx.ledger, model.ctx.publisher.key_id)
     tab.shutdown()
 
 
@@ -165,7 +166,7 @@ def test_a_damaged_ledger_shows_what_its_usable_entries_checkpoint_and_signs_not
     _tamper_entry(model, 2)
     model.reload()
     assert model.ctx.ledger.problem is not None and model.ctx.ledger.problem.index == 2
-    head = tlog.checkpoint(model.ctx.ledger)
+    head = tlog.checkpoint(model.ctx.ledger, model.ctx.publisher.key_id)
     assert head.size == 2 and head.root == root([leaf_hash(r) for r in records[:2]])
     assert panel.size_label.text() == "2 usable" and panel.size_label.styleSheet() == ERROR_STYLE
     assert panel.root_field.text() == _b64(head.root) and panel.origin_field.text() == head.origin
@@ -198,7 +199,7 @@ def test_copy_puts_the_exact_signed_checkpoint_on_the_clipboard(qtbot: Any, pane
     note = QGuiApplication.clipboard().text()
     assert note == tlog.signed_checkpoint(model.ctx.ledger, model.ctx.publisher)
     text, _signers = open_note(note, [model.ctx.publisher.verifier()])
-    assert Checkpoint.parse(text) == tlog.checkpoint(model.ctx.ledger)
+    assert Checkpoint.parse(text) == tlog.checkpoint(model.ctx.ledger, model.ctx.publisher.key_id)
     assert panel.status.text() == f"Copied the signed checkpoint of {ENTRIES} entries to the clipboard."
 
     qtbot.mouseClick(panel.copy_key_button, Qt.MouseButton.LeftButton)
@@ -268,7 +269,7 @@ def test_a_checkpoint_of_this_ledger_at_an_earlier_size_passes(qtbot: Any, panel
     _grow(model, 100, 101)
     result = _check(qtbot, panel, monkeypatch, kept)
     assert isinstance(result, Checked) and result.ok
-    origin = tlog.origin(model.ctx.ledger)
+    origin = tlog.origin(model.ctx.ledger, model.ctx.publisher.key_id)
     assert panel.status.text() == (f"This ledger ({ENTRIES + 2} entries) extends the checkpoint of {ENTRIES} "
                                    f"entries ({origin}) in at-3.txt.")
     assert panel.status.styleSheet() != ERROR_STYLE
@@ -281,7 +282,9 @@ def test_a_checkpoint_of_a_forked_copy_fails_naming_the_fork(qtbot: Any, panel: 
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(model.workspace_root, tmp_path / "copy")
     copy = AppModel(workspace=tmp_path / "copy", config_dir=model.ctx.config_dir)
-    assert tlog.checkpoint(copy.ctx.ledger) == tlog.checkpoint(model.ctx.ledger)  # one ledger, two copies
+    key = model.ctx.publisher.key_id
+    # one ledger, two copies
+    assert tlog.checkpoint(copy.ctx.ledger, key) == tlog.checkpoint(model.ctx.ledger, key)
     _grow(model, 100)
     _grow(copy, 200)  # each copy gets another 4th entry: a fork
     fork = _signed_file(copy, tmp_path / "fork.txt")
@@ -344,7 +347,8 @@ def test_a_checkpoint_of_another_ledger_fails_naming_its_origin(qtbot: Any, pane
     other = AppModel(workspace=tmp_path / "other", config_dir=panel.model.ctx.config_dir)
     _grow(other, 300)
     text = _failed(panel, _check(qtbot, panel, monkeypatch, _signed_file(other, tmp_path / "other.txt")))
-    assert f"the checkpoint is of another ledger: {tlog.origin(other.ctx.ledger)}" in text
+    theirs = tlog.origin(other.ctx.ledger, other.ctx.publisher.key_id)
+    assert f"the checkpoint is of another ledger: {theirs}" in text
 
 
 @pytest.mark.parametrize("kind", ["too large", "binary", "missing", "fifo", "not a note"])

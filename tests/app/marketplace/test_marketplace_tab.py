@@ -306,7 +306,7 @@ def test_export_then_import_into_another_workspace(qtbot: Any, tab: MarketplaceT
     assert other_tab.proxy.index(0, 5).data() == imported.publisher_id
     assert other_tab.current_row() == imported and other_tab.detail.policy_hash == row.policy_hash
     assert "Imported" in other_tab.status.text()
-    origin = tlog.origin(model.ctx.ledger)
+    origin = tlog.origin(model.ctx.ledger, model.ctx.publisher.key_id)
     assert f"Proof: included in {origin} at size 4" in other_tab.status.toolTip()
     other_tab.shutdown()
 

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from policyledger_core.cli.main import main
+from policyledger_core.ledger import tlog
 from policyledger_core.ledger.cosign import (
     Cosigner,
     CosignerKey,
@@ -263,3 +264,21 @@ def test_cosignatures_attached_to_a_checkpoint_travel_with_its_proofs(
     save(Context.open(alice.root, alice.config), 50)  # a new checkpoint: those cosignatures are not its
     proof = TlogProof.parse(run("prove", entry.policy_hash[:12], "--workspace", str(alice.root))[1])
     assert len(split(proof.checkpoint)[1]) == 1
+
+
+def test_a_witness_refuses_a_checkpoint_whose_origin_names_another_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every copy of a workspace shares its ledger's name; each signer's log adds its key's id. A key
+    signing a checkpoint under another signer's origin would borrow that log's cosignatures."""
+    alice = build(tmp_path / "alice", tmp_path / "alice-cfg", 3)
+    ctx = Context.open(alice.root, alice.config)
+    mallory = Publisher.generate()
+    name = tlog.origin(ctx.ledger, None)
+    borrowed = Checkpoint(f"{name}/{ctx.publisher.key_id}", 3, ctx.ledger.tree().root())
+    request = tmp_path / "request"
+    request.write_text(f"old 0\n\n{mallory.sign_note(borrowed.text())}", encoding="utf-8")
+    monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(tmp_path / "witness-cfg"))
+    code, _out, err = run("cosign", str(request), "--key", mallory.verifier().text(),
+                          "--workspace", str(tmp_path / "w"))
+    assert code == 1 and f"names key {ctx.publisher.key_id}" in err and mallory.note_name in err
+    assert not (tmp_path / "witness-cfg" / "tlog" / "logs").exists()  # nothing recorded

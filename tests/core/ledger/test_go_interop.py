@@ -142,8 +142,9 @@ def grown(tmp_path_factory: pytest.TempPathFactory) -> Grown:
             requests[n] = [tlog.consistency_request(ctx.ledger, ctx.publisher, old) for old in range(n + 1)]
     records = [entry.record for entry in ctx.ledger.scanned()]
     assert records == entry_lines((base / "workspace" / LEDGER_FILE).read_bytes())  # the file's own bytes
-    return Grown(base / "workspace", base / "config", ctx.publisher, tlog.origin(ctx.ledger), records,
-                 checkpoints, proofs, requests)
+    origin = tlog.origin(ctx.ledger, ctx.publisher.key_id)
+    return Grown(base / "workspace", base / "config", ctx.publisher, origin, records, checkpoints, proofs,
+                 requests)
 
 
 def run_cli(*argv: str) -> str:

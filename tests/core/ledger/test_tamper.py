@@ -181,12 +181,13 @@ def test_the_latest_checkpoint_seen_is_kept_signed_and_follows_the_ledger(built:
     ctx = built.context()
     witness = ctx.ledger.witness
     text, _ = open_note(witness.head_path.read_text(encoding="utf-8"), [ctx.publisher.verifier()])
-    assert Checkpoint.parse(text) == tlog.checkpoint(ctx.ledger)
+    assert Checkpoint.parse(text) == tlog.checkpoint(ctx.ledger, ctx.publisher.key_id)
     save(ctx, 77)
-    assert witness.head() == (tlog.checkpoint(ctx.ledger), witness.head_path.read_text(encoding="utf-8"))
+    head = tlog.checkpoint(ctx.ledger, ctx.publisher.key_id)
+    assert witness.head() == (head, witness.head_path.read_text(encoding="utf-8"))
     reader = Ledger.open(Workspace.open(built.root), tmp_path / "reader-config")  # no key: kept unsigned
     kept = reader.witness.head()
-    assert kept is not None and kept[1] == tlog.checkpoint(reader).text()
+    assert kept is not None and kept[1] == tlog.checkpoint(reader, None).text()
     assert not (tmp_path / "reader-config" / "publisher-ed25519.pem").exists()
 
 
@@ -202,12 +203,13 @@ def test_an_append_and_a_reader_keeping_the_latest_checkpoint_at_once_both_succe
     def meanwhile(src: Any, dst: Any) -> None:
         if Path(dst) == reader.head_path:
             monkeypatch.setattr(os, "replace", real)
-            reader.record_head(tlog.checkpoint(ctx.ledger).text())
+            reader.record_head(ctx.ledger.origin(), len(ctx.ledger), ctx.ledger.tree().root())
         real(src, dst)
 
     monkeypatch.setattr(os, "replace", meanwhile)
     save(ctx, 77)
-    assert reader.head() == (tlog.checkpoint(ctx.ledger), reader.head_path.read_text(encoding="utf-8"))
+    head = tlog.checkpoint(ctx.ledger, ctx.publisher.key_id)
+    assert reader.head() == (head, reader.head_path.read_text(encoding="utf-8"))
     assert sorted(p.name for p in reader.head_path.parent.iterdir()) == sorted(
         [reader.path.name, reader.head_path.name])
 

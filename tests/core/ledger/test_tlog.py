@@ -74,7 +74,8 @@ def test_the_checkpoint_is_a_signed_note_any_verifier_accepts(tmp_path: Path,
     text, _signed = open_note(note, [verifier])
     head = Checkpoint.parse(text)
     first = ctx.ledger.scanned()[0].hash
-    assert head.origin == tlog.origin(ctx.ledger) == "policyledger/ledger/" + first[:16]
+    expected = f"policyledger/ledger/{first[:16]}/{ctx.publisher.key_id}"  # this ledger, as this key signs it
+    assert head.origin == tlog.origin(ctx.ledger, ctx.publisher.key_id) == expected
     assert head.size == 3 and head.root == ctx.ledger.tree().root()
     data = json.loads(run("checkpoint", "--json", "--workspace", str(built.root))[1])
     assert data["size"] == 3 and base64.b64decode(data["root"]) == head.root
@@ -86,7 +87,7 @@ def test_an_empty_ledger_has_no_checkpoint_yet(tmp_path: Path) -> None:
     assert code == 1 and "empty" in err
     ctx = Context.open(tmp_path / "empty")
     with pytest.raises(tlog.EmptyLog):
-        tlog.origin(ctx.ledger)
+        tlog.origin(ctx.ledger, None)
 
 
 def test_a_proof_shows_a_policys_entry_is_in_the_signed_tree(tmp_path: Path,
@@ -104,7 +105,7 @@ def test_a_proof_shows_a_policys_entry_is_in_the_signed_tree(tmp_path: Path,
     proof = TlogProof.parse(text)
     assert proof.text() == text
     head = proof.verify(entry.record, [ctx.publisher.verifier()])
-    assert head.size == 5 and head.origin == tlog.origin(ctx.ledger)
+    assert head.size == 5 and head.origin == tlog.origin(ctx.ledger, ctx.publisher.key_id)
     with pytest.raises(ProofError):
         proof.verify(ctx.ledger.scanned()[2].record, [ctx.publisher.verifier()])  # another entry's bytes
     with pytest.raises(ProofError):
@@ -192,7 +193,8 @@ def test_a_checkpoint_check_names_an_unknown_signer_and_an_emptied_ledger(
     ctx = Context.open(built.root, built.config)
     stranger = Publisher.generate()
     foreign = tmp_path / "foreign.checkpoint"
-    foreign.write_text(stranger.sign_note(tlog.checkpoint(ctx.ledger).text()), encoding="utf-8")
+    theirs = tlog.checkpoint(ctx.ledger, stranger.key_id)
+    foreign.write_text(stranger.sign_note(theirs.text()), encoding="utf-8")
     monkeypatch.setenv("POLICYLEDGER_CONFIG_DIR", str(built.config))
     code, out, _ = run("verify", "--against", str(foreign), "--workspace", str(built.root), "--json")
     problem = json.loads(out)["against"]["problem"]

@@ -53,11 +53,11 @@ def test_an_exported_bundle_proves_its_entry_and_import_says_where(alice: Contex
     assert doc["version"] == 2
     proof = TlogProof.parse(doc["tlog_proof"])
     head = proof.verify(alice.ledger.scanned()[1].record, [alice.publisher.verifier()])
-    assert proof.index == 1 and head == tlog.checkpoint(alice.ledger)
+    assert proof.index == 1 and head == tlog.checkpoint(alice.ledger, alice.publisher.key_id)
     checked = check_bundle(data)
     assert checked.inclusion is not None and checked.inclusion.checkpoint.size == 3
     imported = import_bundle(carol(tmp_path), data)
-    origin = tlog.origin(alice.ledger)
+    origin = tlog.origin(alice.ledger, alice.publisher.key_id)
     assert imported.describe() == (f"included in {origin} at size 3 (entry 1); "
                                    f"first checkpoint seen of {origin}")
     seen = Peers(tmp_path / "carol-config").latest(origin, alice.publisher.verifier())
@@ -71,7 +71,8 @@ def test_the_cli_import_prints_the_proof(alice: Context, tmp_path: Path) -> None
     code = main(["import", str(bundle), "--workspace", str(tmp_path / "carol"), "--json"], out=out, err=err)
     assert code == 0, err.getvalue()
     said = json.loads(out.getvalue())
-    assert said["proof"] == {"origin": tlog.origin(alice.ledger), "size": 3, "index": 0,
+    origin = tlog.origin(alice.ledger, alice.publisher.key_id)
+    assert said["proof"] == {"origin": origin, "size": 3, "index": 0,
                              "signer": alice.publisher.note_name, "seen_before": "first"}
 
 
@@ -97,8 +98,9 @@ def test_a_fork_of_the_publishers_ledger_is_refused_with_both_checkpoints_kept(
     notes = kept.decode().split("# Seen before\n")[1].split("# Now\n")
     verifier = alice.publisher.verifier()
     heads = [Checkpoint.parse(open_note(n.rstrip("\n") + "\n", [verifier])[0]) for n in notes]
-    assert heads[0].root == tlog.checkpoint(alice.ledger).root
-    assert heads[1].root == tlog.checkpoint(copy.ledger).root and heads[0].size == heads[1].size == 4
+    assert heads[0].root == tlog.checkpoint(alice.ledger, alice.publisher.key_id).root
+    assert heads[1].root == tlog.checkpoint(copy.ledger, copy.publisher.key_id).root
+    assert heads[0].size == heads[1].size == 4
 
 
 def test_an_older_checkpoint_than_one_seen_is_refused_and_a_newer_one_taken(
@@ -123,7 +125,7 @@ def test_a_bundle_from_before_proofs_is_still_accepted_and_said_to_have_none(
     data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() + b"\n"
     imported = import_bundle(carol(tmp_path), data)
     assert imported.saved.created and imported.inclusion is None
-    assert imported.describe() == "no inclusion proof (a bundle from before proofs)"
+    assert imported.describe().startswith("no inclusion proof (a version 1 bundle: from before proofs")
 
 
 def test_a_hostile_proof_is_refused_in_one_line_before_anything_is_written(
@@ -170,3 +172,22 @@ def test_only_an_entrys_publisher_exports_it_with_a_proof(alice: Context, tmp_pa
     again = json.loads(export_bundle(c, policy_hash))  # Carol's own imported entry: she signs for it
     assert again["version"] == 2
     assert TlogProof.parse(again["tlog_proof"]).index == imported.saved.entry.index
+
+
+def test_a_checkpoint_that_cannot_be_remembered_after_the_save_is_said_not_refused(
+        alice: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy is saved and the import says so; only the checkpoint seen is not remembered."""
+    c = carol(tmp_path)
+    real = Peers.observe
+
+    def full_disk(self: Peers, *args: object, **kwargs: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Peers, "observe", full_disk)
+    imported = import_bundle(c, export_bundle(alice, alice.ledger.scanned()[0].policy_hash))
+    assert imported.saved.created and len(c.ledger) == 1
+    assert imported.describe().endswith("imported; its checkpoint could not be remembered "
+                                        "([Errno 28] No space left on device)")
+    monkeypatch.setattr(Peers, "observe", real)
+    assert Peers(tmp_path / "carol-config").latest(tlog.origin(alice.ledger, alice.publisher.key_id),
+                                                   alice.publisher.verifier()) is None

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from policyledger_core.canonical import canonical_bytes, sha256_hex
 from policyledger_core.learn.hyper import DEFAULT_HYPER, hyper_preset
 from policyledger_core.learn.single import run_to_end, train
+from policyledger_core.ledger import tlog
 from policyledger_core.ledger.entry import MAX_LINE_BYTES, Origin, hash_body
 from policyledger_core.ledger.signing import Publisher
 from policyledger_core.policy import MYOPIC_ACTIONS, TERMINAL_OBSERVATIONS, Policy
@@ -235,6 +236,15 @@ def _proof_of_another_entry(s: Source) -> bytes:
 
 def _foreign_origin(doc: dict[str, Any]) -> None:
     doc["tlog_proof"] = "foreign"  # reseal() below proves the entry in a tree of another origin
+
+
+def _origin_of_another_key(s: Source) -> bytes:
+    """The entry proved, with the publisher's own signature, in a log whose origin names another key:
+    a checkpoint of one signer's log must never pass for another's."""
+    doc = s.doc
+    name = tlog.origin(s.ctx.ledger, None)
+    doc["tlog_proof"] = prove_alone(doc["entry"], s.publisher, f"{name}/{_OTHER.key_id}")
+    return dump(doc)
 
 
 def body(doc: dict[str, Any]) -> dict[str, Any]:
@@ -479,6 +489,8 @@ CASES = [
     Case("proof-of-another-entry", _proof_of_another_entry, "it proves entry 1, the entry is 0"),
     Case("proof-foreign-origin", edit(_foreign_origin, "source"),
          "is not the origin of a PolicyLedger ledger"),
+    Case("proof-origin-of-another-key", _origin_of_another_key,
+         "names another key than the entry's publisher"),
     # only the replay can tell
     Case("reward-not-reproducible", edit(_claim_more, "fresh"),
          "claimed mean", replays=1),
