@@ -23,6 +23,7 @@ import bench_engine
 import bench_learning
 import bench_ledger
 import bench_soak
+import bench_tasks
 
 Figure = dict[str, Any]
 BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], Iterator[Figure]]] = {
     **bench_ledger.BENCHMARKS,
     **bench_app.BENCHMARKS,
     **bench_soak.BENCHMARKS,
+    **bench_tasks.BENCHMARKS,
 }
 
 

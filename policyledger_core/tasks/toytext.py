@@ -11,10 +11,9 @@ same environment.
 from __future__ import annotations
 
 import functools
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -31,54 +30,13 @@ from policyledger_core.tasks.model import (
     evaluate_stochastic,
     optimum,
 )
-
-Scalar = bool | int | float | str
-Family = Literal["frozenlake", "taxi", "cliffwalking"]
-MAX_HORIZON = 100_000
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What identifies a toy-text task: Gymnasium id, ``make`` keyword arguments, horizon."""
-
-    env_id: str
-    kwargs: tuple[tuple[str, Scalar], ...]
-    """Sorted (name, value) pairs (a tuple, so a spec is hashable)."""
-    horizon: int
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.env_id, str) or not self.env_id:
-            raise ConfigError("env_id: expected a non-empty string")
-        pairs = tuple(sorted((str(k), v) for k, v in self.kwargs))
-        for name, value in pairs:
-            if not isinstance(value, Scalar) or (isinstance(value, float) and not math.isfinite(value)):
-                raise ConfigError(f"kwargs.{name}: expected a finite number, a boolean or a string")
-        if len({k for k, _ in pairs}) != len(pairs):
-            raise ConfigError("kwargs: a name appears twice")
-        object.__setattr__(self, "kwargs", pairs)
-        horizon = self.horizon
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= MAX_HORIZON:
-            raise ConfigError(f"horizon: expected a whole number from 1 to {MAX_HORIZON}, got {horizon!r}")
-
-    @classmethod
-    def of(cls, env_id: str, horizon: int, **kwargs: Scalar) -> TaskSpec:
-        return cls(env_id, tuple(kwargs.items()), horizon)
-
-    def kwargs_dict(self) -> dict[str, Scalar]:
-        return dict(self.kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The canonical JSON-ready form, as recorded with policies."""
-        return {"env_id": self.env_id, "kwargs": self.kwargs_dict(), "horizon": self.horizon}
-
-    @classmethod
-    def from_dict(cls, data: object) -> TaskSpec:
-        """Parse and validate; unknown or missing fields are errors."""
-        if not isinstance(data, Mapping) or set(data) != {"env_id", "kwargs", "horizon"}:
-            raise ConfigError("task: expected an object with exactly env_id, kwargs and horizon")
-        if not isinstance(data["kwargs"], Mapping):
-            raise ConfigError("kwargs: expected an object")
-        return cls(data["env_id"], tuple(data["kwargs"].items()), data["horizon"])
+from policyledger_core.tasks.spec import (
+    CATALOGUE,
+    Family,
+    TaskSpec,
+    info_for_spec,
+    task_info,
+)
 
 
 @dataclass(frozen=True)
@@ -179,24 +137,10 @@ class ToyTextTask:
         return f"taxi at row {row}, column {col}; passenger {where}; destination {pads[destination]}"
 
 
-FROZEN_LAKE_ACTIONS = ("left", "down", "right", "up")
-TAXI_ACTIONS = ("south", "north", "east", "west", "pickup", "dropoff")
-CLIFF_WALKING_ACTIONS = ("up", "right", "down", "left")
-
 TASKS: dict[str, ToyTextTask] = {
-    task.task_id: task
-    for task in (
-        ToyTextTask(TaskSpec.of("FrozenLake-v1", 100, map_name="4x4", is_slippery=True),
-                    "FrozenLake 4x4 (slippery)", "frozenlake", 16, 4, FROZEN_LAKE_ACTIONS),
-        ToyTextTask(TaskSpec.of("FrozenLake8x8-v1", 200, map_name="8x8", is_slippery=True),
-                    "FrozenLake 8x8 (slippery)", "frozenlake", 64, 4, FROZEN_LAKE_ACTIONS),
-        # Both stochastic options off: the fickle passenger is not in P (reset and step draw it).
-        ToyTextTask(TaskSpec.of("Taxi-v4", 200, is_rainy=False, fickle_passenger=False),
-                    "Taxi", "taxi", 500, 6, TAXI_ACTIONS),
-        # The registry sets no time limit here: the task's horizon is 200.
-        ToyTextTask(TaskSpec.of("CliffWalking-v1", 200, is_slippery=False),
-                    "CliffWalking", "cliffwalking", 48, 4, CLIFF_WALKING_ACTIONS),
-    )
+    info.spec.env_id: ToyTextTask(info.spec, info.title, info.family, info.n_observations, info.n_actions,
+                                  info.action_names)
+    for info in CATALOGUE.values()
 }
 """The toy-text tasks, by Gymnasium id."""
 
@@ -206,19 +150,12 @@ if TYPE_CHECKING:
 
 def toy_text_task(task_id: str) -> ToyTextTask:
     """The task of a Gymnasium id; a clear error for an unknown one."""
-    try:
-        return TASKS[task_id]
-    except KeyError:
-        raise ConfigError(f"task: unknown task {task_id!r} (known: {', '.join(TASKS)})") from None
+    return TASKS[task_info(task_id).spec.env_id]
 
 
 def task_for_spec(data: object) -> ToyTextTask:
     """The known task whose spec is ``data`` (a spec's dict form); only those have checked models."""
-    spec = TaskSpec.from_dict(data)
-    for task in TASKS.values():
-        if task.spec == spec:
-            return task
-    raise ConfigError(f"task: no known task has the specification {spec.to_dict()}")
+    return TASKS[info_for_spec(data).spec.env_id]
 
 
 @functools.cache
