@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.policy_detail import ACTION_COLOURS, ACTION_TEXT, observation_name
+from app.policy_detail import ACTION_COLOURS, ACTION_TEXT, cyber_policy, observation_name
 from app.widgets import named
 from policyledger_core.policy import Policy
 from policyledger_core.sim import dynamics as dyn
@@ -53,7 +53,7 @@ class Comparison:
 
 def compare(rows: Sequence[RankedPolicy], store: PolicyStore) -> Comparison:
     """Load the policies of ``rows``, replay each on the evaluation suite and compare them (slow)."""
-    policies = tuple(store.get(row.policy_hash) for row in rows)
+    policies = tuple(cyber_policy(store.get(row.policy_hash)) for row in rows)
     return Comparison(tuple(rows), policies, tuple(verify(policy) for policy in policies),
                       differing_among(policies), paired_evaluation(policies))
 

@@ -32,13 +32,13 @@ from app import settings
 from app.compare_dialog import CompareDialog, Comparison, compare
 from app.marketplace_table import ALL_PRESETS, FilterEdit, PresetCombo, RankingTable
 from app.model import AppModel, Findings, Place
-from app.policy_detail import PolicyDetail
+from app.policy_detail import PolicyDetail, cyber_policy
 from app.replay_dialog import ReplayDialog
 from app.worker import ShouldStop, TaskRunner, one_line
 from policyledger_core.atomic import write_atomic
 from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.entry import Entry
-from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.policy import MAX_POLICY_BYTES, AnyPolicy, Policy, PolicyError
 from policyledger_core.safeio import check_path, describe, read_regular
 from policyledger_core.verify.comparison import reverify
 from policyledger_core.verify.figures import replay_problem
@@ -102,7 +102,7 @@ class Replayed:
     findings: Findings
 
 
-def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport, str | None]:
+def _replayed_against(policy: AnyPolicy, entry: Entry) -> tuple[VerificationReport, str | None]:
     """Replay ``policy`` on its entry's suite: the report, and the first recorded figure not reproduced."""
     reproduced, report = reverify(policy, entry)
     problem = replay_problem(entry.verification, report)
@@ -116,7 +116,7 @@ def _replayed_against(policy: Policy, entry: Entry) -> tuple[VerificationReport,
 
 def load_task(place: Place, row: RankedPolicy) -> Loaded:
     """The stored policy and a fresh report (a few ms once the suite is cached)."""
-    policy = place.store().get(row.policy_hash)
+    policy = cyber_policy(place.store().get(row.policy_hash))
     return Loaded(row, policy, verify(policy), CurveStore(place.config).load(row.policy_hash))
 
 
@@ -129,7 +129,7 @@ def compare_task(place: Place, rows: Sequence[RankedPolicy]) -> Comparison:
 
 
 def policy_task(place: Place, policy_hash: str) -> Policy:
-    return place.store().get(policy_hash)
+    return cyber_policy(place.store().get(policy_hash))
 
 
 def export_task(place: Place, policy_hash: str, path: Path) -> None:

@@ -42,6 +42,8 @@ from PySide6.QtWidgets import (
 )
 
 from policyledger_core.canonical import canonical_bytes, sha256_hex
+from policyledger_core.policy import config_dict
+from policyledger_core.tasks.spec import TaskInfo
 from policyledger_core.workspace.marketplace import RankedPolicy
 
 Index = QModelIndex | QPersistentModelIndex
@@ -75,7 +77,8 @@ def preset_label(row: RankedPolicy) -> str:
     """The preset's name, or a short fingerprint of a custom configuration."""
     if row.preset is not None:
         return row.preset
-    return f"custom H={row.config.horizon} #{sha256_hex(canonical_bytes(row.config.to_dict()))[:6]}"
+    horizon = row.config.spec.horizon if isinstance(row.config, TaskInfo) else row.config.horizon
+    return f"custom H={horizon} #{sha256_hex(canonical_bytes(config_dict(row.config)))[:6]}"
 
 
 def rank_within_preset(rows: list[RankedPolicy]) -> list[int]:
@@ -168,7 +171,7 @@ class RankingModel(QAbstractTableModel):
         if column == 1:
             return row.policy_hash
         if column == 2:
-            return str(row.config.to_dict())
+            return str(config_dict(row.config))
         if column == 3:
             return f"95% CI [{row.interval.low:.2f}, {row.interval.high:.2f}]; ranked by its lower bound"
         if column == 4:

@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets import named
-from policyledger_core.policy import Policy
+from policyledger_core.errors import BadInput
+from policyledger_core.policy import AnyPolicy, Policy, TaskPolicy, config_dict
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.verify.suite import BASELINES, VerificationReport
 from policyledger_core.workspace.curves import Curve
@@ -46,6 +47,19 @@ HEATMAP_COLUMNS = [(h, d) for h in range(2) for d in range(2)]
 HEATMAP_OBS = np.array([[dyn.observation_index(s, a, h, c, d) for h, d in HEATMAP_COLUMNS]
                         for s in range(3) for a in range(3) for c in range(2)], dtype=np.int64)
 """Observation index shown in each heatmap cell (18, 4)."""
+
+
+class NotShown(BadInput):
+    """A view asked of a policy it cannot draw (the message says which and where to look)."""
+
+
+def cyber_policy(policy: AnyPolicy) -> Policy:
+    """The policy, for the views drawn for the cyber-defense task (its 108 observations)."""
+    if isinstance(policy, TaskPolicy):
+        raise NotShown(f"{policy.task.title}: this view draws cyber-defense policies only; a toy-text "
+                       "task's policy is ranked, verified, exported and imported here, and shown in "
+                       "full by policyledger-cli show")
+    return policy
 
 
 def observation_name(obs: int) -> str:
@@ -312,7 +326,7 @@ class PolicyDetail(QWidget):
         self.message.setToolTip(row.policy_hash)
         f = self.fields
         f["config"].setText(row.preset or "custom")
-        f["config"].setToolTip(str(row.config.to_dict()))
+        f["config"].setToolTip(str(config_dict(row.config)))
         f["reward"].setText(f"{row.mean:.2f} \u00b1 {row.ci95:.2f} (95% CI, {report.episodes} episodes)")
         f["fraction"].setText(f"{row.fraction_of_optimum:.1%} (optimum {row.optimum:.2f})")
         f["expected"].setText(f"{report.expected:.2f} (exact, by policy evaluation)")

@@ -25,6 +25,7 @@ from policyledger_core.canonical import canonical_bytes, field_problem, load_jso
 from policyledger_core.errors import Rejected
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
+from policyledger_core.tasks.spec import CATALOGUE, TaskInfo, info_for_config
 
 SCHEMA = "policyledger/policy"
 SCHEMA_VERSION = 1
@@ -62,7 +63,8 @@ class Policy:
 
     def __post_init__(self) -> None:
         if self.env_id != ENV_ID:
-            raise PolicyError(f"env_id: unknown environment {self.env_id!r} (known: {ENV_ID})")
+            known = ", ".join((ENV_ID, *CATALOGUE))
+            raise PolicyError(f"env_id: unknown environment {self.env_id!r} (known: {known})")
         actions = self.actions
         if not isinstance(actions, list | tuple) or len(actions) != dyn.N_OBS:
             raise PolicyError(f"actions: expected a list of {dyn.N_OBS} actions")
@@ -139,3 +141,92 @@ def greedy_policy(config: EnvConfig, q: npt.NDArray[np.float64],
     seen = visits.sum(axis=1) > 0
     actions = np.where(seen, greedy, np.array(MYOPIC_ACTIONS))
     return Policy(config=config, actions=tuple(int(a) for a in actions))
+
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """A deterministic table for a toy-text task: ``actions[observation]``, identified like a
+    :class:`Policy` by the SHA-256 of its canonical JSON (schema, version, the task's Gymnasium id
+    as ``env_id``, its configuration: ``make`` keyword arguments and horizon, the actions)."""
+
+    task: TaskInfo
+    actions: tuple[int, ...]
+    _bytes: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        actions, n = self.actions, self.task.n_observations
+        if not isinstance(actions, list | tuple) or len(actions) != n:
+            raise PolicyError(f"actions: expected a list of {n} actions")
+        for i, a in enumerate(actions):
+            if isinstance(a, bool) or not isinstance(a, int | np.integer) or not 0 <= a < self.task.n_actions:
+                raise PolicyError(f"actions[{i}]: expected an action 0..{self.task.n_actions - 1}, got {a!r}")
+        object.__setattr__(self, "actions", tuple(int(a) for a in actions))
+        object.__setattr__(self, "_bytes", canonical_bytes(self.to_dict()))
+
+    @property
+    def env_id(self) -> str:
+        return self.task.spec.env_id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The task's configuration as recorded (``make`` keyword arguments and horizon)."""
+        return self.task.config_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "version": SCHEMA_VERSION, "env_id": self.env_id,
+                "config": self.config, "actions": list(self.actions)}
+
+    def canonical_bytes(self) -> bytes:
+        return self._bytes
+
+    @property
+    def hash(self) -> str:
+        return sha256_hex(self._bytes)
+
+    def action_array(self) -> npt.NDArray[np.int64]:
+        return np.array(self.actions, dtype=np.int64)
+
+
+AnyPolicy = Policy | TaskPolicy
+"""A policy of the cyber-defense task or of a toy-text task."""
+
+
+def config_dict(config: EnvConfig | TaskInfo) -> dict[str, Any]:
+    """A configuration as JSON-ready data (a toy-text task's: its id, ``make`` arguments, horizon)."""
+    return config.spec.to_dict() if isinstance(config, TaskInfo) else config.to_dict()
+
+
+def configuration(policy: AnyPolicy) -> EnvConfig | TaskInfo:
+    """What a policy plays, as an entry records it: the cyber-defense configuration, or the task."""
+    return policy.config if isinstance(policy, Policy) else policy.task
+
+
+def policy_from_dict(data: object) -> AnyPolicy:
+    """Validate a parsed policy document of any task (dispatched on its ``env_id``)."""
+    if isinstance(data, Mapping) and isinstance(data.get("env_id"), str) and data["env_id"] in CATALOGUE:
+        problem = field_problem("policy", data, {"schema", "version", "env_id", "config", "actions"})
+        if problem is not None:
+            raise PolicyError(problem)
+        if data["schema"] != SCHEMA:
+            raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
+        version = data["version"]
+        if not isinstance(version, int) or isinstance(version, bool) or version != SCHEMA_VERSION:
+            raise PolicyError(f"version: unsupported policy version {version!r}")
+        try:
+            task = info_for_config(data["env_id"], data["config"])
+        except ConfigError as exc:
+            raise PolicyError(str(exc)) from None
+        if not isinstance(data["actions"], list):
+            raise PolicyError(f"actions: expected a list of {task.n_observations} actions")
+        return TaskPolicy(task, tuple(data["actions"]))
+    return Policy.from_dict(data)
+
+
+def policy_from_json(data: bytes) -> AnyPolicy:
+    """Parse and validate a policy file's bytes (any task)."""
+    try:
+        return policy_from_dict(load_json_strict(data, max_bytes=MAX_POLICY_BYTES, max_depth=4))
+    except ValueError as exc:
+        if isinstance(exc, PolicyError):
+            raise
+        raise PolicyError(f"policy file: {exc}") from None

@@ -16,7 +16,8 @@ from policyledger_core.learn.hyper import Algorithm, Hyperparameters, hyper_pres
 from policyledger_core.learn.single import TrainingResult
 from policyledger_core.sim.config import EnvConfig, preset
 from policyledger_core.sim.optimum import solve
-from policyledger_core.verify.suite import BASELINES, DEFAULT_EPISODES, exact_baselines, reference, verify
+from policyledger_core.verify.suite import BASELINES, DEFAULT_EPISODES, exact_baselines, reference
+from policyledger_core.verify.tasks import verify_policy
 from policyledger_core.workspace.publish import publish_run
 
 
@@ -93,7 +94,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     published = publish_run(ctx, result, "all" if args.chain_all else "best")
     best = published.best
     policy = best.policy
-    report = best.report or verify(policy)
+    report = best.report or verify_policy(policy)
     summary = {
         "entry_index": best.entry.index,
         "entry_hash": best.entry.hash,

@@ -25,7 +25,8 @@ from policyledger_core.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier
 from policyledger_core.ledger.signing import PublisherKeyError, key_id
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
-from policyledger_core.sim.config import PRESETS
+from policyledger_core.sim.config import PRESETS, EnvConfig
+from policyledger_core.tasks.spec import TaskInfo
 from policyledger_core.workspace.audit import AuditReport, audit
 from policyledger_core.workspace.bundles import (
     MAX_BUNDLE_BYTES,
@@ -157,6 +158,13 @@ def _reproduce_pending(ctx: Context, err: TextIO) -> int:
     return report.reproduced + (report.problem is not None)
 
 
+def _setting(config: EnvConfig | TaskInfo) -> str:
+    """What a policy plays, in a few words: the preset, or the toy-text task."""
+    if isinstance(config, TaskInfo):
+        return f"task {config.spec.env_id} ({config.title})"
+    return f"preset {config.preset_name() or 'custom'}"
+
+
 def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     policy_hash = resolve_prefix(ctx, args.hash_prefix)
@@ -165,7 +173,7 @@ def cmd_show(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     first = entries[0]
     v = first.verification
     text = (f"policy {policy_hash}\n"
-            f"preset {first.config.preset_name() or 'custom'}; verified {v.mean:.2f} +/- {v.ci95:.2f} "
+            f"{_setting(first.config)}; verified {v.mean:.2f} +/- {v.ci95:.2f} "
             f"on {v.suite}, {v.fraction_of_optimum:.1%} of the optimum\n")
     for e in entries:
         text += (f"entry {e.index}  {e.timestamp}  {e.origin.kind:8}  publisher {key_id(e.publisher)}  "

@@ -311,7 +311,7 @@ class Ledger:
             existing = self.find_policy(str(fields.get("policy_hash"))) if dedupe else None
             if existing is not None:
                 return existing, False
-            body = {**fields, "schema": ENTRY_SCHEMA, "version": ENTRY_VERSION, "env_id": ENV_ID,
+            body = {"env_id": ENV_ID, **fields, "schema": ENTRY_SCHEMA, "version": ENTRY_VERSION,
                     "index": len(self._scanned), "prev": self.head, "timestamp": utc_now(),
                     "publisher": publisher.public_hex}
             entry = seal(body, publisher)

@@ -28,6 +28,7 @@ from policyledger_core.errors import Rejected
 from policyledger_core.learn.hyper import ALGORITHM_NAMES, ALGORITHMS, Hyperparameters
 from policyledger_core.ledger.signing import Publisher, verify_signature
 from policyledger_core.sim.config import ENV_ID, ConfigError, EnvConfig
+from policyledger_core.tasks.spec import CATALOGUE, TaskInfo, info_for_config
 
 ENTRY_SCHEMA = "policyledger/entry"
 ENTRY_VERSION = 1
@@ -72,6 +73,8 @@ class Verification:
     optimum: float
     fraction_of_optimum: float
     replay_digest: str
+    exact_value: float | None = None
+    """A toy-text task's table: its exact expected return (None for the cyber-defense task)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,9 @@ class Entry:
     body_bytes: bytes
     hash: str
     signature: str
-    config: EnvConfig
-    """The body's configuration, its verification figures and origin: read once, when it was validated."""
+    config: EnvConfig | TaskInfo
+    """The body's configuration (the cyber-defense task's, or a toy-text task), its verification
+    figures and origin: read once, when it was validated."""
     verification: Verification
     origin: Origin
     training: TrainingRecord | None
@@ -241,6 +245,8 @@ _BODY_FIELDS = {"schema", "version", "index", "timestamp", "policy_hash", "env_i
                 "verification", "training", "origin", "publisher", "prev"}
 _VERIFICATION_NUMBERS = ("mean", "std", "ci95", "fraction_of_optimum", "optimum")
 _VERIFICATION_FIELDS = {*_VERIFICATION_NUMBERS, "episodes", "suite", "replay_digest"}
+_TASK_VERIFICATION_FIELDS = {*_VERIFICATION_FIELDS, "exact_value"}
+"""A toy-text task's entry also records its table's exact expected return."""
 _NUMBER_LABELS = [(name, f"verification.{name}") for name in _VERIFICATION_NUMBERS]
 _PLAIN_ORIGINS = {kind: Origin(kind) for kind in ("trained", "added")}
 """Origins that record nothing but their kind, shared by every entry that has one."""
@@ -276,7 +282,7 @@ def _require_fields(name: str, value: object, fields: set[str]) -> Mapping[str, 
     return value
 
 
-def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin, TrainingRecord | None]:
+def validate_body(body: object) -> tuple[EnvConfig | TaskInfo, Verification, Origin, TrainingRecord | None]:
     """Check every field and type of an entry body; its configuration, verification and origin.
 
     Raises :class:`EntryError` naming the first bad field.
@@ -290,13 +296,20 @@ def validate_body(body: object) -> tuple[EnvConfig, Verification, Origin, Traini
     _require_hash("policy_hash", b["policy_hash"])
     _require_hash("publisher", b["publisher"])
     _require_hash("prev", b["prev"])
+    config: EnvConfig | TaskInfo
     if b["env_id"] != ENV_ID:
-        raise EntryError(f"env_id: unknown environment {b['env_id']!r:.60}")
-    try:
-        config = _config_of(b["config"])
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise EntryError(f"config.{exc}") from None
-    verification = _validate_verification(b["verification"])
+        if not isinstance(b["env_id"], str) or b["env_id"] not in CATALOGUE:
+            raise EntryError(f"env_id: unknown environment {b['env_id']!r:.60}")
+        try:
+            config = info_for_config(b["env_id"], b["config"])
+        except ConfigError as exc:
+            raise EntryError(str(exc) if str(exc).startswith("config") else f"config: {exc}") from None
+    else:
+        try:
+            config = _config_of(b["config"])
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise EntryError(f"config.{exc}") from None
+    verification = _validate_verification(b["verification"], isinstance(config, TaskInfo))
     training = _validate_training(b["training"])
     return config, verification, _validate_origin(b["origin"]), training
 
@@ -322,14 +335,15 @@ _CONFIGS: dict[str, EnvConfig] = {}
 _MAX_CONFIGS = 64
 
 
-def _validate_verification(value: object) -> Verification:
-    v = _require_fields("verification", value, _VERIFICATION_FIELDS)
+def _validate_verification(value: object, task: bool) -> Verification:
+    v = _require_fields("verification", value, _TASK_VERIFICATION_FIELDS if task else _VERIFICATION_FIELDS)
     mean, std, ci95, fraction, optimum = [_require_number(label, v[name]) for name, label in _NUMBER_LABELS]
     episodes = _require_int("verification.episodes", v["episodes"], 1)
     if not isinstance(v["suite"], str) or len(v["suite"]) > 64:
         raise EntryError("verification.suite: expected a short string")
     digest = _require_hash("verification.replay_digest", v["replay_digest"])
-    return Verification(mean, std, ci95, episodes, v["suite"], optimum, fraction, digest)
+    exact = _require_number("verification.exact_value", v["exact_value"]) if task else None
+    return Verification(mean, std, ci95, episodes, v["suite"], optimum, fraction, digest, exact)
 
 
 def _validate_training(value: object) -> TrainingRecord | None:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policyledger_core.ledger.entry import Entry
-from policyledger_core.policy import TERMINAL_OBSERVATIONS, Policy
+from policyledger_core.policy import TERMINAL_OBSERVATIONS, AnyPolicy, Policy
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import EnvConfig
 from policyledger_core.sim.replay import observation_decider, replay
@@ -27,8 +27,8 @@ from policyledger_core.verify.suite import (
     VerificationReport,
     mean_of_tenths,
     suite_uniforms,
-    verify,
 )
+from policyledger_core.verify.tasks import verify_policy
 
 IntArray = npt.NDArray[np.int64]
 Actions = Sequence[int] | IntArray
@@ -142,14 +142,14 @@ def differing_among(policies: Sequence[Policy]) -> list[int]:
     return sorted(found)
 
 
-def reverify(policy: Policy, entry: Entry) -> tuple[bool, VerificationReport]:
+def reverify(policy: AnyPolicy, entry: Entry) -> tuple[bool, VerificationReport]:
     """Replay ``policy`` on the suite its ledger ``entry`` names; True when the entry's result is reproduced.
 
     Reproduced means: the entry is about this policy, and the replay gives the
     recorded suite and replay digest (so every per-episode return matches).
     """
     claimed = entry.verification
-    report = verify(policy, claimed.episodes)
+    report = verify_policy(policy, claimed.episodes)
     reproduced = (entry.policy_hash == policy.hash and report.suite == claimed.suite
                   and report.replay_digest == claimed.replay_digest)
     return reproduced, report

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from policyledger_core.ledger.chain import Ledger
 from policyledger_core.ledger.entry import EntryError
 from policyledger_core.ledger.layout import Problem
-from policyledger_core.policy import Policy
+from policyledger_core.policy import AnyPolicy, configuration
 from policyledger_core.verify.figures import consistency_problem, replay_problem
-from policyledger_core.verify.suite import VerificationReport, verify
+from policyledger_core.verify.suite import VerificationReport
+from policyledger_core.verify.tasks import verify_policy
 from policyledger_core.workspace.store import PolicyStore, StoreError
 
 if TYPE_CHECKING:  # the reproductions module builds on this one
@@ -60,7 +61,7 @@ Audit = Generator[AuditProgress, None, AuditReport]
 class _State:
     """What the checks share: each policy is loaded once and replayed once."""
 
-    policies: dict[str, Policy] = field(default_factory=dict)
+    policies: dict[str, AnyPolicy] = field(default_factory=dict)
     reports: dict[tuple[str, int], VerificationReport] = field(default_factory=dict)
 _STEP = 1000  # entries between progress records
 
@@ -121,7 +122,7 @@ def _check_policies(ledger: Ledger, store: PolicyStore, i: int, state: _State) -
         except StoreError as exc:
             return str(exc)
         state.policies[entry.policy_hash] = policy
-    if policy.config != entry.config:
+    if configuration(policy) != entry.config:
         return "the policy file's configuration differs from the entry's"
     return None
 
@@ -149,5 +150,5 @@ def _check_replay(ledger: Ledger, store: PolicyStore, i: int, state: _State) -> 
     entry = ledger.entry(i)
     key = (entry.policy_hash, entry.verification.episodes)
     if key not in state.reports:
-        state.reports[key] = verify(state.policies[entry.policy_hash], key[1])
+        state.reports[key] = verify_policy(state.policies[entry.policy_hash], key[1])
     return replay_problem(entry.verification, state.reports[key])

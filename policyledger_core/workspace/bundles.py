@@ -27,9 +27,10 @@ from policyledger_core.ledger.merkle import ProofError
 from policyledger_core.ledger.note import NoteError
 from policyledger_core.ledger.peers import ForkError, Observation
 from policyledger_core.ledger.signing import PublisherKeyError, key_id
-from policyledger_core.policy import Policy, PolicyError
+from policyledger_core.policy import AnyPolicy, PolicyError, configuration, policy_from_dict
 from policyledger_core.verify.figures import replay_problem
-from policyledger_core.verify.suite import DEFAULT_EPISODES, suite_id, verify
+from policyledger_core.verify.suite import DEFAULT_EPISODES, suite_id
+from policyledger_core.verify.tasks import verify_policy
 from policyledger_core.workspace.context import Context
 from policyledger_core.workspace.publish import SavedPolicy, save_policy
 from policyledger_core.workspace.store import StoreError
@@ -84,7 +85,7 @@ def unproved_reason(ctx: Context, entry: Entry) -> str | None:
 class CheckedBundle:
     """A bundle that passed every check."""
 
-    policy: Policy
+    policy: AnyPolicy
     entry: Entry
     inclusion: Inclusion | None
     """Where the proof shows the entry (None for a bundle from before proofs)."""
@@ -129,7 +130,7 @@ def check_bundle(data: bytes) -> CheckedBundle:
     if ("tlog_proof" in doc) != (version == BUNDLE_VERSION) or not isinstance(doc.get("tlog_proof", ""), str):
         raise BundleError("bundle: a version 2 bundle carries its tlog_proof as text, version 1 none")
     try:
-        policy = Policy.from_dict(doc["policy"])
+        policy = policy_from_dict(doc["policy"])
     except PolicyError as exc:
         raise BundleError(f"bundle policy: {exc}") from None
     if canonical_bytes(doc["policy"]) != policy.canonical_bytes():
@@ -149,10 +150,10 @@ def check_bundle(data: bytes) -> CheckedBundle:
     return CheckedBundle(policy, entry, inclusion)
 
 
-def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
+def _check_claims(policy: AnyPolicy, entry: Entry, publisher: Any) -> None:
     if entry.policy_hash != policy.hash:
         raise BundleError("bundle: the entry records another policy hash than the policy's")
-    if entry.config != policy.config:
+    if entry.config != configuration(policy):
         raise BundleError("bundle: the entry's configuration differs from the policy's")
     if publisher != entry.publisher:
         raise BundleError("bundle: the publisher key differs from the entry's")
@@ -160,7 +161,7 @@ def _check_claims(policy: Policy, entry: Entry, publisher: Any) -> None:
         raise BundleError("bundle: the signature does not verify with the publisher's key")
 
 
-def _check_replay(policy: Policy, entry: Entry) -> None:
+def _check_replay(policy: AnyPolicy, entry: Entry) -> None:
     claimed = entry.verification
     episodes = claimed.episodes
     if claimed.suite != suite_id(episodes) or episodes > MAX_REPLAY_EPISODES:
@@ -169,7 +170,7 @@ def _check_replay(policy: Policy, entry: Entry) -> None:
         # A tiny suite has a tiny (or zero) confidence interval and would buy a top rank.
         raise BundleError(f"bundle: evaluation suite too small ({episodes} episodes, "
                           f"at least {DEFAULT_EPISODES})")
-    mismatch = replay_problem(claimed, verify(policy, episodes))
+    mismatch = replay_problem(claimed, verify_policy(policy, episodes))
     if mismatch is not None:
         raise BundleError(f"bundle: {mismatch.replace('recorded', 'claimed', 1)} (figures not reproduced)")
 

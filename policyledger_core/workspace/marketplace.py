@@ -21,6 +21,7 @@ from policyledger_core.ledger.chain import Ledger
 from policyledger_core.ledger.entry import Entry, TrainingRecord
 from policyledger_core.ledger.signing import key_id
 from policyledger_core.sim.config import EnvConfig
+from policyledger_core.tasks.spec import TaskInfo
 from policyledger_core.verify.suite import Interval
 from policyledger_core.workspace.reproduced import Reproductions
 
@@ -31,8 +32,10 @@ class RankedPolicy:
 
     rank: int
     policy_hash: str
-    config: EnvConfig
+    config: EnvConfig | TaskInfo
+    """The cyber-defense task's configuration, or the toy-text task the policy plays."""
     preset: str | None
+    """The configuration's preset name (a toy-text task: its title)."""
     mean: float
     ci95: float
     fraction_of_optimum: float
@@ -58,7 +61,7 @@ class RankedPolicy:
 
 
 def rank(entries: Iterable[Entry], own_key: str | None = None,
-         config: EnvConfig | None = None, preset: str | None = None) -> list[RankedPolicy]:
+         config: EnvConfig | TaskInfo | None = None, preset: str | None = None) -> list[RankedPolicy]:
     """Rank the given (verified) entries; filter by configuration or preset name."""
     first: dict[str, Entry] = {}
     counts: dict[str, int] = {}
@@ -69,7 +72,7 @@ def rank(entries: Iterable[Entry], own_key: str | None = None,
 
 
 def rank_ledger(ledger: Ledger, reproductions: Reproductions, own_key: str | None = None,
-                config: EnvConfig | None = None, preset: str | None = None) -> list[RankedPolicy]:
+                config: EnvConfig | TaskInfo | None = None, preset: str | None = None) -> list[RankedPolicy]:
     """Rank a ledger's usable entries whose figures were reproduced here, parsing only each policy's first.
 
     A policy is described by its first entry; until that entry was reproduced
@@ -89,11 +92,11 @@ def rank_ledger(ledger: Ledger, reproductions: Reproductions, own_key: str | Non
 
 
 def _ranked(first: dict[str, Entry], counts: dict[str, int], own_key: str | None,
-            config: EnvConfig | None, preset: str | None) -> list[RankedPolicy]:
+            config: EnvConfig | TaskInfo | None, preset: str | None) -> list[RankedPolicy]:
     rows = []
     for policy_hash, entry in first.items():
         cfg = entry.config
-        name = cfg.preset_name()
+        name = cfg.title if isinstance(cfg, TaskInfo) else cfg.preset_name()
         if (config is not None and cfg != config) or (preset is not None and name != preset):
             continue
         v, origin = entry.verification, entry.origin

@@ -15,10 +15,11 @@ from policyledger_core.learn.single import TrainingResult
 from policyledger_core.ledger.chain import MAX_LEDGER_BYTES, Ledger, LedgerError
 from policyledger_core.ledger.entry import Entry, EntryError, parse_line
 from policyledger_core.ledger.layout import scan
-from policyledger_core.policy import Policy
+from policyledger_core.policy import AnyPolicy, TaskPolicy
 from policyledger_core.safeio import read_regular
 from policyledger_core.verify.figures import verification_fields
-from policyledger_core.verify.suite import DEFAULT_EPISODES, VerificationReport, verify
+from policyledger_core.verify.suite import DEFAULT_EPISODES, VerificationReport
+from policyledger_core.verify.tasks import verify_policy
 from policyledger_core.workspace.context import Context
 
 Chain = Literal["best", "all"]
@@ -31,7 +32,7 @@ class SavedPolicy:
     """The outcome of saving one policy."""
 
     entry: Entry
-    policy: Policy
+    policy: AnyPolicy
     created: bool
     """False when the policy was already in the ledger (its first entry is returned)."""
     report: VerificationReport | None
@@ -47,7 +48,7 @@ def training_fields(result: TrainingResult, agent: int) -> dict[str, Any]:
             "training_reward": float(result.training_reward[agent]), "agents": result.agents}
 
 
-def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
+def save_policy(ctx: Context, policy: AnyPolicy, training: dict[str, Any] | None,
                 origin: dict[str, Any], episodes: int = DEFAULT_EPISODES,
                 keep_file: bool = False) -> SavedPolicy:
     """Store ``policy``, verify it by replay and append a signed entry (unless already recorded).
@@ -62,11 +63,13 @@ def save_policy(ctx: Context, policy: Policy, training: dict[str, Any] | None,
         healed = ctx.store.heal(policy)
         _forget_problem_about(ctx.ledger, existing)
         return SavedPolicy(existing, policy, False, None, healed)
-    report = verify(policy, episodes)
+    report = verify_policy(policy, episodes)
     had_file = os.path.lexists(ctx.store.path_of(policy.hash))  # damaged or not, never removed
     ctx.store.put(policy)
-    fields = {"policy_hash": policy.hash, "config": policy.config.to_dict(),
-              "verification": verification_fields(report), "training": training, "origin": origin}
+    task = isinstance(policy, TaskPolicy)
+    config = policy.config if isinstance(policy, TaskPolicy) else policy.config.to_dict()
+    fields = {"policy_hash": policy.hash, "env_id": policy.env_id, "config": config,
+              "verification": verification_fields(report, task), "training": training, "origin": origin}
     try:
         entry, created = ctx.ledger.append_unless_present(fields, ctx.publisher)
     except BaseException:

@@ -14,7 +14,7 @@ from policyledger_core.atomic import write_atomic
 from policyledger_core.canonical import is_hash, sha256_hex
 from policyledger_core.errors import Rejected
 from policyledger_core.paths import outside_target
-from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.policy import MAX_POLICY_BYTES, AnyPolicy, PolicyError, policy_from_json
 from policyledger_core.safeio import UnreadableFile, read_regular
 
 
@@ -35,12 +35,12 @@ class PolicyStore:
             raise StoreError(f"policy hash: expected 64 lowercase hex characters, got {policy_hash!r:.80}")
         return self.folder / f"{policy_hash}.json"
 
-    def put(self, policy: Policy) -> str:
+    def put(self, policy: AnyPolicy) -> str:
         """Store a policy (atomic, idempotent); returns its hash. See :meth:`heal`."""
         self.heal(policy)
         return policy.hash
 
-    def heal(self, policy: Policy) -> bool:
+    def heal(self, policy: AnyPolicy) -> bool:
         """Make the policy's file hold its bytes; True when it was missing or damaged.
 
         A damaged file is replaced atomically and kept beside it as
@@ -108,11 +108,11 @@ class PolicyStore:
             raise StoreError(f"policy {policy_hash[:12]}: content does not match its hash")
         return data
 
-    def get(self, policy_hash: str) -> Policy:
+    def get(self, policy_hash: str) -> AnyPolicy:
         """Load and validate a stored policy."""
         data = self.read_bytes(policy_hash)
         try:
-            policy = Policy.from_json(data)
+            policy = policy_from_json(data)
         except PolicyError as exc:
             raise StoreError(f"policy {policy_hash[:12]}: {exc}") from None
         if policy.hash != policy_hash:

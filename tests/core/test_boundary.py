@@ -38,7 +38,9 @@ def test_core_import_loads_no_qt() -> None:
 @pytest.mark.parametrize("module", ["policyledger_core", "policyledger_core.ledger.chain",
                                     "policyledger_core.workspace.context",
                                     "policyledger_core.workspace.bundles",
-                                    "policyledger_core.workspace.marketplace", "policyledger_core.policy"])
+                                    "policyledger_core.workspace.marketplace", "policyledger_core.policy",
+                                    "policyledger_core.workspace.publish",
+                                    "policyledger_core.workspace.audit", "policyledger_core.verify.tasks"])
 def test_ledger_and_workspace_load_no_gymnasium(module: str) -> None:
     loaded = _loaded_after(f"import {module}")
     assert module in loaded

@@ -434,8 +434,8 @@ def test_reverify_reproduces_and_reports_a_mismatch(qtbot: Any, tab: Marketplace
     wait_idle(qtbot, tab)
     assert "reproduced" in tab.status.text() and claimed[:12] in tab.status.text()
 
-    real_verify = comparison.verify  # the core decides; forge what its replay gives
-    monkeypatch.setattr(comparison, "verify", lambda policy, episodes=1000: dataclasses.replace(
+    real_verify = comparison.verify_policy  # the core decides; forge what its replay gives
+    monkeypatch.setattr(comparison, "verify_policy", lambda policy, episodes=1000: dataclasses.replace(
         real_verify(policy, episodes), replay_digest="0" * 64))
     button(tab, "reverifyButton").click()
     wait_idle(qtbot, tab)
@@ -448,8 +448,8 @@ def test_reverify_compares_every_recorded_figure(qtbot: Any, tab: MarketplaceTab
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     select(tab, 1)
     row = tab.current_row()
-    real_verify = comparison.verify  # same replay digest, another mean: the digest alone would pass it
-    monkeypatch.setattr(comparison, "verify", lambda policy, episodes=1000: dataclasses.replace(
+    real_verify = comparison.verify_policy  # same replay digest, another mean: the digest alone would pass it
+    monkeypatch.setattr(comparison, "verify_policy", lambda policy, episodes=1000: dataclasses.replace(
         real_verify(policy, episodes), mean=row.mean - 30))
     button(tab, "reverifyButton").click()
     wait_idle(qtbot, tab)
@@ -640,13 +640,13 @@ def test_a_replay_that_does_not_reproduce_makes_the_ledger_read_only(
         qtbot: Any, model: AppModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         warnings_shown: list[str]) -> None:
     forged = model.ctx.ledger.entry(2).policy_hash
-    real_verify = audit.verify  # the core decides; forge what its replay of entry 2 gives
+    real_verify = audit.verify_policy  # the core decides; forge what its replay of entry 2 gives
 
     def verify(policy: Policy, episodes: int = 1000) -> Any:
         report = real_verify(policy, episodes)
         return dataclasses.replace(report, mean=report.mean - 30) if policy.hash == forged else report
 
-    monkeypatch.setattr(audit, "verify", verify)
+    monkeypatch.setattr(audit, "verify_policy", verify)
     other = elsewhere(model, tmp_path)
     widget = make_tab(qtbot, other)
     with qtbot.waitSignal(other.ledger_changed, timeout=TIMEOUT_MS):  # the Ledger tab and status bar hear it

@@ -94,7 +94,7 @@ def test_tampered_ledger_shows_the_problem(qtbot, shipped_copy: Path, tmp_path: 
 
 def test_a_replay_mismatch_shows_in_the_ledger_tab_and_status_bar(qtbot, shipped_copy: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    real_verify = audit.verify  # the core decides; forge what its replay of entry 2 gives
+    real_verify = audit.verify_policy  # the core decides; forge what its replay of entry 2 gives
     # Forged before the window opens: it starts replaying at once, in the background.
     forged = Context.open(shipped_copy, tmp_path / "cfg-peek").ledger.entry(2).policy_hash
 
@@ -102,7 +102,7 @@ def test_a_replay_mismatch_shows_in_the_ledger_tab_and_status_bar(qtbot, shipped
         report = real_verify(policy, episodes)
         return dataclasses.replace(report, mean=report.mean + 7) if policy.hash == forged else report
 
-    monkeypatch.setattr(audit, "verify", verify)
+    monkeypatch.setattr(audit, "verify_policy", verify)
     window = _window(qtbot, shipped_copy, tmp_path / "cfg")
     qtbot.waitUntil(lambda: not window.marketplace_tab.reproducing, timeout=TIMEOUT_MS)
     assert window._status_chain.text() == "problem at entry 2"

@@ -131,13 +131,13 @@ def target(tmp_path: Path) -> Target:
 def replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the replays an import runs (episodes of each)."""
     calls: list[int] = []
-    real = bundles.verify
+    real = bundles.verify_policy
 
     def counting(policy: Policy, episodes: int = 1000) -> Any:
         calls.append(episodes)
         return real(policy, episodes)
 
-    monkeypatch.setattr(bundles, "verify", counting)
+    monkeypatch.setattr(bundles, "verify_policy", counting)
     return calls
 
 
@@ -574,7 +574,7 @@ def test_huge_episode_count_is_refused_without_replaying(source: Source, monkeyp
     def no_replay(policy: Policy, episodes: int = 1000) -> Any:
         raise AssertionError(f"replayed {episodes} episodes")
 
-    monkeypatch.setattr(bundles, "verify", no_replay)
+    monkeypatch.setattr(bundles, "verify_policy", no_replay)
     doc = source.doc
     _episodes(10**9)(doc)
     with pytest.raises(BundleError, match="unknown evaluation suite"):
