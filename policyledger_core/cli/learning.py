@@ -1,4 +1,9 @@
-"""``policyledger-cli train`` and ``optimum``: learning from the command line."""
+"""``policyledger-cli train`` and ``optimum``: learning from the command line.
+
+``--preset`` names the cyber-defense task's environment presets; ``--task`` one of Gymnasium's
+toy-text tasks (trained by :mod:`policyledger_core.learn.tabular` over the task's exact model,
+replayed in Gymnasium, valued exactly). Gymnasium and the tabular kernel load only for a task.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,34 @@ import json
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from policyledger_core.cli.common import EXIT_OK, open_for_append
+from policyledger_core.cli.common import EXIT_OK, UsageError, open_for_append
 from policyledger_core.learn.engine import needs_compiling, train_agents
-from policyledger_core.learn.hyper import Algorithm, Hyperparameters, hyper_preset
+from policyledger_core.learn.hyper import DEFAULT_HYPER, Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.learn.single import TrainingResult
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.policy import TaskPolicy
 from policyledger_core.sim.config import EnvConfig, preset
 from policyledger_core.sim.optimum import solve
+from policyledger_core.tasks.base import fraction_of_optimum
+from policyledger_core.tasks.spec import TaskInfo, task_info
 from policyledger_core.verify.suite import BASELINES, DEFAULT_EPISODES, exact_baselines, reference
 from policyledger_core.verify.tasks import verify_policy
-from policyledger_core.workspace.publish import publish_run
+from policyledger_core.workspace.publish import publish_run, save_policy
+
+if TYPE_CHECKING:  # loaded when a task is trained: numba's kernel, Gymnasium's model
+    from policyledger_core.learn.tabular import TabularTraining
+    from policyledger_core.tasks.model import TabularModel
+    from policyledger_core.tasks.toytext import ToyTextTask
+
+DEFAULT_PRESET = "standard"
+TASK_HYPER = "recommended"
+"""A task's only hyperparameter preset: measured per task and algorithm (``learn.tabular``)."""
+STATIONARY_NOTE = ("a table of one action per observation cannot always reach the optimum, "
+                   "which may depend on the time left")
 
 
 class Interrupt:
@@ -70,15 +91,23 @@ def run_training(config: EnvConfig, hyper: Hyperparameters, algorithm: Algorithm
             on_episode(batch.first + len(batch) - 1)
 
 
-def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = preset(args.preset)
-    hyper = hyper_preset(args.hyper)
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The hyperparameters ``--episodes`` and ``--seed`` replace."""
     changes: dict[str, Any] = {}
     if args.episodes is not None:
         changes["episodes"] = args.episodes
     if args.seed is not None:
         changes["seed"] = args.seed
-    hyper = hyper.replace(**changes)
+    return changes
+
+
+def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if getattr(args, "task", None) is not None:
+        return _train_task(args, out, err)
+    preset_name = args.preset or DEFAULT_PRESET
+    hyper_name = args.hyper or DEFAULT_HYPER
+    config = preset(preset_name)
+    hyper = hyper_preset(hyper_name).replace(**_overrides(args))
     ctx = open_for_append(args)  # a bad workspace or a damaged ledger must not cost a training run
     interrupt = Interrupt()
     previous = signal.signal(signal.SIGINT, interrupt.handle)
@@ -114,8 +143,8 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "agents": result.agents,
         "best_agent": result.best_agent,
         "algorithm": result.algorithm,
-        "preset": args.preset,
-        "hyper": args.hyper,
+        "preset": preset_name,
+        "hyper": hyper_name,
         "seed": hyper.seed,
         "stopped": result.stopped,
         "suite": report.suite,
@@ -148,18 +177,202 @@ def _best_baseline(baselines: dict[str, float]) -> str:
 
 
 def cmd_optimum(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = preset(args.preset)
+    if getattr(args, "task", None) is not None:
+        return _task_optimum(args, out)
+    preset_name = args.preset or DEFAULT_PRESET
+    config = preset(preset_name)
     ref = reference(config)
     exact = exact_baselines(config)
-    data = {"preset": args.preset, "config": config.to_dict(), "optimum_expected": solve(config).value,
+    data = {"preset": preset_name, "config": config.to_dict(), "optimum_expected": solve(config).value,
             "optimum": ref.optimum, "suite_episodes": DEFAULT_EPISODES,
             "baselines": ref.baselines, "baselines_expected": exact}
     if args.json:
         out.write(json.dumps(data, sort_keys=True) + "\n")
         return EXIT_OK
-    out.write(f"preset {args.preset}: optimal expected return {data['optimum_expected']:.3f} "
+    out.write(f"preset {preset_name}: optimal expected return {data['optimum_expected']:.3f} "
               f"(value iteration; {ref.optimum:.2f} on the {DEFAULT_EPISODES}-episode suite)\n")
     out.write(f"{'baseline':16s} {'suite mean':>10s} {'expected':>10s}\n")
     for name in BASELINES:
         out.write(f"{name:16s} {ref.baselines[name]:10.2f} {exact[name]:10.2f}\n")
+    return EXIT_OK
+
+
+# --- Gymnasium's toy-text tasks ---------------------------------------------------------------
+
+
+def _toy_text(info: TaskInfo) -> ToyTextTask:
+    from policyledger_core.tasks.toytext import toy_text_task  # Gymnasium: only for a task
+
+    return toy_text_task(info.spec.env_id)
+
+
+def _stationary(task: ToyTextTask) -> tuple[float, float, str]:
+    """The best stationary table's exact value (local search), its fraction of the optimum, and
+    a few words on it."""
+    value = task.best_stationary_value()
+    fraction = fraction_of_optimum(value, task.optimum())
+    note = STATIONARY_NOTE if fraction < 1.0 - 1e-9 else "a table reaches the optimum here"
+    return value, fraction, note
+
+
+def _on_disk(dispatcher: Any) -> bool:
+    """Whether a numba function's compiled code waits in its disk cache (False when that cannot be
+    told: a run may then say "compiling" and be quicker than announced)."""
+    cache: Any = getattr(dispatcher, "_cache", None)
+    locator: Any = getattr(getattr(cache, "_impl", None), "locator", None)
+    index: Any = getattr(cache, "_cache_file", None)
+    try:
+        return bool(locator is not None and index is not None
+                    and Path(locator.get_cache_path(), index._index_name).is_file())
+    except (AttributeError, OSError, TypeError):
+        return False
+
+
+def prepare_tabular(err: TextIO) -> None:
+    """Compile the tabular kernel, or load it from the disk cache, before a task's run is timed;
+    says so when it compiles (once after install, a few seconds)."""
+    from policyledger_core.learn import tabular
+
+    kernel: Any = tabular._train
+    if kernel.signatures:
+        return
+    if not _on_disk(kernel):
+        err.write("compiling the training kernel (once after install, a few seconds)\u2026\n")
+        err.flush()
+    tabular.warm()
+
+
+def run_task_training(model: TabularModel, horizon: int, hyper: Hyperparameters, algorithm: Algorithm,
+                      should_stop: Callable[[], bool],
+                      on_episode: Callable[[int], None] | None = None) -> tuple[TabularTraining, float]:
+    """Train one tabular agent to the end (or until stopped, after at least one chunk of episodes);
+    returns what it learned and the training seconds. The agent after N episodes is the agent of
+    an N-episode run (:class:`~policyledger_core.learn.tabular.TabularRun`)."""
+    from policyledger_core.learn.tabular import CHUNK_STEPS, TabularRun
+
+    assert hyper.episodes is not None  # every task preset has a number of episodes
+    start = time.perf_counter()
+    run = TabularRun(model, horizon, hyper, algorithm)
+    chunk = max(1, CHUNK_STEPS // horizon)
+    while run.episodes < hyper.episodes:
+        run.advance(min(chunk, hyper.episodes - run.episodes))
+        if on_episode is not None:
+            on_episode(run.episodes - 1)
+        if run.episodes < hyper.episodes and should_stop():
+            return run.result(stopped=True), time.perf_counter() - start
+    return run.result(), time.perf_counter() - start
+
+
+def _train_task(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.agents != 1:
+        raise UsageError("--agents: populations are for the cyber-defense task (--preset); "
+                         "--task trains one agent")
+    if args.hyper not in (None, TASK_HYPER):
+        raise UsageError(f"--hyper: a task has only the {TASK_HYPER!r} preset (measured per task)")
+    from policyledger_core.learn.tabular import recommended
+
+    info = task_info(args.task)
+    algorithm = cast(Algorithm, args.algorithm)
+    hyper = recommended(info.spec.env_id, algorithm).replace(**_overrides(args))
+    ctx = open_for_append(args)  # a bad workspace or a damaged ledger must not cost a training run
+    task = _toy_text(info)
+    model = task.model()
+    interrupt = Interrupt()
+    previous = signal.signal(signal.SIGINT, interrupt.handle)
+    show = _progress_printer(hyper.episodes, err) if err.isatty() else None
+    try:
+        prepare_tabular(err)
+        training, seconds = run_task_training(model, task.horizon, hyper, algorithm, interrupt, show)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if show is not None:
+            err.write("\n")
+    policy = TaskPolicy(info, tuple(int(a) for a in training.actions))
+    training_reward = float(training.returns[-100:].mean())
+    fields = {"algorithm": algorithm, "hyperparameters": hyper.to_dict(), "episodes": training.episodes,
+              "seed": hyper.seed, "training_reward": training_reward, "agents": 1}
+    try:
+        saved = save_policy(ctx, policy, fields, {"kind": "trained"}, keep_file=True)
+    except LedgerError as exc:
+        raise LedgerError(f"{exc}. The policy is kept as {ctx.store.path_of(policy.hash)}") from None
+    report = saved.report or verify_policy(policy)
+    stationary, stationary_fraction, note = _stationary(task)
+    summary = {
+        "entry_index": saved.entry.index,
+        "entry_hash": saved.entry.hash,
+        "new_entry": saved.created,
+        "entries_created": int(saved.created),
+        "policy_hash": policy.hash,
+        "verified_reward": report.mean,
+        "ci95": report.ci95,
+        "ci95_low": report.interval.low,
+        "exact_value": report.expected,
+        "optimum": report.optimum,
+        "optimum_expected": report.optimum_expected,
+        "fraction_of_optimum": report.fraction_of_optimum,
+        "best_stationary_value": stationary,
+        "best_stationary_fraction": stationary_fraction,
+        "training_reward": training_reward,
+        "episodes": training.episodes,
+        "env_steps": training.env_steps,
+        "train_seconds": seconds,
+        "agents": 1,
+        "algorithm": algorithm,
+        "task": info.spec.env_id,
+        "task_title": info.title,
+        "horizon": info.spec.horizon,
+        "hyper": TASK_HYPER,
+        "hyperparameters": hyper.to_dict(),
+        "seed": hyper.seed,
+        "stopped": training.stopped,
+        "suite": report.suite,
+        "replay_digest": report.replay_digest,
+        "baselines": report.baselines,
+    }
+    if args.json:
+        out.write(json.dumps(summary, sort_keys=True) + "\n")
+        return EXIT_OK
+    stopped = " (stopped early)" if training.stopped else ""
+    rate = training.env_steps / max(seconds, 1e-9)
+    out.write(
+        f"trained 1 agent on {info.spec.env_id} ({info.title}), {training.episodes} episodes{stopped}: "
+        f"{training.env_steps} steps in {seconds:.3f} s ({rate:,.0f} steps/s)\n"
+        f"policy          {policy.hash}\n"
+        f"verified reward {report.mean:.3f} +/- {report.ci95:.3f} "
+        f"(95% CI, {report.episodes} unseen episodes replayed in Gymnasium)\n"
+        f"exact value     {report.expected:.4f} (expected return within {info.spec.horizon} steps) "
+        f"-> {report.fraction_of_optimum:.2%} of the optimum\n"
+        f"optimum         {report.optimum_expected:.4f} (exact, finite-horizon value iteration)\n"
+        f"best stationary {stationary:.4f} ({stationary_fraction:.2%} of the optimum): {note}\n"
+        f"training reward {training_reward:.3f} (mean of the last 100 training episodes)\n"
+        f"ledger entry    {saved.entry.index}{'' if saved.created else ' (already recorded)'} "
+        f"in {ctx.workspace.root}\n"
+        f"best baseline   {_best_baseline(report.baselines)}\n"
+    )
+    return EXIT_OK
+
+
+def _task_optimum(args: argparse.Namespace, out: TextIO) -> int:
+    info = task_info(args.task)
+    task = _toy_text(info)
+    optimum = task.optimum()
+    stationary, stationary_fraction, note = _stationary(task)
+    baselines = task.baselines()
+    data = {"task": info.spec.env_id, "title": info.title, "spec": info.spec.to_dict(),
+            "horizon": info.spec.horizon, "optimum_expected": optimum,
+            "best_stationary_value": stationary, "best_stationary_fraction": stationary_fraction,
+            "baselines_expected": {name: b.value for name, b in baselines.items()},
+            "baselines": {name: b.description for name, b in baselines.items()},
+            "n_observations": info.n_observations, "n_actions": info.n_actions,
+            "action_names": list(info.action_names)}
+    if args.json:
+        out.write(json.dumps(data, sort_keys=True) + "\n")
+        return EXIT_OK
+    out.write(f"task {info.spec.env_id} ({info.title}), horizon {info.spec.horizon} steps: optimal expected "
+              f"return {optimum:.6f} (exact: finite-horizon value iteration on Gymnasium's own model)\n"
+              f"best stationary table {stationary:.6f} ({stationary_fraction:.2%} of the optimum): "
+              f"{note}\n")
+    out.write(f"{'baseline':10s} {'expected':>12s}\n")
+    for name, b in baselines.items():
+        out.write(f"{name:10s} {b.value:12.4f}  {b.description}\n")
     return EXIT_OK

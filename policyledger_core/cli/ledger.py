@@ -25,8 +25,8 @@ from policyledger_core.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier
 from policyledger_core.ledger.signing import PublisherKeyError, key_id
 from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
-from policyledger_core.sim.config import PRESETS, EnvConfig
-from policyledger_core.tasks.spec import TaskInfo
+from policyledger_core.sim.config import ENV_ID, PRESETS, EnvConfig
+from policyledger_core.tasks.spec import CATALOGUE, TaskInfo, task_info
 from policyledger_core.workspace.audit import AuditReport, audit
 from policyledger_core.workspace.bundles import (
     MAX_BUNDLE_BYTES,
@@ -103,8 +103,11 @@ def check_against(ctx: Context, path: Path, keys: list[str]) -> dict[str, Any]:
 
 
 def _row_dict(row: Any) -> dict[str, Any]:
+    task = isinstance(row.config, TaskInfo)  # its config as its entries record it (kwargs, horizon)
     return {"rank": row.rank, "policy_hash": row.policy_hash, "preset": row.preset,
-            "config": row.config.to_dict(), "verified_reward": row.mean, "ci95": row.ci95,
+            "env_id": row.config.spec.env_id if task else ENV_ID, "task": task,
+            "config": row.config.config_dict() if task else row.config.to_dict(),
+            "verified_reward": row.mean, "ci95": row.ci95,
             "ci95_low": row.interval.low, "fraction_of_optimum": row.fraction_of_optimum,
             "entries": row.entries, "first_entry": row.first_index, "publisher": row.publisher,
             "publisher_id": row.publisher_id, "own": row.own, "origin": row.origin,
@@ -121,12 +124,14 @@ def _own_key(ctx: Context) -> str | None:
 def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     replayed = _reproduce_pending(ctx, err)
-    rows = rank_ledger(ctx.ledger, ctx.reproductions, _own_key(ctx), preset=args.preset)
-    lines = [f"{'#':>3} {'policy':12} {'preset':15} {'verified':>16} {'of opt':>7} {'n':>3} "
+    config = None if args.task is None else task_info(args.task)
+    rows = rank_ledger(ctx.ledger, ctx.reproductions, _own_key(ctx), config=config, preset=args.preset)
+    width = max([15, *(len(r.preset or "custom") for r in rows)])  # a task's title may be longer
+    lines = [f"{'#':>3} {'policy':12} {'preset':{width}} {'verified':>16} {'of opt':>7} {'n':>3} "
              f"{'publisher':16} origin"]
     for r in rows:
         who = "you" if r.own else r.publisher_id
-        lines.append(f"{r.rank:>3} {r.policy_hash[:12]} {r.preset or 'custom':15} "
+        lines.append(f"{r.rank:>3} {r.policy_hash[:12]} {r.preset or 'custom':{width}} "
                      f"{r.mean:8.2f} +/-{r.ci95:5.2f} {r.fraction_of_optimum:7.1%} {r.entries:>3} "
                      f"{who:16} {r.origin}")
     if ctx.ledger.problem is not None:
@@ -276,7 +281,10 @@ def register(commands: Any) -> dict[str, Any]:
     v.add_argument("--key", action="append", default=[], metavar="VERIFIER_KEY",
                    help="a note verifier key the checkpoint may be signed with (besides this user's)")
     ls = commands.add_parser("list", help="the marketplace ranking")
-    ls.add_argument("--preset", choices=list(PRESETS), help="only this environment preset")
+    which = ls.add_mutually_exclusive_group()
+    which.add_argument("--preset", choices=list(PRESETS), help="only this environment preset")
+    which.add_argument("--task", choices=list(CATALOGUE), metavar="ID",
+                       help=f"only this toy-text task: {', '.join(CATALOGUE)}")
     sh = commands.add_parser("show", help="one policy with its entries")
     sh.add_argument("hash_prefix")
     ex = commands.add_parser("export", help="write a policy bundle")

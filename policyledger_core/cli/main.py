@@ -28,6 +28,7 @@ from policyledger_core.learn.hyper import ALGORITHMS, DEFAULT_HYPER, HYPER_PRESE
 from policyledger_core.learn.population import MAX_AGENTS
 from policyledger_core.ledger.entry import MAX_WHOLE
 from policyledger_core.sim.config import PRESETS
+from policyledger_core.tasks.spec import CATALOGUE
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -55,26 +56,36 @@ def _whole(low: int, high: int, high_text: str | None = None) -> Callable[[str],
     return parse
 
 
+def _setting_options(parser: argparse.ArgumentParser, preset_help: str, task_help: str) -> None:
+    """``--preset NAME`` (the cyber-defense task) or ``--task ID`` (a toy-text task), not both."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--preset", choices=list(PRESETS), help=preset_help)
+    which.add_argument("--task", choices=list(CATALOGUE), metavar="ID",
+                       help=f"{task_help}: {', '.join(CATALOGUE)}")
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     """The argument parser of every command, and the function of each."""
     parser = _Parser(prog="policyledger-cli", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     tr = commands.add_parser("train", help="train, verify by replay, save and chain a policy")
-    tr.add_argument("--preset", default="standard", choices=list(PRESETS), help="environment preset")
-    tr.add_argument("--hyper", default=DEFAULT_HYPER, choices=list(HYPER_PRESETS),
-                    help=f"hyperparameter preset (default {DEFAULT_HYPER})")
+    _setting_options(tr, "environment preset of the cyber-defense task (default standard)",
+                     "a Gymnasium toy-text task, trained with its own recommended hyperparameters")
+    tr.add_argument("--hyper", choices=list(HYPER_PRESETS),
+                    help=f"hyperparameter preset (default {DEFAULT_HYPER}; a task has only recommended)")
     tr.add_argument("--algorithm", default="q", choices=list(ALGORITHMS))
     tr.add_argument("--episodes", type=_whole(1, MAX_WHOLE, "2**63 - 1"),  # what an entry records
                     help="episodes per agent (default: the preset's)")
     tr.add_argument("--seed", type=_whole(0, MAX_SEED, "2**63 - 1"),
                     help="root seed, 0 <= seed < 2**63 (default: the preset's)")
     tr.add_argument("--agents", type=_whole(1, MAX_AGENTS), default=1,
-                    help=f"population size K, 1 to {MAX_AGENTS} (default 1)")
+                    help=f"population size K, 1 to {MAX_AGENTS} (default 1; not with --task)")
     tr.add_argument("--chain-all", action="store_true",
                     help="with --agents K: chain every agent's policy, not only the best")
     add_common(tr)
     opt = commands.add_parser("optimum", help="the optimal expected return and the baselines")
-    opt.add_argument("--preset", default="standard", choices=list(PRESETS))
+    _setting_options(opt, "environment preset of the cyber-defense task (default standard)",
+                     "a Gymnasium toy-text task: its exact optimum and best stationary table")
     add_common(opt)  # --workspace is accepted for uniformity; the optimum needs no workspace
     table: dict[str, Command] = {"train": cmd_train, "optimum": cmd_optimum}
     table.update(cli_ledger.register(commands))
