@@ -23,7 +23,7 @@ from policyledger_core.ledger import tlog
 from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.note import MAX_NOTE_BYTES, NoteError, Verifier
 from policyledger_core.ledger.signing import PublisherKeyError, key_id
-from policyledger_core.policy import MAX_POLICY_BYTES, Policy, PolicyError
+from policyledger_core.policy import MAX_POLICY_BYTES, PolicyError, policy_from_json
 from policyledger_core.safeio import FileTooLarge, NotARegularFile, read_regular
 from policyledger_core.sim.config import ENV_ID, PRESETS, EnvConfig
 from policyledger_core.tasks.spec import CATALOGUE, TaskInfo, task_info
@@ -234,7 +234,7 @@ def cmd_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     ctx = open_context(args)
     data = _read_input(args.file, MAX_POLICY_BYTES)
     try:
-        policy = Policy.from_json(data)
+        policy = policy_from_json(data)
         saved = save_policy(ctx, policy, None, {"kind": "added"})
     except PolicyError as exc:
         raise CommandFailed(f"rejected: {exc}") from None

@@ -216,3 +216,18 @@ def test_the_first_task_run_after_install_says_it_compiles(tmp_path: Path) -> No
     assert second.returncode == 0, second.stderr
     assert "compiling" not in second.stderr
     assert json.loads(second.stdout)["policy_hash"] == json.loads(first.stdout)["policy_hash"]
+
+
+def test_add_takes_a_task_policy_file(ws: Path, tmp_path: Path) -> None:
+    from policyledger_core.canonical import canonical_bytes
+    from policyledger_core.policy import TaskPolicy
+    from policyledger_core.tasks.toytext import toy_text_task
+
+    table = toy_text_task("CliffWalking-v1").best_stationary().actions
+    policy = TaskPolicy(task_info("CliffWalking-v1"), tuple(int(a) for a in table))
+    path = tmp_path / "cliff.json"
+    path.write_bytes(canonical_bytes(policy.to_dict()))
+    data = run_json("add", path, "--workspace", ws)
+    assert data["policy_hash"] == policy.hash and data["new_entry"]
+    entry = Context.open(ws).ledger.entry(0)
+    assert entry.body["env_id"] == "CliffWalking-v1" and entry.verification.exact_value == -13.0
