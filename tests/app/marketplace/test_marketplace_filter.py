@@ -214,7 +214,7 @@ def test_the_table_fits_the_window_at_1280_by_800(qtbot: Any, tmp_path: Path, si
     window.show()
     qtbot.waitExposed(window)
     tab = window.marketplace_tab
-    qtbot.waitUntil(lambda: len(tab.visible_rows()) == 5 and not tab.reproducing, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(tab.visible_rows()) == 9 and not tab.reproducing, timeout=TIMEOUT_MS)
     QApplication.processEvents()
     assert window.width() == size[0]
     assert_fits(qtbot, tab)

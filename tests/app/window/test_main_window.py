@@ -58,11 +58,11 @@ def test_first_launch_on_the_shipped_workspace(qtbot, shipped_copy: Path, tmp_pa
     table = window.findChild(QTableView, "marketplaceTable")
     assert window.marketplace_tab.reproducing  # the start does not wait for the replay
     assert table.model().rowCount() == 0  # nothing is ranked before it is reproduced here
-    qtbot.waitUntil(lambda: table.model().rowCount() == 5, timeout=TIMEOUT_MS)  # one policy per preset
+    qtbot.waitUntil(lambda: table.model().rowCount() == 9, timeout=TIMEOUT_MS)  # one per preset and per task
     assert not window.marketplace_tab.reproducing
     assert window.model.ctx.ledger.problem is None
     assert window._status_chain.text() == "chain checked"
-    assert window._status_entries.text() == "5 entries"
+    assert window._status_entries.text() == "9 entries"
 
 
 def test_training_entry_appears_in_both_tables(qtbot, tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_verify_with_replay_ranks_at_once(qtbot, shipped_copy: Path, tmp_path: P
     window.ledger_tab.replay_check.setChecked(True)
     with qtbot.waitSignal(window.ledger_tab.verification_finished, timeout=TIMEOUT_MS):
         window.ledger_tab.verify()
-    assert table.model().rowCount() == 5  # the Verify replayed them all; the marketplace's own is still held
+    assert table.model().rowCount() == 9  # the Verify replayed them all; the marketplace's own is still held
     held_replay.release.set()
     qtbot.waitUntil(lambda: not window.marketplace_tab.reproducing, timeout=TIMEOUT_MS)
 
@@ -141,7 +141,7 @@ def test_an_unwritable_config_folder_is_said_once_in_the_status_bar(qtbot, shipp
     warning = window.findChild(QLabel, "statusWarning")
     assert warning is not None and "cannot update the checkpoint" in warning.text()
     table = window.findChild(QTableView, "marketplaceTable")
-    qtbot.waitUntil(lambda: table.model().rowCount() == 5, timeout=TIMEOUT_MS)  # remembered in memory only
+    qtbot.waitUntil(lambda: table.model().rowCount() == 9, timeout=TIMEOUT_MS)  # remembered in memory only
     text = warning.text()
     assert text.count("cannot update the checkpoint") == 1 and text.count("cannot remember reproduced") == 1
     assert "\n" not in text and warning.toolTip()

@@ -166,18 +166,31 @@ def test_the_shipped_policies_are_retrained_bit_for_bit() -> None:
     import json
     from pathlib import Path
 
+    from policyledger_core.learn.tabular import train_tabular
+    from policyledger_core.policy import TaskPolicy
     from policyledger_core.sim.config import EnvConfig as Config
+    from policyledger_core.tasks.spec import CATALOGUE, task_info
+    from policyledger_core.tasks.toytext import toy_text_task
 
     lines = (Path(__file__).resolve().parents[3] / "ledger.json").read_text(encoding="utf-8").splitlines()
     bodies = [json.loads(line.lstrip(","))["body"] for line in lines[1:] if line.lstrip(",").startswith("{")]
     trained = [b for b in bodies if b["origin"]["kind"] == "trained"]
-    assert len(trained) == 5
-    for body in trained:
+    cyber = [b for b in trained if b["env_id"] not in CATALOGUE]
+    tasks = [b for b in trained if b["env_id"] in CATALOGUE]
+    assert len(cyber) == 5 and sorted(b["env_id"] for b in tasks) == sorted(CATALOGUE)  # one per task
+    for body in cyber:
         record = body["training"]
         config = Config(**body["config"])
         hyper = Hyperparameters.from_dict(record["hyperparameters"])
         result = run_to_end(train_agents(config, hyper, record["algorithm"], record["agents"]))
         assert result.policy().hash == body["policy_hash"]
+    for body in tasks:  # the toy-text tasks' tabular kernel, from the recorded settings
+        record = body["training"]
+        task = toy_text_task(body["env_id"])
+        hyper = Hyperparameters.from_dict(record["hyperparameters"])
+        done = train_tabular(task.model(), task.horizon, hyper, record["algorithm"])
+        table = TaskPolicy(task_info(body["env_id"]), tuple(int(a) for a in done.actions))
+        assert table.hash == body["policy_hash"]
 
 
 _USER_CACHE_PROBE = """
