@@ -1,4 +1,8 @@
-"""Seed groups of a sweep: the mean verified reward over seeds, its 95% interval, the worst seed."""
+"""Seed groups of a sweep: the mean verified reward over seeds, its 95% interval, the worst seed.
+
+A toy-text task's group summarises the fraction of the exact optimum its tables reach (each
+exact): its mean over the seeds, the 95% interval of that mean, the worst seed.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ class Group:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(r.verified_reward for r in self.runs)
+        """The mean score over the seeds: verified reward, or a task's fraction of the optimum."""
+        return statistics.fmean(r.score for r in self.runs)
 
     @property
     def half_width(self) -> float | None:
@@ -45,11 +50,11 @@ class Group:
         n = len(self.runs)
         if n < 2:
             return None
-        return t95(n - 1) * statistics.stdev(r.verified_reward for r in self.runs) / math.sqrt(n)
+        return t95(n - 1) * statistics.stdev(r.score for r in self.runs) / math.sqrt(n)
 
     @property
     def worst(self) -> RunOutcome:
-        return min(self.runs, key=lambda r: (r.verified_reward, r.spec.seed))
+        return min(self.runs, key=lambda r: (r.score, r.spec.seed))
 
     def curve(self) -> tuple[list[int], list[float], list[float] | None]:
         """The seeds' mean training curve (mean of the last 100 returns), with half its 95%
@@ -67,6 +72,25 @@ class Group:
         first = self.runs[0].row()
         half = self.half_width
         worst = self.worst
+        if self.runs[0].spec.task is not None:
+            return {
+                "task": first["task"],
+                "horizon": first["horizon"],
+                "algorithm": first["algorithm"],
+                "agents": first["agents"],
+                "episodes": first["episodes"],
+                "hyperparameters": first["hyperparameters"],
+                "seeds": sorted(r.spec.seed for r in self.runs),
+                "mean_fraction_of_optimum": self.mean,
+                "ci95": half,
+                "ci95_low": None if half is None else self.mean - half,
+                "ci95_high": None if half is None else self.mean + half,
+                "mean_exact_value": statistics.fmean(r.verified_reward for r in self.runs),
+                "optimum_expected": first["optimum_expected"],
+                "worst_seed": worst.spec.seed,
+                "worst_fraction_of_optimum": worst.fraction_of_optimum,
+                "worst_exact_value": worst.verified_reward,
+            }
         return {
             "preset": first["preset"],
             "algorithm": first["algorithm"],
