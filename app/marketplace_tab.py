@@ -32,17 +32,26 @@ from app import settings
 from app.compare_dialog import CompareDialog, Comparison, compare
 from app.marketplace_table import ALL_PRESETS, FilterEdit, PresetCombo, RankingTable
 from app.model import AppModel, Findings, Place
-from app.policy_detail import PolicyDetail, cyber_policy
-from app.replay_dialog import ReplayDialog
+from app.policy_detail import PolicyDetail
+from app.replay_dialog import ReplayDialog, TaskReplayDialog
+from app.task_map import TaskDetail, TaskFacts, task_detail, task_facts
 from app.worker import ShouldStop, TaskRunner, one_line
 from policyledger_core.atomic import write_atomic
 from policyledger_core.ledger.chain import LedgerError
 from policyledger_core.ledger.entry import Entry
-from policyledger_core.policy import MAX_POLICY_BYTES, AnyPolicy, Policy, PolicyError
+from policyledger_core.policy import (
+    MAX_POLICY_BYTES,
+    AnyPolicy,
+    Policy,
+    PolicyError,
+    TaskPolicy,
+    policy_from_json,
+)
 from policyledger_core.safeio import check_path, describe, read_regular
 from policyledger_core.verify.comparison import reverify
 from policyledger_core.verify.figures import replay_problem
-from policyledger_core.verify.suite import VerificationReport, verify
+from policyledger_core.verify.suite import VerificationReport
+from policyledger_core.verify.tasks import verify_policy
 from policyledger_core.workspace.bundles import MAX_BUNDLE_BYTES, BundleError, export_bundle, import_bundle
 from policyledger_core.workspace.curves import Curve, CurveStore
 from policyledger_core.workspace.marketplace import RankedPolicy
@@ -78,10 +87,20 @@ class Loaded:
     """A policy and a fresh verification report of it, for the detail panel."""
 
     row: RankedPolicy
-    policy: Policy
+    policy: AnyPolicy
     report: VerificationReport
     curve: Curve | None = None
     """The training curve kept on this machine, if it was trained here."""
+    task: TaskDetail | None = None
+    """A toy-text task's policy: its exact figures and its task's map."""
+
+
+@dataclass(frozen=True)
+class ToReplay:
+    """A policy to replay step by step, and its task's facts (a toy-text task's policy)."""
+
+    policy: AnyPolicy
+    facts: TaskFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -115,9 +134,11 @@ def _replayed_against(policy: AnyPolicy, entry: Entry) -> tuple[VerificationRepo
 
 
 def load_task(place: Place, row: RankedPolicy) -> Loaded:
-    """The stored policy and a fresh report (a few ms once the suite is cached)."""
-    policy = cyber_policy(place.store().get(row.policy_hash))
-    return Loaded(row, policy, verify(policy), CurveStore(place.config).load(row.policy_hash))
+    """The stored policy and a fresh report (a few ms once the suite is cached; a toy-text task's policy
+    is replayed in Gymnasium, under a second, and valued exactly)."""
+    policy = place.store().get(row.policy_hash)
+    task = task_detail(policy) if isinstance(policy, TaskPolicy) else None
+    return Loaded(row, policy, verify_policy(policy), CurveStore(place.config).load(row.policy_hash), task)
 
 
 def reverify_task(place: Place, entry: Entry) -> tuple[VerificationReport, str | None]:
@@ -128,8 +149,9 @@ def compare_task(place: Place, rows: Sequence[RankedPolicy]) -> Comparison:
     return compare(rows, place.store())
 
 
-def policy_task(place: Place, policy_hash: str) -> Policy:
-    return cyber_policy(place.store().get(policy_hash))
+def policy_task(place: Place, policy_hash: str) -> ToReplay:
+    policy = place.store().get(policy_hash)
+    return ToReplay(policy, task_facts(policy.env_id) if isinstance(policy, TaskPolicy) else None)
 
 
 def export_task(place: Place, policy_hash: str, path: Path) -> None:
@@ -149,7 +171,7 @@ def add_task(place: Place, path: Path, name: str) -> Added:
     """Read a bare policy file, verify it by replay and record it as ``added``."""
     data = read_regular(path, MAX_POLICY_BYTES, name)
     try:
-        policy = Policy.from_json(data)
+        policy = policy_from_json(data)
     except PolicyError as exc:
         raise NotAPolicy(f"Not a valid policy: {exc}") from exc
     ctx = place.open()
@@ -220,7 +242,7 @@ class MarketplaceTab(QWidget):
             button.clicked.connect(slot)
             self.buttons[name] = button
         self.compare_dialog: CompareDialog | None = None
-        self.replay_dialog: ReplayDialog | None = None
+        self.replay_dialog: ReplayDialog | TaskReplayDialog | None = None
         self._actions = TaskRunner(self)
         """The user's actions (export, import, add, re-verify, compare, replay): one at a time."""
         self._actions.busy_changed.connect(self._on_actions_busy_changed)
@@ -433,7 +455,8 @@ class MarketplaceTab(QWidget):
         self._loading = None
         row = self.current_row()
         if row is not None and row.policy_hash == loaded.row.policy_hash:
-            self.detail.show_policy(row, loaded.policy, loaded.report, loaded.curve)  # the row as ranked now
+            self.detail.show_policy(row, loaded.policy, loaded.report, loaded.curve,  # the row as ranked now
+                                    loaded.task)
         self._show_detail()  # the selection moved on meanwhile
 
     def _on_detail_failed(self, exc: Exception) -> None:
@@ -645,10 +668,15 @@ class MarketplaceTab(QWidget):
                   lambda exc: self._say(f"Policy {policy_hash[:12]} cannot be replayed: {one_line(exc)}",
                                         error=True))
 
-    def _on_replay_policy_loaded(self, policy: Policy) -> None:
+    def _on_replay_policy_loaded(self, loaded: ToReplay) -> None:
         if self.replay_dialog is not None:
             self.replay_dialog.close()
-        self.replay_dialog = ReplayDialog(policy, self)
+        policy = loaded.policy
+        if isinstance(policy, Policy):
+            self.replay_dialog = ReplayDialog(policy, self)
+        else:
+            assert loaded.facts is not None
+            self.replay_dialog = TaskReplayDialog(policy, loaded.facts, self)
         self.replay_dialog.show()
 
     # -- background work ------------------------------------------------------------------

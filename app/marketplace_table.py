@@ -2,6 +2,10 @@
 
 Policies of different presets are never ranked against each other: the Rank column shows the rank
 within the row's preset, and in "All presets" the rows are grouped by preset (a line between groups).
+A toy-text task's policies form the group of that task: its title is their preset (the column
+shows it without its parenthesised detail, "FrozenLake 8x8" for "FrozenLake 8x8 (slippery)", elided
+in the middle when narrow so that "4x4" and "8x8" stay in sight; the tooltip and the preset filter
+have the whole title).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ COLUMNS = ("#", "Policy", "Preset", "Verified\nreward", "Of\nopt.", "By", "Origi
 HEADER_TIPS = (
     "Rank within its preset, by the lower bound of the verified reward's 95% confidence interval",
     "Policy hash (first 12 hex digits; the tooltip shows all of it)",
-    "Environment configuration (preset name, or a fingerprint of a custom one)",
+    "Environment configuration (preset name, or a fingerprint of a custom one), or the toy-text task",
     "Mean return on the evaluation suite, recomputed by replay, \u00b1 the 95% CI half-width",
     "Verified reward as a share of the optimum's mean on the same episodes",
     "Who published the policy (you, or the other publisher's key id)",
@@ -63,6 +67,7 @@ HEADER_TIPS = (
     "The day its first ledger entry was written (UTC; the tooltip shows the time)",
 )
 ALL_PRESETS = "All presets"
+PRESET_COLUMN = 2
 SHRINKING = (5, 1, 7, 2)
 """When the table is narrow, the publisher's key id, the policy hash, the date and the preset give way
 (elided) in turn."""
@@ -79,6 +84,15 @@ def preset_label(row: RankedPolicy) -> str:
         return row.preset
     horizon = row.config.spec.horizon if isinstance(row.config, TaskInfo) else row.config.horizon
     return f"custom H={horizon} #{sha256_hex(canonical_bytes(config_dict(row.config)))[:6]}"
+
+
+def preset_text(row: RankedPolicy) -> str:
+    """What the Preset column shows: the preset label, a toy-text task's title without its detail in
+    parentheses (both FrozenLake titles say "(slippery)": the column keeps what tells them apart)."""
+    label = preset_label(row)
+    if isinstance(row.config, TaskInfo) and row.preset is not None:
+        return label.split(" (")[0]
+    return label
 
 
 def rank_within_preset(rows: list[RankedPolicy]) -> list[int]:
@@ -161,7 +175,7 @@ class RankingModel(QAbstractTableModel):
 
     @staticmethod
     def _text(row: RankedPolicy, column: int) -> str:
-        return (str(row.rank), row.policy_hash[:12], preset_label(row),
+        return (str(row.rank), row.policy_hash[:12], preset_text(row),
                 f"{row.mean:.2f} \u00b1 {row.ci95:.2f}",
                 f"{row.fraction_of_optimum:.1%}", publisher_text(row), row.origin,
                 row.timestamp[:10])[column]
@@ -171,6 +185,8 @@ class RankingModel(QAbstractTableModel):
         if column == 1:
             return row.policy_hash
         if column == 2:
+            if isinstance(row.config, TaskInfo):
+                return f"{row.config.title}: {config_dict(row.config)}"
             return str(config_dict(row.config))
         if column == 3:
             return f"95% CI [{row.interval.low:.2f}, {row.interval.high:.2f}]; ranked by its lower bound"
@@ -241,6 +257,11 @@ class GroupDelegate(QStyledItemDelegate):
     def __init__(self, table: RankingTable) -> None:
         super().__init__(table)
         self.table = table
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
+        super().initStyleOption(option, index)
+        if index.column() == PRESET_COLUMN:  # "FrozenLake 4x4" and "8x8" differ at their ends
+            option.textElideMode = Qt.TextElideMode.ElideMiddle
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         super().paint(painter, option, index)

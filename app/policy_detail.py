@@ -1,6 +1,9 @@
 """The detail panel of one marketplace policy: decision heatmap, action mix, result against references.
 
-Plot items are created once; showing another policy only sets new data.
+A cyber-defense policy's decisions are a heatmap; a toy-text task's table is its map
+(:class:`app.task_map.TaskMapPanel`), with its exact value beside the optimum, the best
+stationary table and the baselines. Plot items are created once (a task's bars once per kind of
+task); showing another policy only sets new data.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from app.task_map import TASK_ACTION_COLOURS, TaskDetail, TaskMapPanel
 from app.widgets import named
 from policyledger_core.errors import BadInput
 from policyledger_core.policy import AnyPolicy, Policy, TaskPolicy, config_dict
 from policyledger_core.sim import dynamics as dyn
+from policyledger_core.tasks.base import fraction_of_optimum
 from policyledger_core.verify.suite import BASELINES, VerificationReport
 from policyledger_core.workspace.curves import Curve
 from policyledger_core.workspace.marketplace import RankedPolicy
@@ -38,6 +44,10 @@ AXIS_TEXT = "#202020"
 """Tick and axis-title colour: dark on the white plot background (pyqtgraph's default grey is faint)."""
 RESULT_LABELS = ("this policy", "optimum", *BASELINES)
 """The bars of the result chart, top to bottom."""
+TASK_RESULT_LABELS = ("this policy", "exact value", "optimum", "best table")
+"""The first bars of a task policy's result chart (its task's baselines follow)."""
+TASK_RESULT_COLOURS = ("#0072b2", "#56b4e9", "#009e73", "#86cfae")
+BASELINE_COLOUR = "#b0b0b0"
 
 HEATMAP_ROWS = [f"{('LOW', 'MED', 'HIGH')[s]} {('SCAN', 'BRUTE', 'DOS')[a]} {('lo', 'hi')[c]}"
                 for s in range(3) for a in range(3) for c in range(2)]
@@ -50,16 +60,7 @@ HEATMAP_OBS = np.array([[dyn.observation_index(s, a, h, c, d) for h, d in HEATMA
 
 
 class NotShown(BadInput):
-    """A view asked of a policy it cannot draw (the message says which and where to look)."""
-
-
-def cyber_policy(policy: AnyPolicy) -> Policy:
-    """The policy, for the views drawn for the cyber-defense task (its 108 observations)."""
-    if isinstance(policy, TaskPolicy):
-        raise NotShown(f"{policy.task.title}: this view draws cyber-defense policies only; a toy-text "
-                       "task's policy is ranked, verified, exported and imported here, and shown in "
-                       "full by policyledger-cli show")
-    return policy
+    """A view asked of policies it cannot show together (the message says why)."""
 
 
 def observation_name(obs: int) -> str:
@@ -207,6 +208,31 @@ class DecisionHeatmap(QWidget):
                 item.setColor(ACTION_TEXT[action])
 
 
+class TaskBars:
+    """Labelled bars on a plot whose categories depend on the task: rebuilt when they change."""
+
+    def __init__(self, plot: pg.PlotWidget) -> None:
+        self.plot = plot
+        self.bars: HorizontalBars | None = None
+        self.ci_bar = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1),
+                                      beam=0.25, pen=pg.mkPen("k", width=1))
+
+    def show(self, labels: list[str], values: list[float], colours: list[str], value_format: str,
+             ci95: float | None = None) -> HorizontalBars:
+        """Draw ``values``; ``ci95``: a whisker on the first bar."""
+        if self.bars is None or self.bars.labels != labels:
+            self.plot.clear()
+            self.bars = HorizontalBars(self.plot, labels, value_format)
+            self.plot.addItem(self.ci_bar)
+        self.bars.format = value_format
+        margin = [ci95 or 0.0, *([0.0] * (len(values) - 1))]
+        self.bars.set_values(values, colours, margin=margin)
+        half = np.array([ci95 or 0.0])
+        self.ci_bar.setData(x=np.array([values[0]]), y=np.zeros(1), left=half, right=half)
+        self.ci_bar.setVisible(ci95 is not None)
+        return self.bars
+
+
 class CurveView(QWidget):
     """A kept training curve: the mean of each bucket, and its min-max envelope (no spike hidden)."""
 
@@ -266,12 +292,31 @@ class PolicyDetail(QWidget):
         form = QFormLayout(summary)
         for key, label in (("config", "Configuration"), ("reward", "Verified reward"),
                            ("fraction", "Of the optimum"), ("expected", "Expected return"),
+                           ("best", "Best table"), ("baselines", "Baselines"),
                            ("publisher", "Publisher"), ("origin", "Origin"), ("training", "Training")):
             value = named(QLabel("-"), f"detail_{key}")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.fields[key] = value
             form.addRow(label, value)
+        self.form = form
         self.heatmap = DecisionHeatmap(self)
+        self.task_map = TaskMapPanel(self)
+        """A toy-text task's table: its map (Taxi: one per passenger and destination)."""
+        self.decisions = named(QStackedWidget(), "detailDecisions")
+        self.decisions.addWidget(self.heatmap)
+        self.decisions.addWidget(self.task_map)
+        self.task_share_plot = _plot("taskActionShareChart")
+        self.task_share_plot.setLabel("bottom", "% of the steps (exact)")
+        self.task_share = TaskBars(self.task_share_plot)
+        self.task_entropy = named(QLabel(""), "detailTaskEntropy")
+        self.task_entropy.setWordWrap(True)
+        self.task_result_plot = _plot("taskResultChart")
+        self.task_result_plot.setLabel("bottom", "expected return")
+        self.task_result = TaskBars(self.task_result_plot)
+        self.best_note = named(QLabel(""), "detailBestNote")
+        """The best stationary table beside the optimum, said honestly."""
+        self.best_note.setWordWrap(True)
+        self.best_note.hide()  # shown with a task policy: its page asks for no more room than the chart
         self.share_plot = _plot("actionShareChart")
         self.share = HorizontalBars(self.share_plot, list(dyn.ACTION_NAMES), "{:.1f}%")
         self.share_plot.setLabel("bottom", "% of the steps taken")
@@ -289,18 +334,33 @@ class PolicyDetail(QWidget):
         top.addWidget(summary, 0)
         self.curve = CurveView(self)
         self.views = named(QTabWidget(), "detailViews")
-        actions = QWidget()
+        actions, task_actions = QWidget(), QWidget()
         inner = QVBoxLayout(actions)
         inner.addWidget(self.share_plot, 1)
         inner.addWidget(self.entropy)
-        self.views.addTab(actions, "Actions")
+        inner = QVBoxLayout(task_actions)
+        inner.addWidget(self.task_share_plot, 1)
+        inner.addWidget(self.task_entropy)
+        self.action_views = QStackedWidget()
+        self.action_views.addWidget(actions)
+        self.action_views.addWidget(task_actions)
+        self.views.addTab(self.action_views, "Actions")
         self.views.setTabToolTip(0, "Share of each action on the evaluation episodes")
         self.views.addTab(self.curve, "Training curve")
         top.addWidget(self.views, 1)
         bottom = QHBoxLayout(lower)
         bottom.setContentsMargins(0, 0, 0, 0)
-        bottom.addWidget(_boxed("Decision table", self.heatmap), 3)
-        bottom.addWidget(_boxed("Verified mean return against the references", self.result_plot), 2)
+        bottom.addWidget(_boxed("Decision table", self.decisions), 3)
+        task_results = QWidget()
+        inner = QVBoxLayout(task_results)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.task_result_plot, 1)
+        inner.addWidget(self.best_note)
+        self.results = QStackedWidget()
+        self.results.addWidget(self.result_plot)
+        self.results.addWidget(task_results)
+        self.result_box = _boxed("Verified mean return against the references", self.results)
+        bottom.addWidget(self.result_box, 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)
         split = QSplitter(Qt.Orientation.Vertical)
@@ -315,10 +375,26 @@ class PolicyDetail(QWidget):
         layout.addWidget(self.empty_space, 1)
         self.empty_space.hide()
         self.policy_hash: str | None = None
+        self._show_kind(task=False)
 
-    def show_policy(self, row: RankedPolicy, policy: Policy, report: VerificationReport,
-                    curve: Curve | None = None) -> None:
-        """Fill the panel from a ranked row, its policy, a fresh verification report and its kept curve."""
+    def _show_kind(self, task: bool) -> None:
+        """The cyber-defense views, or a toy-text task's."""
+        page = 1 if task else 0
+        for stack in (self.decisions, self.action_views, self.results):
+            stack.setCurrentIndex(page)
+        for key in ("best", "baselines"):
+            self.form.setRowVisible(self.fields[key], task)
+        self.form.invalidate()  # the panel's minimum height follows the rows shown
+        self.best_note.setVisible(task)
+        self.result_box.setTitle("Exact expected return against the references" if task
+                                 else "Verified mean return against the references")
+        self.views.setTabToolTip(0, "Expected share of each action in an episode (exact, from the task's "
+                                 "model)" if task else "Share of each action on the evaluation episodes")
+
+    def show_policy(self, row: RankedPolicy, policy: AnyPolicy, report: VerificationReport,
+                    curve: Curve | None = None, task: TaskDetail | None = None) -> None:
+        """Fill the panel from a ranked row, its policy, a fresh verification report and its kept curve
+        (a toy-text task's policy: with its exact figures, ``task``)."""
         self.curve.set_curve(curve)
         self.policy_hash = row.policy_hash
         self.message.setText(f"Rank {row.rank} in {row.preset or 'custom'}: policy {row.policy_hash[:24]}... "
@@ -336,6 +412,15 @@ class PolicyDetail(QWidget):
         training = row.training
         f["training"].setText(training.summary() if training else "none recorded (added without training)")
         f["training"].setToolTip(training.settings() if training else "")
+        if isinstance(policy, TaskPolicy):
+            if task is None:
+                raise ValueError("a task policy is shown with its exact figures")
+            self._show_task(row, policy, report, task)
+            return
+        self._show_kind(task=False)
+        for key in ("reward", "fraction", "expected"):
+            f[key].setToolTip("")
+        self.task_map.set_policy(None, None)
         self.heatmap.set_policy(policy)
         self.share.set_values(100 * np.asarray(report.action_share), list(ACTION_COLOURS))
         self.entropy.setText(f"Action entropy: {report.action_entropy:.2f} bits "
@@ -345,6 +430,50 @@ class PolicyDetail(QWidget):
                                margin=[report.ci95, *([0.0] * (len(values) - 1))])
         self.ci_bar.setData(x=np.array([report.mean]), y=np.zeros(1), left=np.array([report.ci95]),
                             right=np.array([report.ci95]))
+        self.empty_space.hide()
+        self.split.show()
+
+    def _show_task(self, row: RankedPolicy, policy: TaskPolicy, report: VerificationReport,
+                   task: TaskDetail) -> None:
+        facts, f = task.facts, self.fields
+        fmt = facts.fmt
+        self._show_kind(task=True)
+        self.heatmap.set_policy(None)
+        f["reward"].setText(f"{fmt(row.mean)} \u00b1 {fmt(row.ci95)} (95% CI, {report.episodes} episodes "
+                            "in Gymnasium)")
+        f["reward"].setToolTip("The mean return of the table replayed in Gymnasium's own environment, each "
+                               "episode reset with a seed of the evaluation suite")
+        f["fraction"].setText(f"{row.fraction_of_optimum:.2%} (exact value {fmt(task.exact)} of the optimum "
+                              f"{fmt(facts.optimum)})")
+        f["fraction"].setToolTip("The fraction of a toy-text task's optimum is exact: the table's expected "
+                                 "return against the best time-dependent policy's, over the "
+                                 f"{facts.horizon}-step horizon" + ("" if facts.optimum > 0 else
+                                 " (every return is a cost here: the ratio of costs)"))
+        f["expected"].setText(f"{fmt(task.exact)} (exact, over {facts.horizon} steps)")
+        f["expected"].setToolTip("The table's expected return, by policy evaluation on the task's model "
+                                 "(read from Gymnasium's environment)")
+        best_share = fraction_of_optimum(facts.best_stationary, facts.optimum)
+        f["best"].setText(f"{fmt(facts.best_stationary)} ({best_share:.2%} of the optimum)")
+        f["best"].setToolTip(facts.best_note())
+        f["baselines"].setText(" \u00b7 ".join(f"{b.name} {fmt(b.value)}" for b in facts.baselines))
+        f["baselines"].setToolTip("\n".join(f"{b.name}: {b.description}, exact expected return {fmt(b.value)}"
+                                            for b in facts.baselines))
+        self.task_map.set_policy(policy, facts)
+        names = list(facts.action_names)
+        shares = 100 * np.asarray(task.expected_share)
+        self.task_share.show(names, list(shares), list(TASK_ACTION_COLOURS[:len(names)]), "{:.1f}%")
+        p = np.asarray(task.expected_share)
+        entropy = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
+        self.task_entropy.setText(f"An episode lasts {task.expected_steps:.1f} steps on average (exact, "
+                                  f"at most {facts.horizon}). Action entropy: {entropy:.2f} bits (at most "
+                                  f"{np.log2(len(names)):.2f}).")
+        baselines = facts.baselines
+        labels = [*TASK_RESULT_LABELS, *(b.name for b in baselines)]
+        values = [row.mean, task.exact, facts.optimum, facts.best_stationary, *(b.value for b in baselines)]
+        colours = [*TASK_RESULT_COLOURS, *([BASELINE_COLOUR] * len(baselines))]
+        self.task_result.show(labels, values, colours, f"{{:.{facts.decimals}f}}", ci95=row.ci95)
+        self.best_note.setText(f"\u201cthis policy\u201d: the verified mean (replayed, with its 95% CI); the "
+                               f"others are exact. {facts.best_note()}")
         self.empty_space.hide()
         self.split.show()
 
@@ -358,6 +487,9 @@ class PolicyDetail(QWidget):
             label.setText("-")
             label.setToolTip("")
         self.heatmap.set_policy(None)
+        self.task_map.set_policy(None, None)
+        self.best_note.setText("")
+        self.task_entropy.setText("")
         self.share.set_values(np.zeros(dyn.N_ACTIONS), list(ACTION_COLOURS))
         self.result.set_values(np.zeros(len(self.result.labels)), ["#b0b0b0"] * len(self.result.labels))
         self.ci_bar.setData(x=np.zeros(1), y=np.zeros(1), left=np.zeros(1), right=np.zeros(1))

@@ -5,10 +5,17 @@ episodes (seeds ``2**63 + i``), so their per-episode returns can be paired:
 the mean of the differences equals the difference of the means, and its
 confidence interval is much narrower than the two intervals taken apart.
 Returns stay exact integer tenths until the final division.
+
+The same holds for the toy-text tasks' tables (:class:`~policyledger_core.policy.TaskPolicy`):
+their episodes are Gymnasium's, reset with the same suite seeds (as
+:func:`~policyledger_core.verify.tasks.verify_task` replays them), and their returns are whole
+numbers, so exact tenths too. A table acts on the observations an episode can be in when an
+action is chosen (:func:`acting_observations`); decisions are compared there.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policyledger_core.ledger.entry import Entry
-from policyledger_core.policy import TERMINAL_OBSERVATIONS, AnyPolicy, Policy
+from policyledger_core.policy import TERMINAL_OBSERVATIONS, AnyPolicy, Policy, TaskPolicy, configuration
 from policyledger_core.sim import dynamics as dyn
 from policyledger_core.sim.config import EnvConfig
 from policyledger_core.sim.replay import observation_decider, replay
@@ -26,6 +33,7 @@ from policyledger_core.verify.suite import (
     Interval,
     VerificationReport,
     mean_of_tenths,
+    suite_seeds,
     suite_uniforms,
 )
 from policyledger_core.verify.tasks import verify_policy
@@ -36,6 +44,35 @@ Actions = Sequence[int] | IntArray
 
 NON_TERMINAL_OBSERVATIONS = tuple(obs for obs in range(dyn.N_OBS) if obs not in TERMINAL_OBSERVATIONS)
 """The observations a policy acts on (health CRITICAL ends the episode)."""
+
+
+@functools.cache
+def task_acting_observations(env_id: str) -> tuple[int, ...]:
+    """The observations of a toy-text task an episode can be in when an action is chosen, ascending:
+    those of the initial distribution and those reached from them, by any actions, through outcomes
+    that do not end the episode (so not FrozenLake's holes and goal, CliffWalking's cliff and goal,
+    nor Taxi's passenger already at the destination). What a table says anywhere else is never used."""
+    from policyledger_core.tasks.toytext import toy_text_task  # Gymnasium: loaded for a task only
+
+    model = toy_text_task(env_id).model()
+    source = model.pair_of_outcome // model.n_actions
+    go_on = (model.probs > 0) & ~model.terminated
+    seen = model.initial > 0
+    frontier = seen.copy()
+    while frontier.any():
+        step = np.zeros(model.n_states, dtype=np.bool_)
+        step[model.next_states[go_on & frontier[source]]] = True
+        frontier = step & ~seen
+        seen |= frontier
+    return tuple(int(obs) for obs in np.flatnonzero(seen))
+
+
+def acting_observations(policy: AnyPolicy) -> tuple[int, ...]:
+    """The observations a policy's table acts on (see :data:`NON_TERMINAL_OBSERVATIONS` and
+    :func:`task_acting_observations`)."""
+    if isinstance(policy, Policy):
+        return NON_TERMINAL_OBSERVATIONS
+    return task_acting_observations(policy.env_id)
 
 
 def _table(actions: Actions) -> IntArray:
@@ -116,23 +153,53 @@ class PairedEvaluation:
     pairs: list[Pair]
 
 
-def paired_evaluation(policies: Sequence[Policy], episodes: int = DEFAULT_EPISODES) -> PairedEvaluation:
-    """Replay each policy once on its configuration's suite; pair those sharing a configuration."""
-    tenths = [suite_returns_tenths(p.config, p.actions, episodes) for p in policies]
+def task_returns_tenths(policy: TaskPolicy, episodes: int = DEFAULT_EPISODES) -> IntArray:
+    """Per-episode returns (integer tenths) of a toy-text table on the evaluation suite, played in
+    Gymnasium's environment (each episode reset with its suite seed)."""
+    from policyledger_core.tasks.toytext import toy_text_task  # Gymnasium: loaded for a task only
+
+    returns = toy_text_task(policy.env_id).replay(policy.actions, suite_seeds(episodes)).returns
+    tenths = np.rint(returns * 10.0)
+    if not np.array_equal(tenths / 10.0, returns):  # the known tasks' rewards are whole numbers
+        raise ValueError(f"{policy.env_id}: returns that are not whole tenths cannot be paired exactly")
+    return tenths.astype(np.int64)
+
+
+def _suite_tenths(policy: AnyPolicy, episodes: int) -> IntArray:
+    if isinstance(policy, Policy):
+        return suite_returns_tenths(policy.config, policy.actions, episodes)
+    return task_returns_tenths(policy, episodes)
+
+
+def paired_evaluation(policies: Sequence[AnyPolicy], episodes: int = DEFAULT_EPISODES) -> PairedEvaluation:
+    """Replay each policy once on its configuration's suite; pair those sharing a configuration
+    (the cyber-defense task's, or the same toy-text task)."""
+    tenths = [_suite_tenths(p, episodes) for p in policies]
     means = [mean_of_tenths(t) for t in tenths]
-    pairs = [Pair(i, j, paired_from_returns(tenths[i], tenths[j])
-                  if policies[i].config == policies[j].config else None)
+    configs = [configuration(p) for p in policies]
+    pairs = [Pair(i, j, paired_from_returns(tenths[i], tenths[j]) if configs[i] == configs[j] else None)
              for i in range(len(policies)) for j in range(i + 1, len(policies))]
     return PairedEvaluation(episodes, means, pairs)
 
 
-def differing_observations(a: Policy, b: Policy) -> list[int]:
-    """Non-terminal observations on which ``a`` and ``b`` take different actions, ascending."""
-    return [obs for obs in NON_TERMINAL_OBSERVATIONS if a.actions[obs] != b.actions[obs]]
+def _same_table_shape(a: AnyPolicy, b: AnyPolicy) -> None:
+    if isinstance(a, Policy) and isinstance(b, Policy):
+        return
+    if isinstance(a, TaskPolicy) and isinstance(b, TaskPolicy) and a.env_id == b.env_id:
+        return
+    raise ValueError("policies of different tasks have different observations: their decisions "
+                     "cannot be compared one by one")
 
 
-def differing_among(policies: Sequence[Policy]) -> list[int]:
-    """Non-terminal observations on which the policies do not all take the same action, ascending."""
+def differing_observations(a: AnyPolicy, b: AnyPolicy) -> list[int]:
+    """Observations the tables act on (:func:`acting_observations`) where ``a`` and ``b`` take
+    different actions, ascending; a ValueError for policies of different tasks."""
+    _same_table_shape(a, b)
+    return [obs for obs in acting_observations(a) if a.actions[obs] != b.actions[obs]]
+
+
+def differing_among(policies: Sequence[AnyPolicy]) -> list[int]:
+    """Observations the tables act on where the policies do not all take the same action, ascending."""
     if not policies:
         return []
     first = policies[0]
@@ -140,6 +207,20 @@ def differing_among(policies: Sequence[Policy]) -> list[int]:
     for other in policies[1:]:
         found.update(differing_observations(first, other))
     return sorted(found)
+
+
+def differing_elsewhere(policies: Sequence[AnyPolicy]) -> list[int]:
+    """Observations no episode acts on where the tables still differ, ascending (they make the hashes
+    differ, never the behaviour; always empty for the cyber-defense task, whose terminal entries are
+    fixed)."""
+    if not policies:
+        return []
+    acting = set(acting_observations(policies[0]))
+    first = policies[0]
+    for other in policies[1:]:
+        _same_table_shape(first, other)
+    return [obs for obs in range(len(first.actions)) if obs not in acting
+            and any(other.actions[obs] != first.actions[obs] for other in policies[1:])]
 
 
 def reverify(policy: AnyPolicy, entry: Entry) -> tuple[bool, VerificationReport]:

@@ -2,6 +2,10 @@
 
 The episode is what :class:`CyberDefenseEnv` plays from a reset seed, so an
 evaluation seed (``2**63 + i``) gives episode i of the evaluation suite.
+
+A toy-text task's episode (:func:`play_task_episode`) is played in Gymnasium's own environment
+(``gymnasium.make`` with the task's arguments and time limit, reset with the seed), exactly as
+:func:`~policyledger_core.verify.tasks.verify_task` replays episode i of the suite.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from policyledger_core.sim.config import EnvConfig
 from policyledger_core.sim.environment import CyberDefenseEnv
@@ -80,3 +86,75 @@ class EpisodeTrack:
     def total(self) -> float:
         """The return so far."""
         return self.total_tenths / 10.0
+
+
+@dataclass(frozen=True)
+class TaskStep:
+    """One step of a toy-text task's episode, as Gymnasium's environment played it."""
+
+    step: int
+    """1 for the first step."""
+    observation: int
+    """The observation the action was chosen on."""
+    action: int
+    reward: float
+    next_observation: int
+    terminated: bool
+    truncated: bool
+    cumulative: float
+    """The return up to and including this step."""
+
+
+@dataclass(frozen=True)
+class TaskEpisode:
+    """A whole episode of a toy-text task played by a table: where it started, then every step."""
+
+    env_id: str
+    seed: int
+    start: int
+    """The observation the reset gave."""
+    steps: tuple[TaskStep, ...]
+
+    @property
+    def total(self) -> float:
+        """The episode's return."""
+        return self.steps[-1].cumulative if self.steps else 0.0
+
+    def observations(self, upto: int) -> list[int]:
+        """The observations visited after ``upto`` steps, the start first (``upto + 1`` of them)."""
+        return [self.start, *(s.next_observation for s in self.steps[:upto])]
+
+    @property
+    def ending(self) -> str:
+        """How the episode ended: "terminated", "truncated" (the time limit) or "" (no steps)."""
+        if not self.steps:
+            return ""
+        return "terminated" if self.steps[-1].terminated else "truncated"
+
+
+def play_task_episode(env_id: str, actions: Sequence[int], seed: int) -> TaskEpisode:
+    """Play the table ``actions[observation]`` for one episode of the toy-text task ``env_id`` in
+    Gymnasium's environment reset with ``seed``, to termination or truncation."""
+    from policyledger_core.tasks.toytext import toy_text_task  # Gymnasium's task: loaded when played
+
+    task = toy_text_task(env_id)
+    table = [int(a) for a in actions]
+    if len(table) != task.n_observations:
+        raise ValueError(f"actions: expected {task.n_observations} actions, got {len(table)}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed: expected a whole number >= 0, got {seed!r}")
+    env = task.make()
+    steps: list[TaskStep] = []
+    try:
+        obs, _ = env.reset(seed=int(seed))
+        start, total, done = int(obs), 0.0, False
+        while not done:
+            before, action = int(obs), table[int(obs)]
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            steps.append(TaskStep(len(steps) + 1, before, action, float(reward), int(obs), bool(terminated),
+                                  bool(truncated), total))
+            done = bool(terminated or truncated)
+    finally:
+        env.close()
+    return TaskEpisode(task.task_id, int(seed), start, tuple(steps))
