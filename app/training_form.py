@@ -1,13 +1,15 @@
-"""The training settings form: environment and hyperparameter presets with editable fields.
+"""The training settings form: the task, its presets and editable hyperparameters.
 
-The form only collects values; the core validates them (a ConfigError names
-the field, which the form shows next to it).
+The task is the cyber-defense task (with its environment presets and a population of K agents)
+or one of Gymnasium's toy-text tasks (one configuration each, one agent, their own measured
+``recommended`` hyperparameters per algorithm). The form only collects values; the core
+validates them (a ConfigError names the field, which the form shows next to it).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -15,17 +17,45 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QSpinBox,
     QWidget,
 )
 
 from app.widgets import named
-from policyledger_core.learn.hyper import ALGORITHM_NAMES, DEFAULT_HYPER, HYPER_PRESETS, Hyperparameters
+from policyledger_core.learn.hyper import (
+    ALGORITHM_NAMES,
+    DEFAULT_HYPER,
+    HYPER_PRESETS,
+    Algorithm,
+    Hyperparameters,
+)
 from policyledger_core.sim.config import PRESETS, ConfigError, EnvConfig, preset
+from policyledger_core.tasks.spec import CATALOGUE
 
 ALGORITHMS = {name: algorithm for algorithm, name in ALGORITHM_NAMES.items()}
 """The form's choices: name shown -> algorithm."""
+CYBER = "cyber-defense"
+"""The task choice of the cyber-defense task (the toy-text tasks' are their Gymnasium ids)."""
+CYBER_TITLE = "Cyber defense"
+TASK_HYPER = ("recommended",)
+"""A toy-text task's hyperparameter presets: its measured ``recommended`` values (per algorithm)."""
+PRESET_TIP = "The cyber-defense task's environment presets."
+TASK_PRESET_TIP = ("Cyber defense only: a toy-text task has one configuration (its Gymnasium id, "
+                   "arguments and time limit).")
+AGENTS_TIP = "Train K agents at once (a population); the best one's policy is chained."
+TASK_AGENTS_TIP = "A population is for the cyber-defense task: a toy-text task trains one agent."
+
+
+def task_hyper(task_id: str, algorithm: str) -> Hyperparameters:
+    """A toy-text task's ``recommended`` hyperparameters for an algorithm (loads the tabular engine,
+    and numba with it, the first time a task is picked: not when the window opens)."""
+    from policyledger_core.learn.tabular import recommended
+
+    return recommended(task_id, cast(Algorithm, algorithm))
+
+
 _FLOATS = {  # field: (label, minimum, maximum, decimals, step)
     "learning_rate": ("Learning rate", 0.0, 1.0, 4, 0.05),
     "lr_exponent": ("Count exponent", 0.0, 1.0, 3, 0.05),
@@ -58,9 +88,16 @@ class TrainingForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         layout = QFormLayout(self)
-        layout.setVerticalSpacing(2)  # fourteen rows: the form and the result panel fit a 1280x800 screen
+        layout.setVerticalSpacing(2)  # seventeen rows: the form and the result panel fit a 1280x800 screen
+        self.task = named(QComboBox(), "taskCombo")
+        self.task.addItem(CYBER_TITLE, CYBER)
+        for task_id, info in CATALOGUE.items():
+            self.task.addItem(info.title, task_id)
+        self.task.setToolTip("The task to train on: the cyber-defense task, or one of Gymnasium's "
+                             "toy-text tasks (replayed in Gymnasium, valued exactly against the optimum).")
         self.preset = named(QComboBox(), "presetCombo")
         self.preset.addItems(list(PRESETS))
+        self.preset.setToolTip(PRESET_TIP)
         self.hyper = named(QComboBox(), "hyperCombo")
         self.hyper.addItems(list(HYPER_PRESETS))
         self.algorithm = named(QComboBox(), "algorithmCombo")
@@ -72,6 +109,7 @@ class TrainingForm(QWidget):
         self.until_stopped = named(QCheckBox("until stopped"), "untilStoppedCheck")
         self.seed = named(QSpinBox(minimum=0, maximum=2**31 - 1), "seedSpinBox")
         self.agents = named(QSpinBox(minimum=1, maximum=4096), "agentsSpinBox")
+        self.agents.setToolTip(AGENTS_TIP)
         self.chain_all = named(QCheckBox("chain every agent's policy"), "chainAllCheck")
         self.record = named(QCheckBox("record every episode"), "recordCheck")
         self.record.setToolTip(
@@ -85,6 +123,9 @@ class TrainingForm(QWidget):
         self.error.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self._invalid: str | None = None
         self._validation = False  # the error shown is about the values (cleared by an edit)
+        self._loaded: dict[str, Any] | None = None
+        """The values a preset last filled in (a task's follow the algorithm while untouched)."""
+        layout.addRow("Tas&k", self.task)
         layout.addRow("Environment &preset", self.preset)
         layout.addRow("&Hyperparameters", self.hyper)
         layout.addRow("&Algorithm", self.algorithm)
@@ -94,8 +135,14 @@ class TrainingForm(QWidget):
                         f"{name}SpinBox")
             self.fields[name] = box
             layout.addRow(label, box)
-        layout.addRow("&Episodes", self.episodes)
-        layout.addRow("", self.until_stopped)
+        episodes = QHBoxLayout()  # "until stopped" beside the count it replaces: a row less to fit 1280x800
+        episodes.setContentsMargins(0, 0, 0, 0)
+        episodes.addWidget(self.episodes, 1)
+        episodes.addWidget(self.until_stopped)
+        layout.addRow("&Episodes", episodes)
+        episodes_label = layout.labelForField(episodes)
+        if isinstance(episodes_label, QLabel):  # a row of a layout has no buddy of its own: Alt+E
+            episodes_label.setBuddy(self.episodes)
         layout.addRow("", self.record)
         layout.addRow("&Seed", self.seed)
         layout.addRow("Agents (K)", self.agents)
@@ -109,19 +156,73 @@ class TrainingForm(QWidget):
         self.schedule.currentTextChanged.connect(lambda _t: self._edited("lr_schedule"))
         self.hyper.currentTextChanged.connect(self._load_hyper)
         self.until_stopped.toggled.connect(lambda on: self.episodes.setEnabled(not on))
-        self.agents.valueChanged.connect(lambda k: self.chain_all.setEnabled(k > 1))
+        self.agents.valueChanged.connect(lambda _k: self._update_population())
+        self.task.currentIndexChanged.connect(lambda _i: self._on_task())
+        self.algorithm.currentTextChanged.connect(lambda _t: self._on_algorithm())
         self.chain_all.setEnabled(False)
         self.hyper.setCurrentText(DEFAULT_HYPER)
         self._load_hyper(DEFAULT_HYPER)
 
+    def task_id(self) -> str | None:
+        """The toy-text task picked (its Gymnasium id), or None for the cyber-defense task."""
+        data = self.task.currentData()
+        return None if data == CYBER else str(data)
+
+    def task_title(self) -> str:
+        return self.task.currentText()
+
+    def _preset_values(self, name: str) -> Hyperparameters:
+        """The values of hyperparameter preset ``name`` for the task (and algorithm) picked."""
+        task_id = self.task_id()
+        return HYPER_PRESETS[name] if task_id is None else task_hyper(task_id, self.algorithm_id())
+
     def _load_hyper(self, name: str) -> None:
-        values = HYPER_PRESETS[name]
+        if not name:
+            return
+        values = self._preset_values(name)
         self.schedule.setCurrentText(values.lr_schedule)
         for field, box in self.fields.items():
             box.setValue(getattr(values, field))
         self.episodes.setValue(values.episodes or 1000)
         self.until_stopped.setChecked(values.episodes is None)
+        self._loaded = self._values()
         self.clear_error()
+
+    def _values(self) -> dict[str, Any]:
+        """What a hyperparameter preset fills in, as the form holds it now."""
+        return {"schedule": self.schedule.currentText(), "episodes": self.episodes.value(),
+                "until_stopped": self.until_stopped.isChecked(),
+                **{name: box.value() for name, box in self.fields.items()}}
+
+    def _on_task(self) -> None:
+        """Another task: its presets, its recommended hyperparameters, one agent for a toy-text task."""
+        task = self.task_id() is not None
+        names = list(TASK_HYPER if task else HYPER_PRESETS)
+        if [self.hyper.itemText(i) for i in range(self.hyper.count())] != names:
+            current = self.hyper.currentText()
+            self.hyper.blockSignals(True)
+            self.hyper.clear()
+            self.hyper.addItems(names)
+            self.hyper.setCurrentText(current if current in names else DEFAULT_HYPER)
+            self.hyper.blockSignals(False)
+        self.preset.setEnabled(not task)
+        self.preset.setToolTip(TASK_PRESET_TIP if task else PRESET_TIP)
+        self.agents.setEnabled(not task)
+        self.agents.setToolTip(TASK_AGENTS_TIP if task else AGENTS_TIP)
+        self._update_population()
+        self._load_hyper(self.hyper.currentText())
+
+    def _on_algorithm(self) -> None:
+        """A toy-text task's recommended values depend on the algorithm: untouched, they follow it."""
+        if self.task_id() is not None and self._values() == self._loaded:
+            self._load_hyper(self.hyper.currentText())
+
+    def _update_population(self) -> None:
+        self.chain_all.setEnabled(self.task_id() is None and self.agents.value() > 1)
+
+    def population(self) -> int:
+        """Agents to train: K for the cyber-defense task, one for a toy-text task."""
+        return 1 if self.task_id() is not None else self.agents.value()
 
     def config(self) -> EnvConfig:
         return preset(self.preset.currentText())
@@ -131,7 +232,7 @@ class TrainingForm(QWidget):
 
     def hyperparameters(self) -> Hyperparameters | None:
         """The validated hyperparameters, or None with the reason shown at the form."""
-        base = HYPER_PRESETS[self.hyper.currentText()]
+        base = self._preset_values(self.hyper.currentText())
         values: dict[str, Any] = {name: box.value() for name, box in self.fields.items()}
         values["lr_schedule"] = self.schedule.currentText()
         values["episodes"] = None if self.until_stopped.isChecked() else self.episodes.value()
@@ -188,7 +289,8 @@ class TrainingForm(QWidget):
 
     def state(self) -> str:
         """The form as JSON, for QSettings."""
-        return json.dumps({"preset": self.preset.currentText(), "hyper": self.hyper.currentText(),
+        return json.dumps({"task": self.task.currentData(),
+                           "preset": self.preset.currentText(), "hyper": self.hyper.currentText(),
                            "algorithm": self.algorithm.currentText(), "seed": self.seed.value(),
                            "agents": self.agents.value(), "episodes": self.episodes.value(),
                            "schedule": self.schedule.currentText(),
@@ -200,6 +302,8 @@ class TrainingForm(QWidget):
         """Restore :meth:`state`; anything unreadable is ignored."""
         try:
             data = json.loads(text)
+            task = self.task.findData(str(data.get("task", CYBER)))  # older states: the cyber-defense task
+            self.task.setCurrentIndex(max(task, 0))
             self.preset.setCurrentText(str(data["preset"]))
             self.hyper.setCurrentText(str(data["hyper"]))
             self.algorithm.setCurrentText(str(data["algorithm"]))

@@ -24,6 +24,9 @@ from app.plot_history import PlotHistory, centres
 from policyledger_core.learn.envelope import Records
 
 REFRESH_MS = 33  # 30 redraws per second at most
+Y_MARGIN = 5.0
+"""The least margin above and below the returns while the view follows a run (the cyber-defense
+task's returns span tens; a run may ask for another, see :meth:`TrainingPlots.start`)."""
 HEADER_HEIGHT = 28
 """The row above the view box that holds the title and the legend: a legend never covers data."""
 HOVER_RATE = 60
@@ -126,6 +129,7 @@ class TrainingPlots:
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self.agents = 1
+        self.y_margin = Y_MARGIN
         self.log_x = False
         self.x_axis = "episodes"
         """What the x axis counts: a key of :data:`X_AXES`."""
@@ -286,9 +290,12 @@ class TrainingPlots:
             plot.setLogMode(x=on, y=False)
         self._refit()
 
-    def start(self, population: bool, agents: int = 1) -> None:
-        """Clear everything for a new run (of ``agents`` agents)."""
+    def start(self, population: bool, agents: int = 1, y_margin: float | None = None) -> None:
+        """Clear everything for a new run (of ``agents`` agents); ``y_margin``: the least margin
+        above and below its returns (default :data:`Y_MARGIN`; a toy-text task's returns may span
+        less than one)."""
         self.agents = max(agents, 1)
+        self.y_margin = Y_MARGIN if y_margin is None else y_margin
         self._forget(population)
         for plot in (self.reward, self.epsilon):
             plot.getPlotItem().disableAutoRange()
@@ -378,7 +385,7 @@ class TrainingPlots:
         shown = self._shown
         if shown is not None and last_x <= shown[1] and shown[2] <= low and high <= shown[3]:
             return
-        margin = max((high - low) * 0.25, 5.0)
+        margin = max((high - low) * 0.25, self.y_margin)
         x_high = max(1000.0, last_x * 2 if shown is None or last_x > shown[1] else shown[1])
         self._shown = (0.0, x_high, low - margin, high + margin)
         self.reward.getPlotItem().getViewBox().setRange(xRange=self._x_range(x_high), yRange=self._shown[2:],

@@ -1,4 +1,11 @@
-"""The Training tab: settings, Start/Stop, live plots, and the chained result."""
+"""The Training tab: settings, Start/Stop, live plots, and the chained result.
+
+The cyber-defense task trains one agent or a population (:func:`~policyledger_core.learn.engine.
+train_agents`); a toy-text task one agent (:func:`~policyledger_core.learn.tabular_engine.
+train_task`). Both run in the same child process and stream the same relays, and both end the
+same way: the greedy policy saved, verified by replay (a toy-text table in Gymnasium, valued
+exactly) and chained.
+"""
 
 from __future__ import annotations
 
@@ -34,16 +41,22 @@ from app.model import AppModel, Findings, Place
 from app.plot_history import write_recording_csv
 from app.process_runner import RELAY_SECONDS, in_child_process
 from app.recording import Recording, describe_size
-from app.runs_table import Run, RunsPanel
-from app.training_form import TrainingForm
+from app.runs_table import Run
+from app.task_runs import TaskRunsPanel
+from app.training_form import CYBER, TrainingForm
 from app.training_plots import X_AXES, TrainingPlots
 from app.widgets import named, settings_and_work
 from app.worker import TaskRunner, one_line
-from policyledger_core.learn.engine import prepare, train_agents
+from policyledger_core.learn.engine import train_agents
 from policyledger_core.learn.hyper import Algorithm, Hyperparameters
 from policyledger_core.learn.single import TrainingResult
+from policyledger_core.learn.tabular_engine import TaskTrainingResult, prepare, train_task
+from policyledger_core.ledger.chain import LedgerError
+from policyledger_core.tasks.base import fraction_of_optimum
+from policyledger_core.tasks.spec import task_info
+from policyledger_core.verify.suite import VerificationReport
 from policyledger_core.workspace.curves import Curve, CurveStore
-from policyledger_core.workspace.publish import Published, publish_run
+from policyledger_core.workspace.publish import Published, SavedPolicy, publish_run, save_policy
 
 READY = "Ready."
 COMPILING = "Compiling the training kernel (once after install, a few seconds)\u2026"
@@ -52,6 +65,9 @@ READ_ONLY = ("Cannot start: the ledger is read-only until repaired (see the Ledg
 RESULT_CHARS = 38
 """The result panel's value column, in average characters: fixed, so a result never widens the form
 (a longer value is elided; its tooltip has all of it)."""
+TASK_Y_MARGIN = 0.05
+"""The least margin above and below a toy-text run's returns (FrozenLake's are 0 or 1)."""
+AnyResult = TrainingResult | TaskTrainingResult
 
 
 def training_threads() -> int:
@@ -66,6 +82,8 @@ class Chained:
 
     published: Published
     findings: Findings
+    best_stationary: float | None = None
+    """A toy-text task: the value of the best stationary table found (one action per observation)."""
 
 
 def save_task(place: Place, result: TrainingResult, chain_all: bool, curve: Curve | None = None) -> Chained:
@@ -80,6 +98,37 @@ def save_task(place: Place, result: TrainingResult, chain_all: bool, curve: Curv
         for saved in published.saved:
             store.save(saved.policy.hash, curve)
     return Chained(published, Findings.of(ctx))
+
+
+def save_toy_text_run(place: Place, result: TaskTrainingResult, curve: Curve | None = None) -> Chained:
+    """Save a toy-text run's greedy table as a task policy, verify it (Gymnasium's replay and its
+    exact value) and chain it, on a Context of its own, as :func:`save_task` does a cyber run's.
+    Also gives the task's best stationary value (computed once per task, well under a second)."""
+    from policyledger_core.tasks.toytext import toy_text_task  # Gymnasium: loaded when a task is saved
+
+    ctx = place.open()
+    policy = result.policy()
+    try:
+        saved = save_policy(ctx, policy, result.training_fields(), {"kind": "trained"}, keep_file=True)
+    except LedgerError as exc:  # what was learned is kept, as for a cyber run
+        raise LedgerError(f"{exc}. The policy is kept as {ctx.store.path_of(policy.hash)}; "
+                          "after a repair, chain it with 'Add policy file' (policyledger-cli add)") from None
+    if curve is not None and len(curve):
+        CurveStore(place.config).save(policy.hash, curve)
+    best = toy_text_task(result.task_id).best_stationary_value()
+    return Chained(Published([saved], saved), Findings.of(ctx), best)
+
+
+def _figure(value: float) -> str:
+    """A toy-text figure: four significant digits (FrozenLake's lie in [0, 1], Taxi's are whole)."""
+    return f"{value:.4g}"
+
+
+def _reward(result: AnyResult) -> float:
+    """A run's training reward: its best agent's mean of the last 100 episodes."""
+    if isinstance(result, TaskTrainingResult):
+        return result.training_reward
+    return float(result.training_reward[result.best_agent])
 
 
 class TrainingTab(QWidget):
@@ -115,7 +164,7 @@ class TrainingTab(QWidget):
             self.x_axis.addItem("episodes" if key == "episodes" else "env steps", key)
         self.x_axis.setToolTip("Draw the curves against episodes or environment steps "
                                "(a population's steps are per agent).")
-        self.runs = named(RunsPanel(self.plots.reward), "runsPanel")
+        self.runs = named(TaskRunsPanel(self.plots.reward), "runsPanel")
         self._run: Run | None = None
         self.form_column = QWidget()
         self._stopping = False
@@ -131,10 +180,11 @@ class TrainingTab(QWidget):
         self.compiling = False
         self._saving = False
         self._findings: Findings | None = None
+        self._best_stationary: float | None = None
         self._started = 0.0
         self._episodes_done = 0
         self._hyper: Hyperparameters | None = None
-        self._result: TrainingResult | None = None
+        self._result: AnyResult | None = None
         self._layout()
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
@@ -152,7 +202,7 @@ class TrainingTab(QWidget):
         form = QFormLayout(box)
         form.setVerticalSpacing(2)
         self.result_labels: dict[str, QLabel] = {}
-        for key, label in (("hash", "Policy"), ("verified", "Verified reward"),
+        for key, label in (("hash", "Policy"), ("verified", "Verified reward"), ("exact", "Exact value"),
                            ("fraction", "Of the optimum"), ("training", "Training reward"),
                            ("entry", "Ledger entry")):
             value = named(QLabel("-"), f"result_{key}")
@@ -160,6 +210,8 @@ class TrainingTab(QWidget):
             value.setFixedWidth(value.fontMetrics().averageCharWidth() * RESULT_CHARS)
             self.result_labels[key] = value
             form.addRow(label, value)
+        self._result_form = form
+        form.setRowVisible(self.result_labels["exact"], False)  # a toy-text task's result only
         return box
 
     def _layout(self) -> None:
@@ -221,14 +273,16 @@ class TrainingTab(QWidget):
         if self.model.ctx.ledger.read_only:
             self.form.show_error(READ_ONLY)
             return
-        config, agents = self.form.config(), self.form.agents.value()
+        task_id, agents = self.form.task_id(), self.form.population()
         algorithm = cast(Algorithm, self.form.algorithm_id())
         self._hyper = hyper
 
-        self._run = self.runs.add(self.form.preset.currentText(), self.form.hyper.currentText(),
-                                  self.form.algorithm.currentText(), hyper.seed, agents, 0)
+        shown = self.form.preset.currentText() if task_id is None else self.form.task_title()
+        self._run = self.runs.add(shown, self.form.hyper.currentText(), self.form.algorithm.currentText(),
+                                  hyper.seed, agents, 0, task=task_id or CYBER)
         self.runs.new_current()
-        self.plots.start(population=agents > 1, agents=agents)
+        self.plots.start(population=agents > 1, agents=agents,
+                         y_margin=TASK_Y_MARGIN if task_id is not None else None)
         self.progress.setRange(0, 0 if hyper.episodes is None else hyper.episodes)
         self.progress.setValue(0)
         self._started, self._episodes_done = time.monotonic(), 0
@@ -236,9 +290,12 @@ class TrainingTab(QWidget):
         self.recording.discard()  # a recording belongs to the run shown: a new run replaces it
         record = self.recording.begin() if self.form.record.isChecked() else None
         packer = Packer(record=record)
-        train = partial(train_agents, workers=training_threads())
-        self._training.start(in_child_process(train, config, hyper, algorithm, agents, pack=packer),
-                             progress=self._on_training_progressed, done=self._on_training_succeeded,
+        if task_id is None:
+            train = partial(train_agents, workers=training_threads())
+            work = in_child_process(train, self.form.config(), hyper, algorithm, agents, pack=packer)
+        else:
+            work = in_child_process(train_task, task_id, hyper, algorithm, pack=packer)
+        self._training.start(work, progress=self._on_training_progressed, done=self._on_training_succeeded,
                              error=self._on_task_failed)
         self._set_running(True)
         self._update_export()
@@ -302,24 +359,31 @@ class TrainingTab(QWidget):
         self.progress.setValue(done)
         self._update_export()
 
-    def _on_training_succeeded(self, result: TrainingResult) -> None:
+    def _on_training_succeeded(self, result: AnyResult) -> None:
         self._episodes_done = max(self._episodes_done, result.episodes)
         self._idle()
         if self._run is not None:
             self._run.episodes, self._run.env_steps = result.episodes, result.env_steps
-            self._run.training_reward = f"{float(result.training_reward[result.best_agent]):.2f}"
+            reward = _reward(result)
+            self._run.training_reward = _figure(reward) if isinstance(result, TaskTrainingResult) \
+                else f"{reward:.2f}"
             self.runs.refresh_row(self._run)
+        replay = "in Gymnasium" if isinstance(result, TaskTrainingResult) else "by replay"
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'} after {result.episodes:,} "
-                           "episodes: verifying by replay and chaining\u2026")
-        chain_all = self.form.chain_all.isChecked() and result.agents > 1
+                           f"episodes: verifying {replay} and chaining\u2026")
         self._result = result
         self._saving = True
         self.stop_button.setEnabled(False)  # what was learned is being saved: nothing left to stop
         place, curve = self.model.place, self._curve(result)
+        if isinstance(result, TaskTrainingResult):
+            self._training.call(lambda: save_toy_text_run(place, result, curve), done=self._on_chained,
+                                error=self._on_task_failed)
+            return
+        chain_all = self.form.chain_all.isChecked() and result.agents > 1
         self._training.call(lambda: save_task(place, result, chain_all, curve), done=self._on_chained,
                             error=self._on_task_failed)
 
-    def _curve(self, result: TrainingResult) -> Curve:
+    def _curve(self, result: AnyResult) -> Curve:
         """The run's returns as plotted, downsampled: one agent's, or the population's mean."""
         label = "episode return" if result.agents == 1 else f"mean over {result.agents} agents"
         return self.plots.history.curve(label)
@@ -327,6 +391,7 @@ class TrainingTab(QWidget):
     def _on_chained(self, chained: Chained) -> None:
         self._saving = self._stopping = False
         self._findings = chained.findings
+        self._best_stationary = chained.best_stationary
         self._on_saved(chained.published)
 
     def _take_findings(self) -> Findings | None:
@@ -342,24 +407,60 @@ class TrainingTab(QWidget):
         self.training_finished.emit(published.saved)
         self.settled.emit()
 
-    def _show_result(self, result: TrainingResult, published: Published) -> None:
+    def _show_result(self, result: AnyResult, published: Published) -> None:
         best = published.best
         v = best.entry.verification
         self._set_result("hash", best.policy.hash[:16] + "\u2026", best.policy.hash)
-        self._set_result("verified", f"{v.mean:.2f} \u00b1 {v.ci95:.2f} ({v.episodes} unseen episodes)")
-        self._set_result("fraction", f"{v.fraction_of_optimum:.1%} (optimum {v.optimum:.2f})")
-        self._set_result("training", f"{float(result.training_reward[result.best_agent]):.2f} "
-                                     "(last 100 episodes, exploring)")
+        task = isinstance(result, TaskTrainingResult)
+        self._result_form.setRowVisible(self.result_labels["exact"], task)
+        if isinstance(result, TaskTrainingResult):
+            verified = self._show_task_result(result, best)
+        else:
+            verified = f"{v.mean:.2f} \u00b1 {v.ci95:.2f}"
+            self._set_result("verified", f"{verified} ({v.episodes} unseen episodes)")
+            self._set_result("fraction", f"{v.fraction_of_optimum:.1%} (optimum {v.optimum:.2f})")
+            self._set_result("training", f"{_reward(result):.2f} (last 100 episodes, exploring)")
         self._set_result("entry", f"#{best.entry.index}" + ("" if best.created else " (already recorded)")
                          + (f", {published.entries_created} new entries" if len(published.saved) > 1
                             else ""))
         if self._run is not None:
-            self._run.verified = f"{v.mean:.2f} \u00b1 {v.ci95:.2f}"
+            self._run.verified = verified
             self.runs.refresh_row(self._run)
         chained = (f"Policy chained as entry #{best.entry.index}." if best.created
                    else f"Policy already recorded as entry #{best.entry.index}: nothing new chained.")
         self.stats.setText(f"{'Stopped' if result.stopped else 'Finished'}: {result.episodes:,} episodes, "
                            f"{result.env_steps:,} steps. {chained}")
+
+    def _show_task_result(self, result: TaskTrainingResult, saved: SavedPolicy) -> str:
+        """A toy-text table's figures: the replay in Gymnasium, the exact value beside the optimum
+        and the best stationary table's value. Returns the verified mean and interval."""
+        v = saved.entry.verification
+        report: VerificationReport | None = saved.report
+        exact = v.exact_value if v.exact_value is not None else (report.expected if report else None)
+        verified = f"{_figure(v.mean)} \u00b1 {v.ci95:.2g}"
+        self._set_result("verified", f"{verified} ({v.episodes} unseen episodes)",
+                         f"Mean return of the table replayed in Gymnasium's {result.task_id} on {v.episodes} "
+                         f"episodes it never trained on, with its 95% confidence interval.")
+        best = self._best_stationary
+        within = f" within {task_info(result.task_id).spec.horizon} steps"
+        if exact is not None:
+            best_text = "" if best is None else f" (best table {_figure(best)})"
+            reach = None if best is None else fraction_of_optimum(best, v.optimum)
+            best_tip = "" if best is None or reach is None else (
+                f" The best table of one action per observation found by local search reaches "
+                f"{_figure(best)} ({reach:.2%} of the optimum)"
+                + (": with a time limit the optimum needs a policy that also depends on the time left."
+                   if reach < 1.0 - 1e-9 else "."))
+            self._set_result("exact", f"{_figure(exact)}{best_text}",
+                             f"The table's exact expected return{within}, computed from Gymnasium's own "
+                             f"model (no sampling).{best_tip}")
+        else:
+            self._set_result("exact", "-")
+        self._set_result("fraction", f"{v.fraction_of_optimum:.2%} (optimum {_figure(v.optimum)})",
+                         f"The exact value as a share of the exact optimum {v.optimum:.6g} (the best "
+                         f"time-dependent policy{within}).")
+        self._set_result("training", f"{_figure(result.training_reward)} (last 100 episodes, exploring)")
+        return verified
 
     def _set_result(self, key: str, text: str, tip: str | None = None) -> None:
         """A value of the result panel, elided to the panel's fixed width (the tooltip has all of it)."""
@@ -374,6 +475,7 @@ class TrainingTab(QWidget):
             label.setText("-")
             label.setToolTip("")
         self._result, self._hyper, self._episodes_done = None, None, 0
+        self._result_form.setRowVisible(self.result_labels["exact"], False)
         self.recording.discard()
         self.plots.clear()
         self.progress.setRange(0, 1)
@@ -468,10 +570,12 @@ class TrainingTab(QWidget):
         if task is None:
             return
         result = task.result
-        if not saving and isinstance(result, TrainingResult):
+        if not saving and isinstance(result, TrainingResult | TaskTrainingResult):
             chain_all = self.form.chain_all.isChecked() and result.agents > 1
             try:
-                chained = save_task(self.model.place, result, chain_all, self._curve(result))
+                chained = (save_toy_text_run(self.model.place, result, self._curve(result))
+                           if isinstance(result, TaskTrainingResult)
+                           else save_task(self.model.place, result, chain_all, self._curve(result)))
             except Exception as exc:  # the window is closing: say it, do not hang
                 self.stats.setText(f"Could not chain the policy: {one_line(exc)}")
                 return

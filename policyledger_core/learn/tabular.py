@@ -22,6 +22,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -208,7 +210,7 @@ class TabularRun:
     """
 
     def __init__(self, model: TabularModel, horizon: int, hyper: Hyperparameters,
-                 algorithm: Algorithm = "q") -> None:
+                 algorithm: Algorithm = "q", keep_episodes: bool = True) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm: must be 'q' or 'double-q', got {algorithm!r}")
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
@@ -225,22 +227,28 @@ class TabularRun:
         self._alphas.setflags(write=False)
         self._returns: list[Floats] = []
         self._steps: list[Ints] = []
+        self.keep_episodes = keep_episodes
+        """Whether :meth:`result` gets every episode's return and steps (a run "until stopped"
+        streams them instead, in bounded memory: then the result has none)."""
         self.episodes = 0
         """Episodes run so far."""
 
-    def advance(self, episodes: int) -> None:
-        """Run ``episodes`` more episodes (in one kernel call: keep it to some million steps)."""
+    def advance(self, episodes: int) -> tuple[Floats, Ints]:
+        """Run ``episodes`` more episodes (in one kernel call: keep it to some million steps);
+        returns their returns and steps."""
         if episodes < 1:
-            return
+            return np.zeros(0), np.zeros(0, dtype=np.int64)
         returns, steps = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
         streams, model = self._streams, self.model
         _train(streams.next_double, int(streams.states[0]), int(streams.states[1]), model.offsets,
                self._cumulative, model.next_states, model.rewards, model.terminated, self._initial,
                model.n_actions, self.horizon, epsilons(self.hyper, self.episodes, episodes), self._alphas,
                self.hyper.discount, self.double, self.qa, self.qb, self.na, self.nb, returns, steps)
-        self._returns.append(returns)
-        self._steps.append(steps)
+        if self.keep_episodes:
+            self._returns.append(returns)
+            self._steps.append(steps)
         self.episodes += episodes
+        return returns, steps
 
     def greedy(self) -> Ints:
         """The greedy table now (of QA + QB for Double Q)."""
@@ -272,6 +280,26 @@ def train_tabular(model: TabularModel, horizon: int, hyper: Hyperparameters, alg
 def compiled() -> bool:
     """Whether this process has the kernels ready (compiled or loaded from the disk cache)."""
     return bool(_train.signatures) and bool(_simulate.signatures)
+
+
+def cached_on_disk() -> bool:
+    """Whether the compiled kernels wait in the disk cache (so a first run will not compile them).
+
+    Reads numba's cache index of each; when that cannot be told, says False (a run may then say
+    "compiling" and be quicker than announced).
+    """
+    for kernel in (_train, _simulate):
+        cache: Any = getattr(kernel, "_cache", None)
+        impl: Any = getattr(cache, "_impl", None)
+        locator: Any = getattr(impl, "locator", None)
+        index: Any = getattr(cache, "_cache_file", None)
+        try:
+            if locator is None or index is None \
+                    or not Path(locator.get_cache_path(), index._index_name).is_file():
+                return False
+        except (AttributeError, OSError, TypeError):
+            return False
+    return True
 
 
 def warm() -> float:
