@@ -52,6 +52,24 @@ TERMINAL_OBSERVATIONS = frozenset(
 )
 
 
+def _document(data: object) -> Mapping[str, Any]:
+    """The checks every policy document passes whatever its task: an object with exactly the
+    schema's fields, this schema and version, a string env_id."""
+    if not isinstance(data, Mapping):
+        raise PolicyError("policy: expected a JSON object")
+    problem = field_problem("policy", data, {"schema", "version", "env_id", "config", "actions"})
+    if problem is not None:
+        raise PolicyError(problem)
+    if data["schema"] != SCHEMA:
+        raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
+    version = data["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise PolicyError(f"version: unsupported policy version {version!r}")
+    if not isinstance(data["env_id"], str):
+        raise PolicyError("env_id: expected a string")
+    return data
+
+
 @dataclass(frozen=True)
 class Policy:
     """A deterministic policy: ``actions[observation]`` for every observation index."""
@@ -97,18 +115,7 @@ class Policy:
     @classmethod
     def from_dict(cls, data: object) -> Policy:
         """Validate a parsed policy document; never evaluates anything from it."""
-        if not isinstance(data, Mapping):
-            raise PolicyError("policy: expected a JSON object")
-        problem = field_problem("policy", data, {"schema", "version", "env_id", "config", "actions"})
-        if problem is not None:
-            raise PolicyError(problem)
-        if data["schema"] != SCHEMA:
-            raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
-        version = data["version"]
-        if not isinstance(version, int) or isinstance(version, bool) or version != SCHEMA_VERSION:
-            raise PolicyError(f"version: unsupported policy version {version!r}")
-        if not isinstance(data["env_id"], str):
-            raise PolicyError("env_id: expected a string")
+        data = _document(data)
         try:
             config = EnvConfig.from_dict(data["config"])
         except ConfigError as exc:
@@ -204,14 +211,7 @@ def configuration(policy: AnyPolicy) -> EnvConfig | TaskInfo:
 def policy_from_dict(data: object) -> AnyPolicy:
     """Validate a parsed policy document of any task (dispatched on its ``env_id``)."""
     if isinstance(data, Mapping) and isinstance(data.get("env_id"), str) and data["env_id"] in CATALOGUE:
-        problem = field_problem("policy", data, {"schema", "version", "env_id", "config", "actions"})
-        if problem is not None:
-            raise PolicyError(problem)
-        if data["schema"] != SCHEMA:
-            raise PolicyError(f"schema: expected {SCHEMA!r}, got {data['schema']!r}")
-        version = data["version"]
-        if not isinstance(version, int) or isinstance(version, bool) or version != SCHEMA_VERSION:
-            raise PolicyError(f"version: unsupported policy version {version!r}")
+        data = _document(data)
         try:
             task = info_for_config(data["env_id"], data["config"])
         except ConfigError as exc:

@@ -34,6 +34,12 @@ def key_id(public_hex: str) -> str:
     return sha256_hex(bytes.fromhex(public_hex))[:16]
 
 
+def note_verifier(public_hex: str) -> note.Verifier:
+    """The note verifier of a publisher key: the name its checkpoints are signed under
+    (``policyledger/<key id>``) and the key."""
+    return note.Verifier(f"policyledger/{key_id(public_hex)}", bytes.fromhex(public_hex))
+
+
 def _message(entry_hash: str) -> bytes:
     return SIGNATURE_DOMAIN + bytes.fromhex(entry_hash)
 
@@ -55,7 +61,7 @@ class Publisher:
     @property
     def note_name(self) -> str:
         """The name this key signs notes (checkpoints) under."""
-        return f"policyledger/{self.key_id}"
+        return note_verifier(self.public_hex).name
 
     def sign_note(self, text: str) -> str:
         """``text`` as a C2SP signed note, signed by this key under :attr:`note_name`."""
@@ -63,7 +69,7 @@ class Publisher:
 
     def verifier(self) -> note.Verifier:
         """The note verifier key of this publisher."""
-        return note.Verifier(self.note_name, bytes.fromhex(self.public_hex))
+        return note_verifier(self.public_hex)
 
     @classmethod
     def generate(cls) -> Publisher:

@@ -14,7 +14,7 @@ from policyledger_core.ledger.merkle import ProofError
 from policyledger_core.ledger.note import BadSignature, Checkpoint, NoteError, Unsigned, Verifier, split
 from policyledger_core.ledger.peers import Observation, Peers
 from policyledger_core.ledger.proof import TlogProof
-from policyledger_core.ledger.signing import key_id
+from policyledger_core.ledger.signing import key_id, note_verifier
 from policyledger_core.workspace.context import Context
 
 
@@ -27,11 +27,6 @@ def proof(ctx: Context, index: int) -> TlogProof:
     if not lines:
         return made
     return TlogProof(made.index, made.hashes, attach(made.checkpoint, lines), made.extra)
-
-
-def publisher_verifier(public_hex: str) -> Verifier:
-    """The note verifier of a publisher key (the name its checkpoints are signed under)."""
-    return Verifier(f"policyledger/{key_id(public_hex)}", bytes.fromhex(public_hex))
 
 
 @dataclass(frozen=True)
@@ -55,7 +50,7 @@ def check_inclusion(entry: Entry, text: str) -> Inclusion:
     parsed = TlogProof.parse(text)
     if parsed.index != entry.index:
         raise ProofError(f"tlog-proof: it proves entry {parsed.index}, the entry is {entry.index}")
-    verifier = publisher_verifier(entry.publisher)
+    verifier = note_verifier(entry.publisher)
     try:
         head = parsed.verify(entry.line(), [verifier])
     except NoteError as exc:
