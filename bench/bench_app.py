@@ -85,11 +85,28 @@ def _overlay_runs(tab: object, count: int) -> None:
         runs.set_shown(run, True)
 
 
+def _thread_schedstat() -> tuple[int, int] | None:
+    """The calling thread's time on a processor and waiting for one, in ns (Linux), else None."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as stat:
+            ran, waited, _slices = stat.read().split()
+    except (OSError, ValueError):
+        return None
+    return int(ran), int(waited)
+
+
+GAP_COLUMNS = "ms, at ms, {progress}, ms on a processor, ms waiting for one"
+"""What each of :meth:`StallProbe.worst`'s tuples holds."""
+
+
 class StallProbe:
     """A 5 ms timer on the GUI thread: a gap far above 5 ms between two ticks is a stall.
 
     It keeps only the worst gaps, so that probing for minutes does not itself grow the memory
-    the soak benchmark measures."""
+    the soak benchmark measures. Each kept gap says where the GUI thread's time went (from the
+    kernel's per-thread schedstat, where there is one): ms on a processor (the app's own work),
+    ms runnable but waiting for a processor (the machine busy), and the rest blocked or idle
+    (the GIL, a page fault's I/O, or the event loop waiting for the next tick)."""
 
     KEPT = 5
 
@@ -101,13 +118,15 @@ class StallProbe:
         self.timer = QTimer()
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._tick)
-        self.gaps: list[tuple[int, int, int]] = []
-        """The worst (gap ms, at ms, progress then), a heap."""
+        self.gaps: list[tuple[int, int, int, float, float]] = []
+        """The worst (gap ms, at ms, progress then, ms on a processor, ms waiting for one), a heap."""
         self._last = 0
+        self._stat = _thread_schedstat()
 
     def start(self) -> None:
         self.clock.start()
         self._last = 0
+        self._stat = _thread_schedstat()
         self.timer.start()
 
     def stop(self) -> None:
@@ -115,18 +134,22 @@ class StallProbe:
 
     def _tick(self) -> None:
         now = self.clock.elapsed()
-        gap = (now - self._last, now, self.progress())
+        stat = _thread_schedstat()
+        ran = waited = float("nan")
+        if stat is not None and self._stat is not None:
+            ran, waited = ((b - a) / 1e6 for a, b in zip(self._stat, stat, strict=True))
+        gap = (now - self._last, now, self.progress(), round(ran, 1), round(waited, 1))
         if len(self.gaps) < self.KEPT:
             heapq.heappush(self.gaps, gap)
         elif gap > self.gaps[0]:
             heapq.heapreplace(self.gaps, gap)
-        self._last = now
+        self._last, self._stat = now, stat
 
     @property
     def longest(self) -> float:
-        return float(max(gap for gap, _, _ in self.gaps)) if self.gaps else 0.0
+        return float(max(gap[0] for gap in self.gaps)) if self.gaps else 0.0
 
-    def worst(self) -> list[tuple[int, int, int]]:
+    def worst(self) -> list[tuple[int, int, int, float, float]]:
         return sorted(self.gaps)
 
 
@@ -174,7 +197,7 @@ def bench_responsiveness(overlays: int = 0) -> Iterator[Figure]:
         while tab.running:
             app.processEvents()
         window.close()
-    print("# longest gaps (ms, at ms, episodes):", probe.worst(), file=sys.stderr)
+    print(f"# longest gaps ({GAP_COLUMNS.format(progress='episodes')}):", probe.worst(), file=sys.stderr)
     suffix = f"_with_{overlays}_overlays" if overlays else ""
     yield figure(f"ui_longest_stall_ms{suffix}", probe.longest, "ms", reference=5.0, target=50.0,
                  higher_is_better=False, reference_name="probe interval",
@@ -212,7 +235,7 @@ def bench_sweep_responsiveness() -> Iterator[Figure]:
         probe.stop()
         runs = len(tab.outcomes)
         window.close()
-    print("# longest gaps (ms, at ms, runs done):", probe.worst(), file=sys.stderr)
+    print(f"# longest gaps ({GAP_COLUMNS.format(progress='runs done')}):", probe.worst(), file=sys.stderr)
     yield figure("ui_longest_stall_ms_during_a_sweep", probe.longest, "ms", reference=5.0, target=50.0,
                  higher_is_better=False, reference_name="probe interval", runs=runs,
                  runs_per_s=round(runs / seconds, 1))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from bench_app import StallProbe, _window
+from bench_app import GAP_COLUMNS, StallProbe, _window
 from bench_learning import Figure, figure
 
 SOAK_SECONDS = float(os.environ.get("POLICYLEDGER_SOAK_SECONDS", "600"))
@@ -97,7 +97,8 @@ def soak(agents: int) -> Iterator[Figure]:
           file=sys.stderr)
     print(f"# K={agents}: refreshes per second per {SAMPLE_SECONDS:.0f} s:", [round(r, 1) for r in rates],
           file=sys.stderr)
-    print(f"# K={agents}: longest gaps (ms, at ms, episodes):", probe.worst(), file=sys.stderr)
+    print(f"# K={agents}: longest gaps ({GAP_COLUMNS.format(progress='episodes')}):", probe.worst(),
+          file=sys.stderr)
     common = {"agents": agents, "seconds": round(SOAK_SECONDS), "episodes": episodes}
     yield figure(f"soak_k{agents}_memory_slope_mb_per_min", slope_mb_per_min(late), "MB/min",
                  reference=slope_mb_per_min(early), target=1.0, higher_is_better=False,

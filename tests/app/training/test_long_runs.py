@@ -182,3 +182,38 @@ def test_a_population_leaves_the_window_a_core(qtbot: Any, tmp_path: Path,
     tab.start()
     assert started[0].keywords["workers"] == max(1, (os.cpu_count() or 1) - 1)
     tab._training.shutdown()
+
+
+@pytest.mark.parametrize("population", [False, True])
+def test_a_refresh_that_grows_the_view_computes_each_curve_once_for_the_new_range(
+        plots: TrainingPlots, population: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    agents = 3 if population else 1
+    plots.start(population=population, agents=agents)
+    packer = Packer()
+    plots.add(packer([_batch(0, 500, agents)]))
+    plots.refresh()
+    view = plots.reward.getPlotItem().getViewBox()
+    assert view.viewRange()[0][1] == 1000.0
+    updates: dict[str, int] = {}
+    for name in ("_raw", "_ema", "_rolling", "_band", "_best", "_eps"):
+        curve = getattr(plots, name)
+        original = curve.updateItems
+
+        def counted(*args: Any, name: str = name, original: Any = original, **kwargs: Any) -> None:
+            updates[name] = updates.get(name, 0) + 1
+            original(*args, **kwargs)
+
+        monkeypatch.setattr(curve, "updateItems", counted)
+    plots.add(packer([_batch(500, 4500, agents)]))  # past the x range shown: the view grows
+    plots.refresh()
+    assert view.viewRange()[0][1] > 9000
+    assert updates == {name: 1 for name in ("_raw", "_ema", "_rolling", "_band", "_best", "_eps")}
+    # Computed for the new range: the curves reach the last episode (not clipped to the old view).
+    for curve in (plots._raw, plots._ema, plots._rolling, plots._eps):
+        x, _ = curve.getData()
+        assert x is not None and x[-1] > 0.99 * plots.x_view()[-1] > 1000
+    # Later range changes (a pan, a zoom) still redraw at once.
+    view.setXRange(0, 2000, padding=0)
+    plots.reward.scene().prepareForPaint()
+    x, _ = plots._raw.getData()
+    assert x is not None and x[-1] <= 2100 < plots.x_view()[-1]
