@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QTableView,
 )
 
+from app.task_map import task_decimals
 from policyledger_core.canonical import canonical_bytes, sha256_hex
 from policyledger_core.policy import config_dict
 from policyledger_core.tasks.spec import TaskInfo
@@ -176,7 +177,7 @@ class RankingModel(QAbstractTableModel):
     @staticmethod
     def _text(row: RankedPolicy, column: int) -> str:
         return (str(row.rank), row.policy_hash[:12], preset_text(row),
-                f"{row.mean:.2f} \u00b1 {row.ci95:.2f}",
+                f"{reward_text(row, row.mean)} \u00b1 {reward_text(row, row.ci95)}",
                 f"{row.fraction_of_optimum:.1%}", publisher_text(row), row.origin,
                 row.timestamp[:10])[column]
 
@@ -189,14 +190,20 @@ class RankingModel(QAbstractTableModel):
                 return f"{row.config.title}: {config_dict(row.config)}"
             return str(config_dict(row.config))
         if column == 3:
-            return f"95% CI [{row.interval.low:.2f}, {row.interval.high:.2f}]; ranked by its lower bound"
+            return (f"95% CI [{reward_text(row, row.interval.low)}, {reward_text(row, row.interval.high)}]; "
+                    "ranked by its lower bound")
         if column == 4:
-            return f"optimum {row.optimum:.2f} on the same episodes"
+            return f"optimum {reward_text(row, row.optimum)} on the same episodes"
         if column == 5:
             return f"publisher key {row.publisher}"
         if column == 7:
             return row.timestamp.replace("T", " ").replace("Z", " UTC")
         return None
+
+
+def reward_text(row: RankedPolicy, value: float) -> str:
+    """A reward of ``row``'s task, with the digits its detail panel shows."""
+    return f"{value:.{task_decimals(row.optimum) if isinstance(row.config, TaskInfo) else 2}f}"
 
 
 class PresetFilter(QSortFilterProxyModel):

@@ -77,26 +77,42 @@ def _table(name: str) -> QTableWidget:
     return table
 
 
-class ReplayDialog(QDialog):
-    """Step through one episode with the policy and, beside it, the myopic baseline."""
+def _add_row(table: QTableWidget, cells: list[str], action_column: int, colours: tuple[str, str],
+             tips: dict[int, str] | None = None) -> None:
+    """Append one step's row; its action cell in the action's colours (``colours``: background, text)."""
+    r = table.rowCount()
+    table.insertRow(r)
+    for c, text in enumerate(cells):
+        item = QTableWidgetItem(text)
+        if tips and c in tips:
+            item.setToolTip(tips[c])
+        if c == action_column:
+            item.setBackground(QColor(colours[0]))
+            item.setForeground(QColor(colours[1]))
+        table.setItem(r, c, item)
+    table.scrollToBottom()
 
-    def __init__(self, policy: Policy, parent: QWidget | None = None) -> None:
+
+class _EpisodeDialog(QDialog):
+    """What both replays share: the evaluation episode's offset and seed, Step, Play/Pause, Reset.
+
+    A subclass lays out its own view, defines :meth:`reset`, :meth:`step` and :attr:`episode_over`,
+    then calls :meth:`_start`."""
+
+    def __init__(self, name: str, title: str, step_text: str, parent: QWidget | None) -> None:
         super().__init__(parent)
-        self.setObjectName("replayDialog")
-        self.setWindowTitle(f"Replay policy {policy.hash[:12]}")
-        self.policy = policy
+        self.setObjectName(name)
+        self.setWindowTitle(title)
         self.offset = named(QSpinBox(minimum=0, maximum=MAX_OFFSET, value=0), "replayOffset")
         self.seed_label = named(QLabel(""), "replaySeed")
-        self.step_button = named(QPushButton("&Step"), "replayStepButton")
+        self.step_button = named(QPushButton(step_text), "replayStepButton")
         self.play_button = named(QPushButton("&Play"), "replayPlayButton")
         self.reset_button = named(QPushButton("R&eset"), "replayResetButton")
-        self.policy_table = _table("replayPolicyTable")
-        self.myopic_table = _table("replayMyopicTable")
         self.summary = named(QLabel(""), "replaySummary")
         self.timer = QTimer(self)
         self.timer.setInterval(PLAY_INTERVAL_MS)
-        self.tracks: list[EpisodeTrack] = []
-        self._layout()
+
+    def _start(self) -> None:
         self.step_button.clicked.connect(self.step)
         self.play_button.clicked.connect(self.toggle_play)
         self.reset_button.clicked.connect(self.reset)
@@ -104,15 +120,72 @@ class ReplayDialog(QDialog):
         self.timer.timeout.connect(self.step)
         self.reset()
 
-    def _layout(self) -> None:
-        seed_row = QHBoxLayout()
+    def _seed_row(self, *buttons: QPushButton) -> QHBoxLayout:
+        row = QHBoxLayout()
         label = QLabel("Evaluation episode &offset:")
         label.setBuddy(self.offset)
-        seed_row.addWidget(label)
-        seed_row.addWidget(self.offset)
-        seed_row.addWidget(self.seed_label, 1)
-        for button in (self.step_button, self.play_button, self.reset_button):
-            seed_row.addWidget(button)
+        row.addWidget(label)
+        row.addWidget(self.offset)
+        row.addWidget(self.seed_label, 1)
+        for button in buttons:
+            row.addWidget(button)
+        return row
+
+    @property
+    def seed(self) -> int:
+        return evaluation_seed(self.offset.value())
+
+    @property
+    def episode_over(self) -> bool:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def _restart(self) -> None:
+        """What every reset does first: stop playing, show the seed."""
+        self._stop()
+        self.seed_label.setText(f"seed 2**63 + {self.offset.value()} = {self.seed}")
+
+    def _stop(self) -> None:
+        self.timer.stop()
+        self.play_button.setText("&Play")
+
+    @Slot()
+    def toggle_play(self) -> None:
+        if self.timer.isActive():
+            self._stop()
+        elif not self.episode_over:
+            self.timer.start()
+            self.play_button.setText("&Pause")
+
+    def play_to_end(self) -> None:
+        """Step until the episode has ended."""
+        while not self.episode_over:
+            self.step()
+
+    def done(self, result: int) -> None:
+        self.timer.stop()
+        super().done(result)
+
+
+class ReplayDialog(_EpisodeDialog):
+    """Step through one episode with the policy and, beside it, the myopic baseline."""
+
+    def __init__(self, policy: Policy, parent: QWidget | None = None) -> None:
+        super().__init__("replayDialog", f"Replay policy {policy.hash[:12]}", "&Step", parent)
+        self.policy = policy
+        self.policy_table = _table("replayPolicyTable")
+        self.myopic_table = _table("replayMyopicTable")
+        self.tracks: list[EpisodeTrack] = []
+        self._layout()
+        self._start()
+
+    def _layout(self) -> None:
+        seed_row = self._seed_row(self.step_button, self.play_button, self.reset_button)
         note = QLabel(f"Offsets 0-{DEFAULT_EPISODES - 1} are the episodes of the evaluation suite behind "
                       "the verified reward; any larger offset is another episode no training ever saw.")
         note.setWordWrap(True)
@@ -129,16 +202,10 @@ class ReplayDialog(QDialog):
         layout.addWidget(self.summary)
         self.resize(1280, 680)
 
-    @property
-    def seed(self) -> int:
-        return evaluation_seed(self.offset.value())
-
     @Slot()
     def reset(self) -> None:
         """Start the chosen episode again for both players."""
-        self.timer.stop()
-        self.play_button.setText("&Play")
-        self.seed_label.setText(f"seed 2**63 + {self.offset.value()} = {self.seed}")
+        self._restart()
         config = self.policy.config
         self.tracks = [EpisodeTrack(config, self.policy.actions, self.seed),
                        EpisodeTrack(config, MYOPIC_ACTIONS, self.seed)]
@@ -166,49 +233,23 @@ class ReplayDialog(QDialog):
                     font.setBold(True)
                     item.setFont(font)
         if self.episode_over:
-            self.timer.stop()
-            self.play_button.setText("&Play")
+            self._stop()
             self.step_button.setEnabled(False)
             self.play_button.setEnabled(False)
         self._summarise()
 
-    @Slot()
-    def toggle_play(self) -> None:
-        if self.timer.isActive():
-            self.timer.stop()
-            self.play_button.setText("&Play")
-        elif not self.episode_over:
-            self.timer.start()
-            self.play_button.setText("&Pause")
-
-    def play_to_end(self) -> None:
-        """Step until both episodes have ended."""
-        while not self.episode_over:
-            self.step()
-
     @property
     def episode_over(self) -> bool:
+        """Both players' episodes have ended."""
         return all(track.done for track in self.tracks)
 
     def _append(self, table: QTableWidget, record: StepRecord) -> None:
-        r = table.rowCount()
-        table.insertRow(r)
-        for c, text in enumerate(_cells(record)):
-            item = QTableWidgetItem(text)
-            if c == 3:
-                item.setBackground(QColor(ACTION_COLOURS[record.action]))
-                item.setForeground(QColor(ACTION_TEXT[record.action]))
-            table.setItem(r, c, item)
-        table.scrollToBottom()
+        _add_row(table, _cells(record), 3, (ACTION_COLOURS[record.action], ACTION_TEXT[record.action]))
 
     def _summarise(self) -> None:
         parts = [f"{name}: {t.total:.1f} after {len(t.records)} steps ({'ended' if t.done else 'running'})"
                  for name, t in zip(("Policy", "Myopic"), self.tracks, strict=True)]
         self.summary.setText(".   ".join(parts) + ".")
-
-    def done(self, result: int) -> None:
-        self.timer.stop()
-        super().done(result)
 
 
 TASK_COLUMNS = ("Step", "Cell", "Action", "Next cell", "Reward", "Return")
@@ -220,7 +261,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-class TaskReplayDialog(QDialog):
+class TaskReplayDialog(_EpisodeDialog):
     """Step through one episode of a toy-text task's table on the task's map, forwards and back.
 
     The episode is played whole at each reset in Gymnasium's environment (``gymnasium.make`` with the
@@ -229,17 +270,11 @@ class TaskReplayDialog(QDialog):
     """
 
     def __init__(self, policy: TaskPolicy, facts: TaskFacts, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("taskReplayDialog")
-        self.setWindowTitle(f"Replay policy {policy.hash[:12]} on {facts.info.title}")
+        super().__init__("taskReplayDialog", f"Replay policy {policy.hash[:12]} on {facts.info.title}",
+                         "&Next", parent)
         self.policy, self.facts = policy, facts
         self.taxi = facts.family == "taxi"
-        self.offset = named(QSpinBox(minimum=0, maximum=MAX_OFFSET, value=0), "replayOffset")
-        self.seed_label = named(QLabel(""), "replaySeed")
         self.previous_button = named(QPushButton("Pre&vious"), "replayPreviousButton")
-        self.step_button = named(QPushButton("&Next"), "replayStepButton")
-        self.play_button = named(QPushButton("&Play"), "replayPlayButton")
-        self.reset_button = named(QPushButton("R&eset"), "replayResetButton")
         self.map = GridView("replayMap")
         self.map.set_task(facts, facts.cells() if not self.taxi else {})
         self.map.set_actions(policy.actions)
@@ -252,31 +287,16 @@ class TaskReplayDialog(QDialog):
         self.table.setHorizontalHeaderLabels(list(columns))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.summary = named(QLabel(""), "replaySummary")
         self.summary.setWordWrap(True)
-        self.timer = QTimer(self)
-        self.timer.setInterval(PLAY_INTERVAL_MS)
         self.episode: TaskEpisode | None = None
         self.position = 0
         """Steps shown so far."""
         self._layout()
         self.previous_button.clicked.connect(self.previous)
-        self.step_button.clicked.connect(self.step)
-        self.play_button.clicked.connect(self.toggle_play)
-        self.reset_button.clicked.connect(self.reset)
-        self.offset.valueChanged.connect(self.reset)
-        self.timer.timeout.connect(self.step)
-        self.reset()
+        self._start()
 
     def _layout(self) -> None:
-        seed_row = QHBoxLayout()
-        label = QLabel("Evaluation episode &offset:")
-        label.setBuddy(self.offset)
-        seed_row.addWidget(label)
-        seed_row.addWidget(self.offset)
-        seed_row.addWidget(self.seed_label, 1)
-        for button in (self.previous_button, self.step_button, self.play_button, self.reset_button):
-            seed_row.addWidget(button)
+        seed_row = self._seed_row(self.previous_button, self.step_button, self.play_button, self.reset_button)
         spec = self.facts.info.spec
         kwargs = ", ".join(f"{k}={v!r}" for k, v in spec.kwargs)
         note = QLabel(f"Played in Gymnasium's own environment: gymnasium.make({spec.env_id!r}, {kwargs}) "
@@ -310,10 +330,6 @@ class TaskReplayDialog(QDialog):
         split.setSizes([760, 500] if wide else [640, 620])
 
     @property
-    def seed(self) -> int:
-        return evaluation_seed(self.offset.value())
-
-    @property
     def steps(self) -> tuple[TaskStep, ...]:
         return self.episode.steps if self.episode is not None else ()
 
@@ -330,9 +346,7 @@ class TaskReplayDialog(QDialog):
     @Slot()
     def reset(self) -> None:
         """Play the chosen episode in Gymnasium, then show its start."""
-        self.timer.stop()
-        self.play_button.setText("&Play")
-        self.seed_label.setText(f"seed 2**63 + {self.offset.value()} = {self.seed}")
+        self._restart()
         self.episode = play_task_episode(self.policy.env_id, self.policy.actions, self.seed)
         self.position = 0
         self.table.setRowCount(0)
@@ -359,23 +373,6 @@ class TaskReplayDialog(QDialog):
         self.position -= 1
         self.table.removeRow(self.table.rowCount() - 1)
         self._show()
-
-    @Slot()
-    def toggle_play(self) -> None:
-        if self.timer.isActive():
-            self._stop()
-        elif not self.episode_over:
-            self.timer.start()
-            self.play_button.setText("&Pause")
-
-    def play_to_end(self) -> None:
-        """Show every step."""
-        while not self.episode_over:
-            self.step()
-
-    def _stop(self) -> None:
-        self.timer.stop()
-        self.play_button.setText("&Play")
 
     def _cell(self, observation: int) -> Cell:
         return self.facts.grid.positions[observation]
@@ -425,8 +422,6 @@ class TaskReplayDialog(QDialog):
 
     def _append(self, record: TaskStep) -> None:
         labels, grid = self.facts.labels, self.facts.grid
-        r = self.table.rowCount()
-        self.table.insertRow(r)
 
         def where(obs: int) -> str:
             row, col = grid.positions[obs]
@@ -444,16 +439,6 @@ class TaskReplayDialog(QDialog):
             cells = [str(record.step), where(record.observation), action_text(self.facts, record.action),
                      where(record.next_observation), _number(record.reward), _number(record.cumulative)]
             action_column, tips = 2, {1: labels[record.observation], 3: labels[record.next_observation]}
-        for c, text in enumerate(cells):
-            item = QTableWidgetItem(text)
-            if c in tips:
-                item.setToolTip(f"observation: {tips[c]}")
-            if c == action_column:
-                item.setBackground(QColor(TASK_ACTION_COLOURS[record.action]))
-                item.setForeground(QColor(TASK_ACTION_TEXT[record.action]))
-            self.table.setItem(r, c, item)
-        self.table.scrollToBottom()
-
-    def done(self, result: int) -> None:
-        self.timer.stop()
-        super().done(result)
+        _add_row(self.table, cells, action_column,
+                 (TASK_ACTION_COLOURS[record.action], TASK_ACTION_TEXT[record.action]),
+                 {c: f"observation: {label}" for c, label in tips.items()})

@@ -1,7 +1,10 @@
-"""The sweep settings form: presets, algorithms, up to three swept hyperparameters, seeds, backend.
+"""The sweep settings form: presets or tasks, algorithms, up to three swept hyperparameters, seeds,
+backend.
 
-The form collects values; the core's :func:`~policyledger_core.sweep.plan.plan` validates
-them, and its one-line reason shows under the form.
+A sweep is over one kind: the cyber-defense task's presets, or Gymnasium's toy-text tasks (one
+agent, each from its own measured ``recommended`` hyperparameters per algorithm). The form collects
+values; the core's :func:`~policyledger_core.sweep.plan.plan` (or ``plan_tasks``) validates them,
+and its one-line reason shows under the form.
 """
 
 from __future__ import annotations
@@ -27,12 +30,19 @@ from policyledger_core.errors import BadInput
 from policyledger_core.learn.hyper import ALGORITHM_NAMES, DEFAULT_HYPER, HYPER_PRESETS
 from policyledger_core.sim.config import PRESETS
 from policyledger_core.sweep.backends import BACKENDS
-from policyledger_core.sweep.plan import SWEPT, RunSpec, parse_setting, plan
+from policyledger_core.sweep.plan import SWEPT, TASK_HYPER, RunSpec, parse_setting, plan, plan_tasks
+from policyledger_core.tasks.spec import CATALOGUE
 
 SETTING_ROWS = 3
 APP_MAX_RUNS = 2000
 """The app keeps every run's tables for chaining: a sweep here stays at most this size."""
 NOT_SWEPT = "(not swept)"
+CYBER_EPISODES = 30_000
+"""Episodes per run, first shown (the cyber-defense presets)."""
+FROM_BASE = "as in the base"
+"""What 0 episodes per run shows: each run trains as long as its base says (a toy-text task's
+recommended episodes differ per task and algorithm)."""
+TASK_TIP = "A toy-text task of Gymnasium: one agent, from its measured recommended hyperparameters."
 
 
 class SweepForm(QWidget):
@@ -45,12 +55,17 @@ class SweepForm(QWidget):
         layout = QFormLayout(self)
         layout.setVerticalSpacing(3)
         self.presets = named(QListWidget(), "sweepPresets")
+        self.presets.setToolTip("A sweep is over the cyber-defense task's presets or over toy-text "
+                                "tasks: tick either kind.")
         for name in PRESETS:
-            item = QListWidgetItem(name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if name == "standard" else Qt.CheckState.Unchecked)
-            self.presets.addItem(item)
-        self.presets.setFixedHeight(self.presets.sizeHintForRow(0) * len(PRESETS) + 6)
+            ticked = Qt.CheckState.Checked if name == "standard" else Qt.CheckState.Unchecked
+            self._add_subject(name, None, ticked)
+        for task_id, info in CATALOGUE.items():
+            self._add_subject(f"{info.title} \u2014 toy-text task", task_id, Qt.CheckState.Unchecked)
+        self.presets.setFixedHeight(self.presets.sizeHintForRow(0) * min(self.presets.count(), 7) + 6)
+        self._tasks_chosen = False
+        self._cyber_agents = 1
+        """Agents per run set for the presets, back when the tasks are unticked."""
         self.algorithms = {key: named(QCheckBox(name), f"sweepAlgorithm_{key}")
                            for key, name in ALGORITHM_NAMES.items()}
         self.algorithms["q"].setChecked(True)
@@ -64,7 +79,7 @@ class SweepForm(QWidget):
         self.hyper.setCurrentText(DEFAULT_HYPER)
         self.hyper.setToolTip("Where the hyperparameters that are not swept come from.")
         self.settings: list[tuple[QComboBox, QLineEdit]] = []
-        layout.addRow("&Presets", self.presets)
+        layout.addRow("&Presets or tasks", self.presets)
         layout.addRow("Algorithms", algorithms)
         layout.addRow("&Base hyperparameters", self.hyper)
         for i in range(SETTING_ROWS):
@@ -82,7 +97,10 @@ class SweepForm(QWidget):
         self.settings[0][0].setCurrentText("learning_rate")
         self.settings[0][1].setText("0.3, 0.6, 1.0")
         self.seeds = named(QSpinBox(minimum=1, maximum=1000, value=5), "sweepSeeds")
-        self.episodes = named(QSpinBox(minimum=1, maximum=10_000_000, value=30_000), "sweepEpisodes")
+        self.episodes = named(QSpinBox(minimum=0, maximum=10_000_000, value=CYBER_EPISODES), "sweepEpisodes")
+        self.episodes.setSpecialValueText(FROM_BASE)
+        self.episodes.setToolTip("0: as the base hyperparameters say (a toy-text task's recommended "
+                                 "episodes, per task and algorithm).")
         self.agents = named(QSpinBox(minimum=1, maximum=1024, value=1), "sweepAgents")
         self.backend = named(QComboBox(), "sweepBackend")
         self.backend.addItems(list(BACKENDS))
@@ -116,33 +134,83 @@ class SweepForm(QWidget):
     def _on_backend(self) -> None:
         self.address.setEnabled(self.backend.currentText() == "ray")
 
+    def _add_subject(self, text: str, task_id: str | None, state: Qt.CheckState) -> None:
+        item = QListWidgetItem(text)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(state)
+        item.setData(Qt.ItemDataRole.UserRole, task_id)
+        if task_id is not None:
+            item.setToolTip(TASK_TIP)
+        self.presets.addItem(item)
+
     def _emit(self) -> None:
+        self._follow_kind()
         self.specs()  # the run count and the error follow every edit
         self.changed.emit()
 
+    def _follow_kind(self) -> None:
+        """Toy-text tasks ticked: one agent, their own recommended base and, while untouched, their
+        recommended episodes; back to the presets, the presets' values again."""
+        tasks = bool(self.chosen_tasks())
+        if tasks == self._tasks_chosen:
+            return
+        self._tasks_chosen = tasks
+        for widget in (self.agents, self.hyper, self.episodes):
+            widget.blockSignals(True)
+        if tasks:
+            self._cyber_agents = self.agents.value()
+            self.agents.setValue(1)
+            if self.episodes.value() == CYBER_EPISODES:
+                self.episodes.setValue(0)
+        else:
+            self.agents.setValue(self._cyber_agents)
+            if self.episodes.value() == 0:
+                self.episodes.setValue(CYBER_EPISODES)
+        for widget in (self.agents, self.hyper, self.episodes):
+            widget.blockSignals(False)
+        self.agents.setEnabled(not tasks)
+        self.hyper.setEnabled(not tasks)
+        self.hyper.setToolTip(f"Toy-text tasks: each from its {TASK_HYPER!r} values per algorithm."
+                              if tasks else "Where the hyperparameters that are not swept come from.")
+
     def tick_presets(self, names: set[str]) -> None:
-        """Tick exactly these presets."""
+        """Tick exactly these presets (or tasks, by Gymnasium id)."""
         for i in range(self.presets.count()):
             item = self.presets.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in names else Qt.CheckState.Unchecked)
+            key = item.data(Qt.ItemDataRole.UserRole) or item.text()
+            item.setCheckState(Qt.CheckState.Checked if key in names else Qt.CheckState.Unchecked)
+
+    def _ticked(self) -> list[QListWidgetItem]:
+        return [self.presets.item(i) for i in range(self.presets.count())
+                if self.presets.item(i).checkState() == Qt.CheckState.Checked]
 
     def chosen_presets(self) -> list[str]:
-        return [self.presets.item(i).text() for i in range(self.presets.count())
-                if self.presets.item(i).checkState() == Qt.CheckState.Checked]
+        return [item.text() for item in self._ticked() if item.data(Qt.ItemDataRole.UserRole) is None]
+
+    def chosen_tasks(self) -> list[str]:
+        """The toy-text tasks ticked, by Gymnasium id."""
+        return [task for item in self._ticked() if (task := item.data(Qt.ItemDataRole.UserRole)) is not None]
 
     def specs(self) -> list[RunSpec] | None:
         """The sweep's runs, or None (the reason shown under the form)."""
         try:
-            presets = self.chosen_presets()
-            if not presets:
-                raise BadInput("Presets: tick at least one")
+            presets, tasks = self.chosen_presets(), self.chosen_tasks()
+            if not presets and not tasks:
+                raise BadInput("Presets or tasks: tick at least one")
+            if presets and tasks:
+                raise BadInput("Presets or tasks: a sweep is over cyber-defense presets or over toy-text "
+                               "tasks, not both")
             algorithms = [key for key, box in self.algorithms.items() if box.isChecked()]
             if not algorithms:
                 raise BadInput("Algorithms: tick at least one")
             settings = [parse_setting(f"{name.currentText()}={values.text()}")
                         for name, values in self.settings if name.currentText() != NOT_SWEPT]
-            runs = plan(presets, algorithms, settings, self.seeds.value(), self.episodes.value(),
-                        self.agents.value(), self.hyper.currentText())
+            episodes = self.episodes.value() or None
+            if tasks:
+                runs = plan_tasks(tasks, algorithms, settings, self.seeds.value(), episodes)
+            else:
+                runs = plan(presets, algorithms, settings, self.seeds.value(), episodes,
+                            self.agents.value(), self.hyper.currentText())
             if len(runs) > APP_MAX_RUNS:
                 raise BadInput(f"{len(runs):,} runs: the app runs at most {APP_MAX_RUNS:,} "
                                "(policyledger-cli sweep runs more)")

@@ -2,7 +2,8 @@
 
 The sweep runs in a child process (its own process pool or Ray inside); each finished run comes
 back with its verified figures, its training curve and its tables. The window's process is the
-ledger's only writer: it chains the best run per preset, or the runs selected, on request.
+ledger's only writer: it chains the best run per preset (or toy-text task), or the runs selected,
+on request.
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ from app.model import AppModel, Findings, Place
 from app.process_runner import in_child_process
 from app.runs_table import COLOURS
 from app.sweep_form import SweepForm
+from app.task_map import task_decimals
 from app.widgets import named, settings_and_work
 from app.worker import TaskRunner, one_line
 from policyledger_core.sweep.execute import best_per_preset, chain_runs, stream
 from policyledger_core.sweep.plan import RunSpec
 from policyledger_core.sweep.runs import RunOutcome
 from policyledger_core.sweep.summary import groups
+from policyledger_core.tasks.spec import task_info
 
-COLUMNS = ("preset", "algorithm", "settings", "seed", "state", "verified reward", "of optimum", "policy",
-           "entry")
+COLUMNS = ("preset or task", "algorithm", "settings", "seed", "state", "verified reward", "of optimum",
+           "policy", "entry")
 MAX_DRAWN_GROUPS = len(COLOURS)
 """Groups drawn on the plot (the first ones); the table lists every run."""
 DRAW_MS = 200
@@ -49,6 +52,18 @@ def chain_task(place: Place, outcomes: Sequence[RunOutcome]) -> tuple[list[dict[
     """Chain runs' policies on a Context of the task's own."""
     ctx = place.open()
     return chain_runs(ctx, outcomes), Findings.of(ctx)
+
+
+def _subject(spec: RunSpec) -> str:
+    """What a run trains on, as the table shows it: the preset's name, or the task's title."""
+    return task_info(spec.task).title if spec.task is not None else spec.preset
+
+
+def reward_text(outcome: RunOutcome) -> str:
+    """A run's verified reward: the replayed mean and its 95% half-width, or a task's exact value."""
+    if outcome.exact_value is not None:
+        return f"{outcome.exact_value:.{task_decimals(outcome.optimum_expected or 0.0)}f} (exact)"
+    return f"{outcome.verified_reward:.2f} \u00b1 {outcome.ci95:.2f}"
 
 
 class SweepsTab(QWidget):
@@ -84,7 +99,9 @@ class SweepsTab(QWidget):
                            color="#333", size="10pt")
         self.plot.setLabel("bottom", "episode")
         self.plot.setLabel("left", "return")
-        self.chain_best_button = named(QPushButton("Chain &best per preset"), "sweepChainBestButton")
+        self.chain_best_button = named(QPushButton("Chain &best of each"), "sweepChainBestButton")
+        self.chain_best_button.setToolTip("Chain the best finished run of each preset or task: the highest "
+                                          "lower bound of its verified reward (a task's: its exact value).")
         self.chain_selected_button = named(QPushButton("Chain &selected"), "sweepChainSelectedButton")
         self.open_button = named(QPushButton("Open in &Marketplace"), "sweepOpenButton")
         for button in (self.chain_best_button, self.chain_selected_button, self.open_button):
@@ -218,7 +235,7 @@ class SweepsTab(QWidget):
             settings = spec.hyper.to_dict()
             swept = [name for name, _ in self._swept()]
             shown = " ".join(f"{n}={settings[n]}" for n in swept)
-            values = (spec.preset, spec.algorithm, shown, str(spec.seed), "waiting", "", "", "", "")
+            values = (_subject(spec), spec.algorithm, shown, str(spec.seed), "waiting", "", "", "", "")
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if column == 0:
@@ -245,7 +262,7 @@ class SweepsTab(QWidget):
                 item.setToolTip(self.failed.get(index, ""))
         else:
             entry = self.entries.get(outcome.policy_hash)
-            cells = {4: "done", 5: f"{outcome.verified_reward:.2f} \u00b1 {outcome.ci95:.2f}",
+            cells = {4: "done", 5: reward_text(outcome),
                      6: f"{outcome.fraction_of_optimum:.1%}", 7: outcome.policy_hash[:12],
                      8: "" if entry is None else f"#{entry}"}
         for column, text in cells.items():
@@ -312,7 +329,7 @@ class SweepsTab(QWidget):
                                            "a run must be chained before the Marketplace can show it.")
 
     def chain_best(self) -> None:
-        """Chain the best finished run of each preset (as ``sweep --chain best`` picks it)."""
+        """Chain the best finished run of each preset or task (as ``sweep --chain best`` picks it)."""
         self._chain(best_per_preset(sorted(self.outcomes.items())))
 
     def chain_selected(self) -> None:

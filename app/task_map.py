@@ -70,6 +70,12 @@ HEAD_HALF_WIDTH = 0.19
 # -- facts (worked out in a worker: they build the task's model through Gymnasium) ----------------
 
 
+def task_decimals(optimum: float) -> int:
+    """Digits worth showing for a toy-text task's rewards: FrozenLake's values are probabilities of
+    reaching the goal (policies differ in the third decimal), the others' whole numbers."""
+    return 4 if abs(optimum) <= 1 else 2
+
+
 @dataclass(frozen=True)
 class TaskFacts:
     """What the app shows of a toy-text task, whatever the policy: its map and exact references."""
@@ -100,8 +106,7 @@ class TaskFacts:
 
     @property
     def decimals(self) -> int:
-        """Digits worth showing: FrozenLake's values are probabilities of reaching the goal."""
-        return 4 if abs(self.optimum) <= 1 else 2
+        return task_decimals(self.optimum)
 
     def fmt(self, value: float) -> str:
         return f"{value:.{self.decimals}f}"

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,28 +86,78 @@ def _overlay_runs(tab: object, count: int) -> None:
         runs.set_shown(run, True)
 
 
-def _thread_schedstat() -> tuple[int, int] | None:
-    """The calling thread's time on a processor and waiting for one, in ns (Linux), else None."""
-    try:
-        with open("/proc/thread-self/schedstat", encoding="ascii") as stat:
-            ran, waited, _slices = stat.read().split()
-    except (OSError, ValueError):
-        return None
-    return int(ran), int(waited)
-
-
-GAP_COLUMNS = "ms, at ms, {progress}, ms on a processor, ms waiting for one"
+GAP_COLUMNS = ("ms, at ms, {progress}, ms on a processor, ms waiting for one, and of the busiest "
+               "other thread of the process: ms on a processor, ms waiting for one")
 """What each of :meth:`StallProbe.worst`'s tuples holds."""
+Sched = dict[int, tuple[int, int]]
+"""Per thread id: ns on a processor, ns runnable but waiting for one (the kernel's schedstat)."""
+
+
+class _Threads:
+    """Reads the schedstat of every thread of this process (Linux; empty elsewhere), through files
+    kept open: a read is a ``pread`` of each, about 2 us, so the probe can read them every tick."""
+
+    RELIST_TICKS = 200
+
+    def __init__(self) -> None:
+        self.own = threading.get_native_id()
+        self.files: dict[int, int] = {}
+        self.ticks = 0
+        self._list()
+
+    def _list(self) -> None:
+        try:
+            tids = {int(name) for name in os.listdir("/proc/self/task")}
+        except OSError:
+            return
+        for tid in tids - set(self.files):
+            with contextlib.suppress(OSError):
+                self.files[tid] = os.open(f"/proc/self/task/{tid}/schedstat", os.O_RDONLY)
+
+    def read(self) -> Sched:
+        self.ticks += 1
+        if self.ticks % self.RELIST_TICKS == 0:
+            self._list()
+        out: Sched = {}
+        for tid, fd in list(self.files.items()):
+            try:
+                ran, waited, _slices = os.pread(fd, 128, 0).split()
+            except (OSError, ValueError):  # the thread ended
+                os.close(self.files.pop(tid))
+                continue
+            out[tid] = (int(ran), int(waited))
+        return out
+
+    def close(self) -> None:
+        for fd in self.files.values():
+            os.close(fd)
+        self.files = {}
+
+
+def _where(before: Sched, after: Sched, own: int) -> tuple[float, float, float, float]:
+    """Over a gap, in ms: the probing (GUI) thread's time on a processor and waiting for one, then
+    the same for the other thread that ran most (NaN where the kernel does not say)."""
+    nan = float("nan")
+
+    def delta(tid: int) -> tuple[float, float]:
+        if tid not in before or tid not in after:
+            return nan, nan
+        return ((after[tid][0] - before[tid][0]) / 1e6, (after[tid][1] - before[tid][1]) / 1e6)
+
+    others = [delta(tid) for tid in after if tid != own and tid in before]
+    busiest = max(others, default=(nan, nan), key=lambda pair: pair[0])
+    return (*delta(own), *busiest)
 
 
 class StallProbe:
     """A 5 ms timer on the GUI thread: a gap far above 5 ms between two ticks is a stall.
 
     It keeps only the worst gaps, so that probing for minutes does not itself grow the memory
-    the soak benchmark measures. Each kept gap says where the GUI thread's time went (from the
-    kernel's per-thread schedstat, where there is one): ms on a processor (the app's own work),
-    ms runnable but waiting for a processor (the machine busy), and the rest blocked or idle
-    (the GIL, a page fault's I/O, or the event loop waiting for the next tick)."""
+    the soak benchmark measures. Each kept gap says where the time went (from the kernel's
+    per-thread schedstat, where there is one): the GUI thread's ms on a processor (the app's own
+    work) and runnable but waiting for one (the machine busy); the rest it was blocked or idle
+    (waiting for the GIL or a lock, a page fault's I/O, or the event loop waiting for the next
+    tick). The busiest other thread's figures say who held the processor (or the GIL) meanwhile."""
 
     KEPT = 5
 
@@ -118,38 +169,41 @@ class StallProbe:
         self.timer = QTimer()
         self.timer.setInterval(5)
         self.timer.timeout.connect(self._tick)
-        self.gaps: list[tuple[int, int, int, float, float]] = []
-        """The worst (gap ms, at ms, progress then, ms on a processor, ms waiting for one), a heap."""
+        self.gaps: list[tuple[Any, ...]] = []
+        """The worst (gap ms, at ms, progress then, then the columns of :data:`GAP_COLUMNS`), a heap."""
         self._last = 0
-        self._stat = _thread_schedstat()
+        self._threads: _Threads | None = None
+        self._sched: Sched = {}
 
     def start(self) -> None:
+        self._threads = _Threads()
+        self._sched = self._threads.read()
         self.clock.start()
         self._last = 0
-        self._stat = _thread_schedstat()
         self.timer.start()
 
     def stop(self) -> None:
         self.timer.stop()
+        if self._threads is not None:
+            self._threads.close()
 
     def _tick(self) -> None:
         now = self.clock.elapsed()
-        stat = _thread_schedstat()
-        ran = waited = float("nan")
-        if stat is not None and self._stat is not None:
-            ran, waited = ((b - a) / 1e6 for a, b in zip(self._stat, stat, strict=True))
-        gap = (now - self._last, now, self.progress(), round(ran, 1), round(waited, 1))
+        assert self._threads is not None
+        sched = self._threads.read()
+        where = _where(self._sched, sched, self._threads.own)
+        gap = (now - self._last, now, self.progress(), *(round(ms, 1) for ms in where))
         if len(self.gaps) < self.KEPT:
             heapq.heappush(self.gaps, gap)
         elif gap > self.gaps[0]:
             heapq.heapreplace(self.gaps, gap)
-        self._last, self._stat = now, stat
+        self._last, self._sched = now, sched
 
     @property
     def longest(self) -> float:
         return float(max(gap[0] for gap in self.gaps)) if self.gaps else 0.0
 
-    def worst(self) -> list[tuple[int, int, int, float, float]]:
+    def worst(self) -> list[tuple[Any, ...]]:
         return sorted(self.gaps)
 
 

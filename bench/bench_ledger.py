@@ -4,6 +4,7 @@ ledger as a transparency log (appends with the tree head kept current, open with
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import random
 import statistics
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench_learning import Figure, figure
 
@@ -151,20 +153,18 @@ def bench_verify_replay_figures() -> Iterator[Figure]:
     with tempfile.TemporaryDirectory() as tmp:
         ctx = _real_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", 300)
         timings: dict[str, list[float]] = {"figures": [], "digest": []}
-        real_replay, real_figures = audit_module.replay_problem, audit_module._check_figures
         for _ in range(3):
             for mode in ("digest", "figures"):
-                if mode == "digest":
-                    audit_module.replay_problem = _digest_only  # type: ignore[assignment]
-                    audit_module._check_figures = lambda *_args: None  # type: ignore[assignment]
-                try:
+                with contextlib.ExitStack() as patches:
+                    if mode == "digest":
+                        patches.enter_context(mock.patch.object(audit_module, "replay_problem", _digest_only))
+                        patches.enter_context(mock.patch.object(audit_module, "_check_figures",
+                                                                lambda *_args: None))
                     ledger = Ledger.open(ctx.workspace, Path(tmp) / "cfg")
                     start = time.perf_counter()
                     report = run_to_end(audit(ledger, ctx.store, replay=True))
                     timings[mode].append(time.perf_counter() - start)
                     assert report.ok and report.replayed == len(ledger) > 50, report
-                finally:
-                    audit_module.replay_problem, audit_module._check_figures = real_replay, real_figures
         best = {mode: min(values) for mode, values in timings.items()}
         yield figure("verify_replay_seconds", best["figures"], "s", reference=best["digest"],
                      reference_name="the same verify --replay comparing only the digest",
@@ -185,14 +185,15 @@ def bench_tlog_append() -> Iterator[Figure]:
         ctx = build_ledger(Path(tmp) / "ws", Path(tmp) / "cfg", TLOG_SIZE)
         ledger, fields = ctx.ledger, _fields(Policy(preset("standard"), MYOPIC_ACTIONS))
         start = time.perf_counter()
-        tlog.checkpoint(ledger)  # the first one hashes the whole tree (what an open pays, below)
+        # The first one hashes the whole tree (what an open pays, below).
+        tlog.checkpoint(ledger, ctx.publisher.key_id)
         first = time.perf_counter() - start
         plain, kept = [], []
         for i in range(2 * APPENDS):  # interleaved, so that both see the same machine
             start = time.perf_counter()
             ledger.append(fields, ctx.publisher)
             if i % 2:
-                head = tlog.checkpoint(ledger)
+                head = tlog.checkpoint(ledger, ctx.publisher.key_id)
                 kept.append(time.perf_counter() - start)
             else:
                 plain.append(time.perf_counter() - start)

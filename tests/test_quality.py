@@ -20,7 +20,7 @@ def test_ruff_passes() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_mypy_strict_passes_on_core_and_app() -> None:
+def test_mypy_strict_passes_on_core_app_and_benchmarks() -> None:
     done = _run("mypy")  # files and strictness come from pyproject.toml
     assert done.returncode == 0, done.stdout + done.stderr
 

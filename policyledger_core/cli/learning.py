@@ -8,7 +8,6 @@ replayed in Gymnasium, valued exactly). Gymnasium and the tabular kernel load on
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from policyledger_core.cli.common import EXIT_OK, UsageError, open_for_append
+from policyledger_core.cli.common import EXIT_OK, UsageError, emit, open_for_append
 from policyledger_core.learn.engine import needs_compiling, train_agents
 from policyledger_core.learn.hyper import DEFAULT_HYPER, Algorithm, Hyperparameters, hyper_preset
 from policyledger_core.learn.single import TrainingResult
@@ -32,8 +31,11 @@ from policyledger_core.workspace.publish import publish_run, save_policy
 
 if TYPE_CHECKING:  # loaded when a task is trained: numba's kernel, Gymnasium's model
     from policyledger_core.learn.tabular import TabularTraining
+    from policyledger_core.ledger.entry import Entry
     from policyledger_core.tasks.model import TabularModel
     from policyledger_core.tasks.toytext import ToyTextTask
+    from policyledger_core.verify.suite import VerificationReport
+    from policyledger_core.workspace.context import Context
 
 DEFAULT_PRESET = "standard"
 TASK_HYPER = "recommended"
@@ -124,18 +126,7 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     best = published.best
     policy = best.policy
     report = best.report or verify_policy(policy)
-    summary = {
-        "entry_index": best.entry.index,
-        "entry_hash": best.entry.hash,
-        "new_entry": best.created,
-        "entries_created": published.entries_created,
-        "policy_hash": policy.hash,
-        "verified_reward": report.mean,
-        "ci95": report.ci95,
-        "ci95_low": report.interval.low,
-        "optimum": report.optimum,
-        "optimum_expected": report.optimum_expected,
-        "fraction_of_optimum": report.fraction_of_optimum,
+    summary = _verified_summary(best.entry, best.created, published.entries_created, policy.hash, report) | {
         "training_reward": float(result.training_reward[result.best_agent]),
         "episodes": result.episodes,
         "env_steps": result.env_steps,
@@ -147,28 +138,47 @@ def cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "hyper": hyper_name,
         "seed": hyper.seed,
         "stopped": result.stopped,
+    }
+    stopped = " (stopped early)" if result.stopped else ""
+    rate = result.env_steps / max(seconds, 1e-9)
+    emit(args, out, summary,
+         f"trained {result.agents} agent(s), {result.episodes} episodes each{stopped}: "
+         f"{result.env_steps} steps in {seconds:.2f} s ({rate:,.0f} steps/s)\n"
+         f"policy          {policy.hash}\n"
+         f"verified reward {report.mean:.2f} +/- {report.ci95:.2f} "
+         f"(95% CI, {report.episodes} unseen episodes)\n"
+         f"optimum         {report.optimum:.2f} on the same episodes -> {report.fraction_of_optimum:.1%}\n"
+         f"training reward {summary['training_reward']:.2f} (mean of the last 100 training episodes)\n"
+         + _recorded_lines(best.entry, best.created, ctx, report))
+    return EXIT_OK
+
+
+def _verified_summary(entry: Entry, created: bool, entries_created: int, policy_hash: str,
+                      report: VerificationReport) -> dict[str, Any]:
+    """The fields of ``train --json`` about the saved policy, its verification and its entry."""
+    return {
+        "entry_index": entry.index,
+        "entry_hash": entry.hash,
+        "new_entry": created,
+        "entries_created": entries_created,
+        "policy_hash": policy_hash,
+        "verified_reward": report.mean,
+        "ci95": report.ci95,
+        "ci95_low": report.interval.low,
+        "optimum": report.optimum,
+        "optimum_expected": report.optimum_expected,
+        "fraction_of_optimum": report.fraction_of_optimum,
         "suite": report.suite,
         "replay_digest": report.replay_digest,
         "baselines": report.baselines,
     }
-    if args.json:
-        out.write(json.dumps(summary, sort_keys=True) + "\n")
-        return EXIT_OK
-    stopped = " (stopped early)" if result.stopped else ""
-    rate = result.env_steps / max(seconds, 1e-9)
-    out.write(
-        f"trained {result.agents} agent(s), {result.episodes} episodes each{stopped}: "
-        f"{result.env_steps} steps in {seconds:.2f} s ({rate:,.0f} steps/s)\n"
-        f"policy          {policy.hash}\n"
-        f"verified reward {report.mean:.2f} +/- {report.ci95:.2f} "
-        f"(95% CI, {report.episodes} unseen episodes)\n"
-        f"optimum         {report.optimum:.2f} on the same episodes -> {report.fraction_of_optimum:.1%}\n"
-        f"training reward {summary['training_reward']:.2f} (mean of the last 100 training episodes)\n"
-        f"ledger entry    {best.entry.index}{'' if best.created else ' (already recorded)'} "
-        f"in {ctx.workspace.root}\n"
-        f"best baseline   {_best_baseline(report.baselines)}\n"
-    )
-    return EXIT_OK
+
+
+def _recorded_lines(entry: Entry, created: bool, ctx: Context, report: VerificationReport) -> str:
+    """``train``'s last lines: where the policy was recorded, and the best baseline to compare with."""
+    return (f"ledger entry    {entry.index}{'' if created else ' (already recorded)'} "
+            f"in {ctx.workspace.root}\n"
+            f"best baseline   {_best_baseline(report.baselines)}\n")
 
 
 def _best_baseline(baselines: dict[str, float]) -> str:
@@ -186,14 +196,11 @@ def cmd_optimum(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     data = {"preset": preset_name, "config": config.to_dict(), "optimum_expected": solve(config).value,
             "optimum": ref.optimum, "suite_episodes": DEFAULT_EPISODES,
             "baselines": ref.baselines, "baselines_expected": exact}
-    if args.json:
-        out.write(json.dumps(data, sort_keys=True) + "\n")
-        return EXIT_OK
-    out.write(f"preset {preset_name}: optimal expected return {data['optimum_expected']:.3f} "
-              f"(value iteration; {ref.optimum:.2f} on the {DEFAULT_EPISODES}-episode suite)\n")
-    out.write(f"{'baseline':16s} {'suite mean':>10s} {'expected':>10s}\n")
-    for name in BASELINES:
-        out.write(f"{name:16s} {ref.baselines[name]:10.2f} {exact[name]:10.2f}\n")
+    emit(args, out, data,
+         f"preset {preset_name}: optimal expected return {data['optimum_expected']:.3f} "
+         f"(value iteration; {ref.optimum:.2f} on the {DEFAULT_EPISODES}-episode suite)\n"
+         f"{'baseline':16s} {'suite mean':>10s} {'expected':>10s}\n"
+         + "".join(f"{name:16s} {ref.baselines[name]:10.2f} {exact[name]:10.2f}\n" for name in BASELINES))
     return EXIT_OK
 
 
@@ -297,19 +304,8 @@ def _train_task(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise LedgerError(f"{exc}. The policy is kept as {ctx.store.path_of(policy.hash)}") from None
     report = saved.report or verify_policy(policy)
     stationary, stationary_fraction, note = _stationary(task)
-    summary = {
-        "entry_index": saved.entry.index,
-        "entry_hash": saved.entry.hash,
-        "new_entry": saved.created,
-        "entries_created": int(saved.created),
-        "policy_hash": policy.hash,
-        "verified_reward": report.mean,
-        "ci95": report.ci95,
-        "ci95_low": report.interval.low,
+    summary = _verified_summary(saved.entry, saved.created, int(saved.created), policy.hash, report) | {
         "exact_value": report.expected,
-        "optimum": report.optimum,
-        "optimum_expected": report.optimum_expected,
-        "fraction_of_optimum": report.fraction_of_optimum,
         "best_stationary_value": stationary,
         "best_stationary_fraction": stationary_fraction,
         "training_reward": training_reward,
@@ -325,30 +321,21 @@ def _train_task(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "hyperparameters": hyper.to_dict(),
         "seed": hyper.seed,
         "stopped": training.stopped,
-        "suite": report.suite,
-        "replay_digest": report.replay_digest,
-        "baselines": report.baselines,
     }
-    if args.json:
-        out.write(json.dumps(summary, sort_keys=True) + "\n")
-        return EXIT_OK
     stopped = " (stopped early)" if training.stopped else ""
     rate = training.env_steps / max(seconds, 1e-9)
-    out.write(
-        f"trained 1 agent on {info.spec.env_id} ({info.title}), {training.episodes} episodes{stopped}: "
-        f"{training.env_steps} steps in {seconds:.3f} s ({rate:,.0f} steps/s)\n"
-        f"policy          {policy.hash}\n"
-        f"verified reward {report.mean:.3f} +/- {report.ci95:.3f} "
-        f"(95% CI, {report.episodes} unseen episodes replayed in Gymnasium)\n"
-        f"exact value     {report.expected:.4f} (expected return within {info.spec.horizon} steps) "
-        f"-> {report.fraction_of_optimum:.2%} of the optimum\n"
-        f"optimum         {report.optimum_expected:.4f} (exact, finite-horizon value iteration)\n"
-        f"best stationary {stationary:.4f} ({stationary_fraction:.2%} of the optimum): {note}\n"
-        f"training reward {training_reward:.3f} (mean of the last 100 training episodes)\n"
-        f"ledger entry    {saved.entry.index}{'' if saved.created else ' (already recorded)'} "
-        f"in {ctx.workspace.root}\n"
-        f"best baseline   {_best_baseline(report.baselines)}\n"
-    )
+    emit(args, out, summary,
+         f"trained 1 agent on {info.spec.env_id} ({info.title}), {training.episodes} episodes{stopped}: "
+         f"{training.env_steps} steps in {seconds:.3f} s ({rate:,.0f} steps/s)\n"
+         f"policy          {policy.hash}\n"
+         f"verified reward {report.mean:.3f} +/- {report.ci95:.3f} "
+         f"(95% CI, {report.episodes} unseen episodes replayed in Gymnasium)\n"
+         f"exact value     {report.expected:.4f} (expected return within {info.spec.horizon} steps) "
+         f"-> {report.fraction_of_optimum:.2%} of the optimum\n"
+         f"optimum         {report.optimum_expected:.4f} (exact, finite-horizon value iteration)\n"
+         f"best stationary {stationary:.4f} ({stationary_fraction:.2%} of the optimum): {note}\n"
+         f"training reward {training_reward:.3f} (mean of the last 100 training episodes)\n"
+         + _recorded_lines(saved.entry, saved.created, ctx, report))
     return EXIT_OK
 
 
@@ -365,14 +352,10 @@ def _task_optimum(args: argparse.Namespace, out: TextIO) -> int:
             "baselines": {name: b.description for name, b in baselines.items()},
             "n_observations": info.n_observations, "n_actions": info.n_actions,
             "action_names": list(info.action_names)}
-    if args.json:
-        out.write(json.dumps(data, sort_keys=True) + "\n")
-        return EXIT_OK
-    out.write(f"task {info.spec.env_id} ({info.title}), horizon {info.spec.horizon} steps: optimal expected "
-              f"return {optimum:.6f} (exact: finite-horizon value iteration on Gymnasium's own model)\n"
-              f"best stationary table {stationary:.6f} ({stationary_fraction:.2%} of the optimum): "
-              f"{note}\n")
-    out.write(f"{'baseline':10s} {'expected':>12s}\n")
-    for name, b in baselines.items():
-        out.write(f"{name:10s} {b.value:12.4f}  {b.description}\n")
+    emit(args, out, data,
+         f"task {info.spec.env_id} ({info.title}), horizon {info.spec.horizon} steps: optimal expected "
+         f"return {optimum:.6f} (exact: finite-horizon value iteration on Gymnasium's own model)\n"
+         f"best stationary table {stationary:.6f} ({stationary_fraction:.2%} of the optimum): {note}\n"
+         f"{'baseline':10s} {'expected':>12s}\n"
+         + "".join(f"{name:10s} {b.value:12.4f}  {b.description}\n" for name, b in baselines.items()))
     return EXIT_OK

@@ -153,8 +153,14 @@ def test_task_rows_are_grouped_and_filtered_by_their_task(tab: MarketplaceTab) -
         fraction = task.expected_return(policy.actions) / task.optimum()
         assert r.fraction_of_optimum == pytest.approx(fraction)
         assert proxy.index(i, 4).data() == f"{fraction:.1%}"
+        # FrozenLake's rewards lie in [0, 1]: the table shows the digits the detail panel shows.
+        assert proxy.index(i, 3).data() == f"{r.mean:.4f} \u00b1 {r.ci95:.4f}"
+        assert proxy.index(i, 3).data(Qt.ItemDataRole.ToolTipRole).startswith(
+            f"95% CI [{r.interval.low:.4f}, {r.interval.high:.4f}]")
     tab.preset_combo.setCurrentText("Taxi")
     assert [r.policy_hash for r in tab.visible_rows()] == [best_table("Taxi-v4").hash]
+    taxi = tab.visible_rows()[0]
+    assert proxy.index(0, 3).data() == f"{taxi.mean:.2f} \u00b1 {taxi.ci95:.2f}"  # whole-number rewards
     tab.preset_combo.setCurrentText(ALL_PRESETS)
     assert len(tab.visible_rows()) == 6
 

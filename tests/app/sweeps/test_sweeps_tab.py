@@ -13,6 +13,7 @@ from PySide6.QtCore import QItemSelectionModel
 from app.main_window import MARKETPLACE_TAB, MainWindow
 from app.sweeps_tab import SweepsTab
 from policyledger_core.sweep.summary import groups
+from policyledger_core.tasks.spec import TaskInfo
 
 TIMEOUT_MS = 60_000
 
@@ -158,3 +159,58 @@ def test_opening_needs_a_writable_ledger_for_an_unchained_run(qtbot: Any, window
         QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
     assert not tab.open_button.isEnabled()
     assert "read-only" in tab.open_button.toolTip()
+
+
+# -- toy-text tasks ------------------------------------------------------------------------------
+
+
+def test_ticking_a_task_sweeps_tasks_with_their_own_base(window: MainWindow) -> None:
+    from policyledger_core.learn.tabular import recommended
+
+    form = window.sweeps_tab.form
+    form.agents.setValue(4)
+    form.tick_presets({"FrozenLake-v1", "Taxi-v4"})
+    # One agent, each task's recommended base and, untouched, its recommended episodes.
+    assert form.agents.value() == 1 and not form.agents.isEnabled() and not form.hyper.isEnabled()
+    assert form.episodes.value() == 0 and form.episodes.text() == "as in the base"
+    runs = form.specs()
+    assert runs is not None and form.count.text() == "30 runs"  # 2 tasks x 3 learning rates x 5 seeds
+    assert {spec.task for spec in runs} == {"FrozenLake-v1", "Taxi-v4"}
+    taxi = next(spec for spec in runs if spec.task == "Taxi-v4")
+    assert taxi.hyper.episodes == recommended("Taxi-v4", "q").episodes and taxi.agents == 1
+    assert taxi.hyper.learning_rate == 0.3 and taxi.hyper.discount == recommended("Taxi-v4", "q").discount
+    form.episodes.setValue(500)
+    assert {spec.hyper.episodes for spec in form.specs() or []} == {500}
+
+    form.tick_presets({"standard", "Taxi-v4"})  # one kind per sweep
+    assert form.specs() is None
+    assert form.error.text() == ("Presets or tasks: a sweep is over cyber-defense presets or over toy-text "
+                                 "tasks, not both")
+    form.tick_presets({"standard"})  # back to the presets: their K, base and episodes again
+    assert form.agents.value() == 4 and form.agents.isEnabled() and form.hyper.isEnabled()
+    assert form.episodes.value() == 500  # set by hand: kept
+    form.tick_presets(set())
+    assert form.specs() is None and form.error.text() == "Presets or tasks: tick at least one"
+
+
+def test_a_task_sweep_runs_and_chains_the_best_table(qtbot: Any, window: MainWindow) -> None:
+    tab = window.sweeps_tab
+    form = tab.form
+    form.tick_presets({"Taxi-v4"})
+    form.settings[0][1].setText("0.5, 1.0")
+    form.seeds.setValue(2)
+    form.workers.setValue(2)
+    _run(qtbot, tab)
+    assert tab.status.text().startswith("Finished: 4 runs")
+    assert {tab.table.item(row, 0).text() for row in range(4)} == {"Taxi"}
+    for index, outcome in tab.outcomes.items():  # valued exactly: no interval to show
+        assert outcome.exact_value is not None
+        assert tab.table.item(index, 5).text() == f"{outcome.exact_value:.2f} (exact)"
+    with qtbot.waitSignal(window.model.ledger_changed, timeout=TIMEOUT_MS):
+        tab.chain_best()
+    qtbot.waitUntil(lambda: not tab._chainer.busy, timeout=TIMEOUT_MS)
+    ledger = window.model.ctx.ledger
+    entry = ledger.entry(0)
+    assert len(ledger) == 1 and isinstance(entry.config, TaskInfo) and entry.config.spec.env_id == "Taxi-v4"
+    best = max(tab.outcomes.values(), key=lambda o: (o.lower, o.verified_reward))
+    assert entry.policy_hash == best.policy_hash
