@@ -193,6 +193,8 @@ class RankingModel(QAbstractTableModel):
             return (f"95% CI [{reward_text(row, row.interval.low)}, {reward_text(row, row.interval.high)}]; "
                     "ranked by its lower bound")
         if column == 4:
+            if isinstance(row.config, TaskInfo):
+                return f"exact optimum {reward_text(row, row.optimum)} (finite-horizon value iteration)"
             return f"optimum {reward_text(row, row.optimum)} on the same episodes"
         if column == 5:
             return f"publisher key {row.publisher}"

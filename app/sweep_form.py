@@ -10,6 +10,7 @@ and its one-line reason shows under the form.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,12 +38,25 @@ SETTING_ROWS = 3
 APP_MAX_RUNS = 2000
 """The app keeps every run's tables for chaining: a sweep here stays at most this size."""
 NOT_SWEPT = "(not swept)"
-CYBER_EPISODES = 30_000
-"""Episodes per run, first shown (the cyber-defense presets)."""
 FROM_BASE = "as in the base"
 """What 0 episodes per run shows: each run trains as long as its base says (a toy-text task's
 recommended episodes differ per task and algorithm)."""
 TASK_TIP = "A toy-text task of Gymnasium: one agent, from its measured recommended hyperparameters."
+
+
+@dataclass(frozen=True)
+class KindValues:
+    """The form's values that belong to one kind of sweep (presets, or toy-text tasks)."""
+
+    agents: int
+    base: str
+    episodes: int
+    settings: tuple[tuple[str, str], ...]
+    """Each sweep row: the hyperparameter (or NOT_SWEPT) and its values."""
+
+
+TASK_VALUES = KindValues(1, TASK_HYPER, 0, ((NOT_SWEPT, ""),) * SETTING_ROWS)
+"""The first values of a sweep over toy-text tasks: each task's own recommended values, its seeds."""
 
 
 class SweepForm(QWidget):
@@ -62,10 +76,10 @@ class SweepForm(QWidget):
             self._add_subject(name, None, ticked)
         for task_id, info in CATALOGUE.items():
             self._add_subject(f"{info.title} \u2014 toy-text task", task_id, Qt.CheckState.Unchecked)
-        self.presets.setFixedHeight(self.presets.sizeHintForRow(0) * min(self.presets.count(), 7) + 6)
+        self.presets.setFixedHeight(self.presets.sizeHintForRow(0) * self.presets.count() + 6)
         self._tasks_chosen = False
-        self._cyber_agents = 1
-        """Agents per run set for the presets, back when the tasks are unticked."""
+        self._kept: dict[bool, KindValues] = {}
+        """The values of the kind not shown (True: the tasks'), back when it is ticked again."""
         self.algorithms = {key: named(QCheckBox(name), f"sweepAlgorithm_{key}")
                            for key, name in ALGORITHM_NAMES.items()}
         self.algorithms["q"].setChecked(True)
@@ -97,7 +111,7 @@ class SweepForm(QWidget):
         self.settings[0][0].setCurrentText("learning_rate")
         self.settings[0][1].setText("0.3, 0.6, 1.0")
         self.seeds = named(QSpinBox(minimum=1, maximum=1000, value=5), "sweepSeeds")
-        self.episodes = named(QSpinBox(minimum=0, maximum=10_000_000, value=CYBER_EPISODES), "sweepEpisodes")
+        self.episodes = named(QSpinBox(minimum=0, maximum=10_000_000, value=30_000), "sweepEpisodes")
         self.episodes.setSpecialValueText(FROM_BASE)
         self.episodes.setToolTip("0: as the base hyperparameters say (a toy-text task's recommended "
                                  "episodes, per task and algorithm).")
@@ -149,29 +163,36 @@ class SweepForm(QWidget):
         self.changed.emit()
 
     def _follow_kind(self) -> None:
-        """Toy-text tasks ticked: one agent, their own recommended base and, while untouched, their
-        recommended episodes; back to the presets, the presets' values again."""
+        """Each kind keeps its own values: ticking toy-text tasks (one agent, their own recommended
+        base, episodes as in the base, nothing swept but the seeds at first) puts the presets'
+        values aside, and unticking them brings those back."""
         tasks = bool(self.chosen_tasks())
         if tasks == self._tasks_chosen:
             return
+        self._kept[self._tasks_chosen] = self._values()
         self._tasks_chosen = tasks
-        for widget in (self.agents, self.hyper, self.episodes):
-            widget.blockSignals(True)
-        if tasks:
-            self._cyber_agents = self.agents.value()
-            self.agents.setValue(1)
-            if self.episodes.value() == CYBER_EPISODES:
-                self.episodes.setValue(0)
-        else:
-            self.agents.setValue(self._cyber_agents)
-            if self.episodes.value() == 0:
-                self.episodes.setValue(CYBER_EPISODES)
-        for widget in (self.agents, self.hyper, self.episodes):
-            widget.blockSignals(False)
+        self._show_values(self._kept.get(tasks, TASK_VALUES))
         self.agents.setEnabled(not tasks)
         self.hyper.setEnabled(not tasks)
         self.hyper.setToolTip(f"Toy-text tasks: each from its {TASK_HYPER!r} values per algorithm."
                               if tasks else "Where the hyperparameters that are not swept come from.")
+
+    def _values(self) -> KindValues:
+        return KindValues(self.agents.value(), self.hyper.currentText(), self.episodes.value(),
+                          tuple((name.currentText(), values.text()) for name, values in self.settings))
+
+    def _show_values(self, kept: KindValues) -> None:
+        widgets = [self.agents, self.hyper, self.episodes, *(w for pair in self.settings for w in pair)]
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.agents.setValue(kept.agents)
+        self.hyper.setCurrentText(kept.base)
+        self.episodes.setValue(kept.episodes)
+        for (name, values), (shown, text) in zip(self.settings, kept.settings, strict=True):
+            name.setCurrentText(shown)
+            values.setText(text)
+        for widget in widgets:
+            widget.blockSignals(False)
 
     def tick_presets(self, names: set[str]) -> None:
         """Tick exactly these presets (or tasks, by Gymnasium id)."""

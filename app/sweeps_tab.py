@@ -59,7 +59,7 @@ def _subject(spec: RunSpec) -> str:
     return task_info(spec.task).title if spec.task is not None else spec.preset
 
 
-def reward_text(outcome: RunOutcome) -> str:
+def run_reward_text(outcome: RunOutcome) -> str:
     """A run's verified reward: the replayed mean and its 95% half-width, or a task's exact value."""
     if outcome.exact_value is not None:
         return f"{outcome.exact_value:.{task_decimals(outcome.optimum_expected or 0.0)}f} (exact)"
@@ -262,7 +262,7 @@ class SweepsTab(QWidget):
                 item.setToolTip(self.failed.get(index, ""))
         else:
             entry = self.entries.get(outcome.policy_hash)
-            cells = {4: "done", 5: reward_text(outcome),
+            cells = {4: "done", 5: run_reward_text(outcome),
                      6: f"{outcome.fraction_of_optimum:.1%}", 7: outcome.policy_hash[:12],
                      8: "" if entry is None else f"#{entry}"}
         for column, text in cells.items():

@@ -86,9 +86,12 @@ def _overlay_runs(tab: object, count: int) -> None:
         runs.set_shown(run, True)
 
 
-GAP_COLUMNS = ("ms, at ms, {progress}, ms on a processor, ms waiting for one, and of the busiest "
-               "other thread of the process: ms on a processor, ms waiting for one")
+GAP_COLUMNS = ("ms, at ms, {progress}, ms on a processor, ms waiting for one, then the busiest other "
+               "thread of the process: its name, ms on a processor, ms waiting for one; then ms the "
+               "host held the machine's processors back")
 """What each of :meth:`StallProbe.worst`'s tuples holds."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+"""The unit of /proc/stat's times (USER_HZ)."""
 Sched = dict[int, tuple[int, int]]
 """Per thread id: ns on a processor, ns runnable but waiting for one (the kernel's schedstat)."""
 
@@ -97,12 +100,17 @@ class _Threads:
     """Reads the schedstat of every thread of this process (Linux; empty elsewhere), through files
     kept open: a read is a ``pread`` of each, about 2 us, so the probe can read them every tick."""
 
-    RELIST_TICKS = 200
+    RELIST_TICKS = 20
+    """New threads are looked for every 20 reads (100 ms at the probe's rate)."""
 
     def __init__(self) -> None:
         self.own = threading.get_native_id()
         self.files: dict[int, int] = {}
+        self.names: dict[int, str] = {}
         self.ticks = 0
+        self.stat: int | None = None
+        with contextlib.suppress(OSError):
+            self.stat = os.open("/proc/stat", os.O_RDONLY)
         self._list()
 
     def _list(self) -> None:
@@ -113,6 +121,18 @@ class _Threads:
         for tid in tids - set(self.files):
             with contextlib.suppress(OSError):
                 self.files[tid] = os.open(f"/proc/self/task/{tid}/schedstat", os.O_RDONLY)
+                with open(f"/proc/self/task/{tid}/comm", encoding="utf-8", errors="replace") as comm:
+                    self.names[tid] = comm.read().strip()
+
+    def stolen_ms(self) -> float:
+        """Time the machine's processors were held back by the host (a virtual machine's "steal",
+        summed over its processors; 10 ms resolution), in ms since boot; NaN where not told."""
+        if self.stat is None:
+            return float("nan")
+        try:
+            return int(os.pread(self.stat, 256, 0).split(b"\n", 1)[0].split()[8]) * 1000 / CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            return float("nan")
 
     def read(self) -> Sched:
         self.ticks += 1
@@ -129,14 +149,15 @@ class _Threads:
         return out
 
     def close(self) -> None:
-        for fd in self.files.values():
+        for fd in [*self.files.values(), *([] if self.stat is None else [self.stat])]:
             os.close(fd)
-        self.files = {}
+        self.files, self.stat = {}, None
 
 
-def _where(before: Sched, after: Sched, own: int) -> tuple[float, float, float, float]:
+def _where(before: Sched, after: Sched, threads: _Threads) -> tuple[float, float, str, float, float]:
     """Over a gap, in ms: the probing (GUI) thread's time on a processor and waiting for one, then
-    the same for the other thread that ran most (NaN where the kernel does not say)."""
+    the name, time on a processor and waiting of the other thread that ran most (NaN and "" where
+    the kernel does not say)."""
     nan = float("nan")
 
     def delta(tid: int) -> tuple[float, float]:
@@ -144,9 +165,9 @@ def _where(before: Sched, after: Sched, own: int) -> tuple[float, float, float, 
             return nan, nan
         return ((after[tid][0] - before[tid][0]) / 1e6, (after[tid][1] - before[tid][1]) / 1e6)
 
-    others = [delta(tid) for tid in after if tid != own and tid in before]
-    busiest = max(others, default=(nan, nan), key=lambda pair: pair[0])
-    return (*delta(own), *busiest)
+    others = [(delta(tid), tid) for tid in after if tid != threads.own and tid in before]
+    (ran, waited), tid = max(others, default=((nan, nan), 0), key=lambda pair: pair[0][0])
+    return (*delta(threads.own), threads.names.get(tid, ""), ran, waited)
 
 
 class StallProbe:
@@ -157,7 +178,9 @@ class StallProbe:
     per-thread schedstat, where there is one): the GUI thread's ms on a processor (the app's own
     work) and runnable but waiting for one (the machine busy); the rest it was blocked or idle
     (waiting for the GIL or a lock, a page fault's I/O, or the event loop waiting for the next
-    tick). The busiest other thread's figures say who held the processor (or the GIL) meanwhile."""
+    tick). The busiest other thread's figures say who held the processor (or the GIL) meanwhile;
+    the last column what a virtual machine's host took ("steal": a thread neither running nor
+    waiting in the guest's view may simply have had its processor taken away)."""
 
     KEPT = 5
 
@@ -174,10 +197,12 @@ class StallProbe:
         self._last = 0
         self._threads: _Threads | None = None
         self._sched: Sched = {}
+        self._stolen = float("nan")
 
     def start(self) -> None:
+        self.stop()
         self._threads = _Threads()
-        self._sched = self._threads.read()
+        self._sched, self._stolen = self._threads.read(), self._threads.stolen_ms()
         self.clock.start()
         self._last = 0
         self.timer.start()
@@ -186,18 +211,20 @@ class StallProbe:
         self.timer.stop()
         if self._threads is not None:
             self._threads.close()
+            self._threads = None
 
     def _tick(self) -> None:
         now = self.clock.elapsed()
         assert self._threads is not None
-        sched = self._threads.read()
-        where = _where(self._sched, sched, self._threads.own)
-        gap = (now - self._last, now, self.progress(), *(round(ms, 1) for ms in where))
+        sched, stolen = self._threads.read(), self._threads.stolen_ms()
+        where = (*_where(self._sched, sched, self._threads), stolen - self._stolen)
+        gap = (now - self._last, now, self.progress(),
+               *(round(value, 1) if isinstance(value, float) else value for value in where))
         if len(self.gaps) < self.KEPT:
             heapq.heappush(self.gaps, gap)
         elif gap > self.gaps[0]:
             heapq.heapreplace(self.gaps, gap)
-        self._last, self._sched = now, sched
+        self._last, self._sched, self._stolen = now, sched, stolen
 
     @property
     def longest(self) -> float:

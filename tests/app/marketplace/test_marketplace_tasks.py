@@ -157,6 +157,8 @@ def test_task_rows_are_grouped_and_filtered_by_their_task(tab: MarketplaceTab) -
         assert proxy.index(i, 3).data() == f"{r.mean:.4f} \u00b1 {r.ci95:.4f}"
         assert proxy.index(i, 3).data(Qt.ItemDataRole.ToolTipRole).startswith(
             f"95% CI [{r.interval.low:.4f}, {r.interval.high:.4f}]")
+        assert proxy.index(i, 4).data(Qt.ItemDataRole.ToolTipRole) == (
+            f"exact optimum {task.optimum():.4f} (finite-horizon value iteration)")
     tab.preset_combo.setCurrentText("Taxi")
     assert [r.policy_hash for r in tab.visible_rows()] == [best_table("Taxi-v4").hash]
     taxi = tab.visible_rows()[0]

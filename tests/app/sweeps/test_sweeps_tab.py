@@ -169,26 +169,39 @@ def test_ticking_a_task_sweeps_tasks_with_their_own_base(window: MainWindow) -> 
 
     form = window.sweeps_tab.form
     form.agents.setValue(4)
+    form.hyper.setCurrentText("seed-defaults")
     form.tick_presets({"FrozenLake-v1", "Taxi-v4"})
-    # One agent, each task's recommended base and, untouched, its recommended episodes.
-    assert form.agents.value() == 1 and not form.agents.isEnabled() and not form.hyper.isEnabled()
+    # One agent, each task's own recommended values (its episodes too), only the seeds swept at first.
+    assert form.agents.value() == 1 and not form.agents.isEnabled()
+    assert form.hyper.currentText() == "recommended" and not form.hyper.isEnabled()
     assert form.episodes.value() == 0 and form.episodes.text() == "as in the base"
+    assert [name.currentText() for name, _ in form.settings] == ["(not swept)"] * 3
     runs = form.specs()
-    assert runs is not None and form.count.text() == "30 runs"  # 2 tasks x 3 learning rates x 5 seeds
+    assert runs is not None and form.count.text() == "10 runs"  # 2 tasks x 5 seeds
     assert {spec.task for spec in runs} == {"FrozenLake-v1", "Taxi-v4"}
-    taxi = next(spec for spec in runs if spec.task == "Taxi-v4")
-    assert taxi.hyper.episodes == recommended("Taxi-v4", "q").episodes and taxi.agents == 1
-    assert taxi.hyper.learning_rate == 0.3 and taxi.hyper.discount == recommended("Taxi-v4", "q").discount
+    for spec in runs:
+        assert spec.agents == 1 and spec.hyper == recommended(spec.task or "", "q").replace(seed=spec.seed)
+    form.settings[0][0].setCurrentText("learning_rate")
+    form.settings[0][1].setText("0.2, 0.4")
     form.episodes.setValue(500)
-    assert {spec.hyper.episodes for spec in form.specs() or []} == {500}
+    runs = form.specs() or []
+    assert len(runs) == 20 and {(s.hyper.learning_rate, s.hyper.episodes) for s in runs} == {(0.2, 500),
+                                                                                             (0.4, 500)}
+    taxi = next(spec for spec in runs if spec.task == "Taxi-v4")
+    assert taxi.hyper.discount == recommended("Taxi-v4", "q").discount  # what is not swept: the task's
 
     form.tick_presets({"standard", "Taxi-v4"})  # one kind per sweep
     assert form.specs() is None
     assert form.error.text() == ("Presets or tasks: a sweep is over cyber-defense presets or over toy-text "
                                  "tasks, not both")
-    form.tick_presets({"standard"})  # back to the presets: their K, base and episodes again
+    form.tick_presets({"standard"})  # back to the presets: their own values again
     assert form.agents.value() == 4 and form.agents.isEnabled() and form.hyper.isEnabled()
-    assert form.episodes.value() == 500  # set by hand: kept
+    assert form.hyper.currentText() == "seed-defaults" and form.episodes.value() == 30_000
+    first = form.settings[0]
+    assert (first[0].currentText(), first[1].text()) == ("learning_rate", "0.3, 0.6, 1.0")
+    assert form.count.text() == "15 runs"
+    form.tick_presets({"CliffWalking-v1"})  # and the tasks' values as they were left
+    assert form.episodes.value() == 500 and form.settings[0][1].text() == "0.2, 0.4"
     form.tick_presets(set())
     assert form.specs() is None and form.error.text() == "Presets or tasks: tick at least one"
 
@@ -197,6 +210,7 @@ def test_a_task_sweep_runs_and_chains_the_best_table(qtbot: Any, window: MainWin
     tab = window.sweeps_tab
     form = tab.form
     form.tick_presets({"Taxi-v4"})
+    form.settings[0][0].setCurrentText("learning_rate")
     form.settings[0][1].setText("0.5, 1.0")
     form.seeds.setValue(2)
     form.workers.setValue(2)
