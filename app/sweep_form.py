@@ -41,7 +41,8 @@ NOT_SWEPT = "(not swept)"
 FROM_BASE = "as in the base"
 """What 0 episodes per run shows: each run trains as long as its base says (a toy-text task's
 recommended episodes differ per task and algorithm)."""
-TASK_TIP = "A toy-text task of Gymnasium: one agent, from its measured recommended hyperparameters."
+TASK_TIP = ("A toy-text task of Gymnasium (the rows below the cyber-defense presets): one agent, from its "
+            "measured recommended hyperparameters.")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class SweepForm(QWidget):
             ticked = Qt.CheckState.Checked if name == "standard" else Qt.CheckState.Unchecked
             self._add_subject(name, None, ticked)
         for task_id, info in CATALOGUE.items():
-            self._add_subject(f"{info.title} \u2014 toy-text task", task_id, Qt.CheckState.Unchecked)
+            self._add_subject(info.title, task_id, Qt.CheckState.Unchecked)
+        self.presets.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.presets.setFixedHeight(self.presets.sizeHintForRow(0) * self.presets.count() + 6)
         self._tasks_chosen = False
         self._kept: dict[bool, KindValues] = {}
