@@ -88,7 +88,8 @@ def _overlay_runs(tab: object, count: int) -> None:
 
 GAP_COLUMNS = ("ms, at ms, {progress}, ms on a processor, ms waiting for one, then the busiest other "
                "thread of the process: its name, ms on a processor, ms waiting for one; then ms the "
-               "host held the machine's processors back")
+               "host held the machine's processors back, and the GUI thread's page faults that waited "
+               "for a read")
 """What each of :meth:`StallProbe.worst`'s tuples holds."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 """The unit of /proc/stat's times (USER_HZ)."""
@@ -109,8 +110,10 @@ class _Threads:
         self.names: dict[int, str] = {}
         self.ticks = 0
         self.stat: int | None = None
+        self.own_stat: int | None = None
         with contextlib.suppress(OSError):
             self.stat = os.open("/proc/stat", os.O_RDONLY)
+            self.own_stat = os.open(f"/proc/self/task/{self.own}/stat", os.O_RDONLY)
         self._list()
 
     def _list(self) -> None:
@@ -123,6 +126,17 @@ class _Threads:
                 self.files[tid] = os.open(f"/proc/self/task/{tid}/schedstat", os.O_RDONLY)
                 with open(f"/proc/self/task/{tid}/comm", encoding="utf-8", errors="replace") as comm:
                     self.names[tid] = comm.read().strip()
+
+    def major_faults(self) -> float:
+        """The probing thread's page faults that had to wait for a read (its "majflt"; a page the
+        kernel had reclaimed, say), since it started; NaN where not told."""
+        if self.own_stat is None:
+            return float("nan")
+        try:
+            after_name = os.pread(self.own_stat, 1024, 0).rsplit(b")", 1)[1].split()
+            return float(after_name[9])  # field 12 of /proc/<pid>/task/<tid>/stat
+        except (OSError, ValueError, IndexError):
+            return float("nan")
 
     def stolen_ms(self) -> float:
         """Time the machine's processors were held back by the host (a virtual machine's "steal",
@@ -149,9 +163,9 @@ class _Threads:
         return out
 
     def close(self) -> None:
-        for fd in [*self.files.values(), *([] if self.stat is None else [self.stat])]:
+        for fd in [*self.files.values(), *(f for f in (self.stat, self.own_stat) if f is not None)]:
             os.close(fd)
-        self.files, self.stat = {}, None
+        self.files, self.stat, self.own_stat = {}, None, None
 
 
 def _where(before: Sched, after: Sched, threads: _Threads) -> tuple[float, float, str, float, float]:
@@ -179,8 +193,9 @@ class StallProbe:
     work) and runnable but waiting for one (the machine busy); the rest it was blocked or idle
     (waiting for the GIL or a lock, a page fault's I/O, or the event loop waiting for the next
     tick). The busiest other thread's figures say who held the processor (or the GIL) meanwhile;
-    the last column what a virtual machine's host took ("steal": a thread neither running nor
-    waiting in the guest's view may simply have had its processor taken away)."""
+    then what a virtual machine's host took ("steal": a thread neither running nor waiting in
+    the guest's view may simply have had its processor taken away), and the GUI thread's major
+    page faults (a page reclaimed by the kernel, read back while the thread waits)."""
 
     KEPT = 5
 
@@ -197,12 +212,13 @@ class StallProbe:
         self._last = 0
         self._threads: _Threads | None = None
         self._sched: Sched = {}
-        self._stolen = float("nan")
+        self._stolen = self._faults = float("nan")
 
     def start(self) -> None:
         self.stop()
         self._threads = _Threads()
         self._sched, self._stolen = self._threads.read(), self._threads.stolen_ms()
+        self._faults = self._threads.major_faults()
         self.clock.start()
         self._last = 0
         self.timer.start()
@@ -216,15 +232,15 @@ class StallProbe:
     def _tick(self) -> None:
         now = self.clock.elapsed()
         assert self._threads is not None
-        sched, stolen = self._threads.read(), self._threads.stolen_ms()
-        where = (*_where(self._sched, sched, self._threads), stolen - self._stolen)
+        sched, stolen, faults = self._threads.read(), self._threads.stolen_ms(), self._threads.major_faults()
+        where = (*_where(self._sched, sched, self._threads), stolen - self._stolen, faults - self._faults)
         gap = (now - self._last, now, self.progress(),
                *(round(value, 1) if isinstance(value, float) else value for value in where))
         if len(self.gaps) < self.KEPT:
             heapq.heappush(self.gaps, gap)
         elif gap > self.gaps[0]:
             heapq.heapreplace(self.gaps, gap)
-        self._last, self._sched, self._stolen = now, sched, stolen
+        self._last, self._sched, self._stolen, self._faults = now, sched, stolen, faults
 
     @property
     def longest(self) -> float:
