@@ -98,6 +98,19 @@ def _item(text: str, tooltip: str = "") -> QTableWidgetItem:
     return item
 
 
+def _fill_column(table: QTableWidget, col: int, values: list[str], tips: dict[int, str]) -> None:
+    """One policy's column of a metrics table: a value per row, with its tooltip where there is one."""
+    for r, text in enumerate(values):
+        table.setItem(r, col, _item(text, tips.get(r, "")))
+
+
+def _fit_rows(table: QTableWidget) -> None:
+    """As tall as its rows: a metrics table never scrolls."""
+    table.resizeRowsToContents()
+    table.setFixedHeight(table.verticalHeader().length() + table.horizontalHeader().sizeHint().height()
+                         + 2 * table.frameWidth())
+
+
 class CompareDialog(QDialog):
     """Side-by-side comparison of the selected policies."""
 
@@ -147,11 +160,8 @@ class CompareDialog(QDialog):
                       f"{report.action_entropy:.2f}", "you" if row.own else row.publisher_id, row.origin,
                       row.training.summary() if row.training else "none recorded"]
             tips = {0: row.policy_hash, len(values) - 1: row.training.settings() if row.training else ""}
-            for r, text in enumerate(values):
-                table.setItem(r, col, _item(text, tips.get(r, "")))
-        table.resizeRowsToContents()
-        table.setFixedHeight(table.verticalHeader().length() + table.horizontalHeader().sizeHint().height()
-                             + 2 * table.frameWidth())
+            _fill_column(table, col, values, tips)
+        _fit_rows(table)
         return table
 
     def _task_metrics(self, rows: Sequence[RankedPolicy], reports: Sequence[VerificationReport],
@@ -171,11 +181,8 @@ class CompareDialog(QDialog):
             tips = {0: row.policy_hash, 3: "exact expected return (policy evaluation on the task's model)",
                     6: task.facts.best_note(),
                     len(values) - 1: row.training.settings() if row.training else ""}
-            for r, text in enumerate(values):
-                table.setItem(r, col, _item(text, tips.get(r, "")))
-        table.resizeRowsToContents()
-        table.setFixedHeight(table.verticalHeader().length() + table.horizontalHeader().sizeHint().height()
-                             + 2 * table.frameWidth())
+            _fill_column(table, col, values, tips)
+        _fit_rows(table)
         return table
 
     def _differences(self, policies: Sequence[AnyPolicy]) -> QTableWidget:

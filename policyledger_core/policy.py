@@ -70,8 +70,38 @@ def _document(data: object) -> Mapping[str, Any]:
     return data
 
 
+def _check_actions(actions: object, n_observations: int, n_actions: int) -> None:
+    """An action table's shape and values, as either kind of policy requires them."""
+    if not isinstance(actions, list | tuple) or len(actions) != n_observations:
+        raise PolicyError(f"actions: expected a list of {n_observations} actions")
+    for i, a in enumerate(actions):
+        if isinstance(a, bool) or not isinstance(a, int | np.integer) or not 0 <= a < n_actions:
+            raise PolicyError(f"actions[{i}]: expected an action 0..{n_actions - 1}, got {a!r}")
+
+
+class _Identified:
+    """What both kinds of policy share: the canonical bytes (set once validated), whose SHA-256 is
+    the policy's identity, and the action table."""
+
+    _bytes: bytes
+    actions: tuple[int, ...]
+
+    def canonical_bytes(self) -> bytes:
+        """The bytes whose SHA-256 is this policy's identity."""
+        return self._bytes
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 (hex) of the canonical bytes."""
+        return sha256_hex(self._bytes)
+
+    def action_array(self) -> npt.NDArray[np.int64]:
+        """The action table as a numpy array (one action per observation)."""
+        return np.array(self.actions, dtype=np.int64)
+
+
 @dataclass(frozen=True)
-class Policy:
+class Policy(_Identified):
     """A deterministic policy: ``actions[observation]`` for every observation index."""
 
     config: EnvConfig
@@ -84,11 +114,7 @@ class Policy:
             known = ", ".join((ENV_ID, *CATALOGUE))
             raise PolicyError(f"env_id: unknown environment {self.env_id!r} (known: {known})")
         actions = self.actions
-        if not isinstance(actions, list | tuple) or len(actions) != dyn.N_OBS:
-            raise PolicyError(f"actions: expected a list of {dyn.N_OBS} actions")
-        for i, a in enumerate(actions):
-            if isinstance(a, bool) or not isinstance(a, int | np.integer) or not 0 <= a < dyn.N_ACTIONS:
-                raise PolicyError(f"actions[{i}]: expected an action 0..4, got {a!r}")
+        _check_actions(actions, dyn.N_OBS, dyn.N_ACTIONS)
         fixed = tuple(MYOPIC_ACTIONS[i] if i in TERMINAL_OBSERVATIONS else int(a)
                       for i, a in enumerate(actions))
         object.__setattr__(self, "actions", fixed)
@@ -98,19 +124,6 @@ class Policy:
         """The canonical JSON-ready form."""
         return {"schema": SCHEMA, "version": SCHEMA_VERSION, "env_id": self.env_id,
                 "config": self.config.to_dict(), "actions": list(self.actions)}
-
-    def canonical_bytes(self) -> bytes:
-        """The bytes whose SHA-256 is this policy's identity."""
-        return self._bytes
-
-    @property
-    def hash(self) -> str:
-        """SHA-256 (hex) of the canonical bytes."""
-        return sha256_hex(self._bytes)
-
-    def action_array(self) -> npt.NDArray[np.int64]:
-        """The action table as a numpy array (108,)."""
-        return np.array(self.actions, dtype=np.int64)
 
     @classmethod
     def from_dict(cls, data: object) -> Policy:
@@ -151,7 +164,7 @@ def greedy_policy(config: EnvConfig, q: npt.NDArray[np.float64],
 
 
 @dataclass(frozen=True)
-class TaskPolicy:
+class TaskPolicy(_Identified):
     """A deterministic table for a toy-text task: ``actions[observation]``, identified like a
     :class:`Policy` by the SHA-256 of its canonical JSON (schema, version, the task's Gymnasium id
     as ``env_id``, its configuration: ``make`` keyword arguments and horizon, the actions)."""
@@ -161,13 +174,8 @@ class TaskPolicy:
     _bytes: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        actions, n = self.actions, self.task.n_observations
-        if not isinstance(actions, list | tuple) or len(actions) != n:
-            raise PolicyError(f"actions: expected a list of {n} actions")
-        for i, a in enumerate(actions):
-            if isinstance(a, bool) or not isinstance(a, int | np.integer) or not 0 <= a < self.task.n_actions:
-                raise PolicyError(f"actions[{i}]: expected an action 0..{self.task.n_actions - 1}, got {a!r}")
-        object.__setattr__(self, "actions", tuple(int(a) for a in actions))
+        _check_actions(self.actions, self.task.n_observations, self.task.n_actions)
+        object.__setattr__(self, "actions", tuple(int(a) for a in self.actions))
         object.__setattr__(self, "_bytes", canonical_bytes(self.to_dict()))
 
     @property
@@ -182,16 +190,6 @@ class TaskPolicy:
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "version": SCHEMA_VERSION, "env_id": self.env_id,
                 "config": self.config, "actions": list(self.actions)}
-
-    def canonical_bytes(self) -> bytes:
-        return self._bytes
-
-    @property
-    def hash(self) -> str:
-        return sha256_hex(self._bytes)
-
-    def action_array(self) -> npt.NDArray[np.int64]:
-        return np.array(self.actions, dtype=np.int64)
 
 
 AnyPolicy = Policy | TaskPolicy

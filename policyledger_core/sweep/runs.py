@@ -89,36 +89,22 @@ class RunOutcome:
     def row(self) -> dict[str, Any]:
         """The run as ``sweep --json`` prints it."""
         hyper = self.spec.hyper.to_dict()
-        if self.spec.task is not None:
-            return {
-                "task": self.spec.task,
-                "horizon": task_info(self.spec.task).spec.horizon,
-                "algorithm": self.spec.algorithm,
-                "seed": self.spec.seed,
-                "agents": self.spec.agents,
-                "episodes": hyper.pop("episodes"),
-                "hyperparameters": {k: v for k, v in hyper.items() if k != "seed"},
-                "policy_hash": self.policy_hash,
-                "exact_value": self.exact_value,
-                "optimum_expected": self.optimum_expected,
-                "fraction_of_optimum": self.fraction_of_optimum,
-                "env_steps": self.env_steps,
-                "train_seconds": self.train_seconds,
-            }
-        return {
-            "preset": self.spec.preset,
+        common = {
             "algorithm": self.spec.algorithm,
             "seed": self.spec.seed,
             "agents": self.spec.agents,
             "episodes": hyper.pop("episodes"),
             "hyperparameters": {k: v for k, v in hyper.items() if k != "seed"},
             "policy_hash": self.policy_hash,
-            "verified_reward": self.verified_reward,
-            "ci95": self.ci95,
             "fraction_of_optimum": self.fraction_of_optimum,
             "env_steps": self.env_steps,
             "train_seconds": self.train_seconds,
         }
+        if self.spec.task is not None:
+            return {"task": self.spec.task, "horizon": task_info(self.spec.task).spec.horizon, **common,
+                    "exact_value": self.exact_value, "optimum_expected": self.optimum_expected}
+        return {"preset": self.spec.preset, **common, "verified_reward": self.verified_reward,
+                "ci95": self.ci95}
 
 
 def curve_points(episodes: int | None, points: int = CURVE_POINTS) -> npt.NDArray[np.int64]:
